@@ -1,0 +1,22 @@
+# capflow: the CapRetrieval study as a workflow. This file only wires; see rules/ and capflow/.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/zeroshot.smk"
+include: "rules/tables.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,3 @@
+from capflow.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""Benchmark directories: loading, validating, and normalising query-type labels.
+
+A benchmark dir holds ``candidates.jsonl`` {id, text}, ``queries.jsonl`` {id, query, positives:
+[{id, score}]} and optionally ``types.json`` {type: [query text]}.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from capflow.errors import UserError
+from capflow.io import iter_jsonl, read_json
+
+CANDIDATES = "candidates.jsonl"
+QUERIES = "queries.jsonl"
+TYPES = "types.json"
+VALID_LABELS = (0, 1, 2)
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def normalise_whitespace(text: str) -> str:
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+@dataclass
+class Query:
+    id: str
+    text: str
+    qrels: dict[str, int]  # candidate id -> graded label (positives only, 1 or 2)
+
+
+@dataclass
+class Benchmark:
+    candidate_ids: list[str]
+    candidate_texts: list[str]
+    queries: list[Query]
+    types: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def qrels(self) -> dict[str, dict[str, int]]:
+        return {q.id: q.qrels for q in self.queries}
+
+
+def load_candidates(path: Path) -> tuple[list[str], list[str]]:
+    ids: list[str] = []
+    texts: list[str] = []
+    seen: dict[str, int] = {}
+    for lineno, obj in iter_jsonl(path, {"id": str, "text": str}):
+        cid = obj["id"]
+        if cid in seen:
+            raise UserError(f"duplicate candidate id '{cid}' (first on line {seen[cid]})", path, lineno)
+        if not obj["text"].strip():
+            raise UserError(f"empty text for candidate '{cid}'", path, lineno)
+        seen[cid] = lineno
+        ids.append(cid)
+        texts.append(obj["text"])
+    if not ids:
+        raise UserError("no candidates", path)
+    return ids, texts
+
+
+def load_queries(path: Path, candidate_ids: set[str]) -> list[Query]:
+    queries: list[Query] = []
+    seen: dict[str, int] = {}
+    for lineno, obj in iter_jsonl(path, {"id": str, "query": str, "positives": list}):
+        qid = obj["id"]
+        if qid in seen:
+            raise UserError(f"duplicate query id '{qid}' (first on line {seen[qid]})", path, lineno)
+        if not obj["query"].strip():
+            raise UserError(f"empty text for query '{qid}'", path, lineno)
+        seen[qid] = lineno
+        qrels: dict[str, int] = {}
+        for pos in obj["positives"]:
+            if not isinstance(pos, dict) or "id" not in pos or "score" not in pos:
+                raise UserError(f"query '{qid}': each positive needs 'id' and 'score'", path, lineno)
+            pid, label = pos["id"], pos["score"]
+            if pid not in candidate_ids:
+                raise UserError(f"query '{qid}': positive '{pid}' is not a known candidate", path, lineno)
+            if isinstance(label, bool) or label not in VALID_LABELS:
+                raise UserError(f"query '{qid}': label {label!r} for '{pid}' is not one of 0, 1, 2", path, lineno)
+            if pid in qrels:
+                raise UserError(f"query '{qid}': positive '{pid}' listed twice", path, lineno)
+            if label > 0:
+                qrels[pid] = int(label)
+        queries.append(Query(qid, obj["query"], qrels))
+    if not queries:
+        raise UserError("no queries", path)
+    return queries
+
+
+def load_types(path: Path) -> dict[str, list[str]]:
+    raw = read_json(path)
+    if not isinstance(raw, dict) or not all(
+        isinstance(v, list) and all(isinstance(t, str) for t in v) for v in raw.values()
+    ):
+        raise UserError("expected an object mapping each type to a list of query texts", path)
+    return raw
+
+
+def match_types(queries: list[Query], types: dict[str, list[str]]) -> tuple[dict[str, str], list[Query]]:
+    """Map query id -> type by whitespace-normalised text; return the mapping and unmatched queries."""
+    by_text: dict[str, str] = {}
+    for type_name, texts in types.items():
+        for text in texts:
+            by_text.setdefault(normalise_whitespace(text), type_name)
+    assigned: dict[str, str] = {}
+    unmatched: list[Query] = []
+    for q in queries:
+        type_name = by_text.get(normalise_whitespace(q.text))
+        if type_name is None:
+            unmatched.append(q)
+        else:
+            assigned[q.id] = type_name
+    return assigned, unmatched
+
+
+def load_benchmark(directory: str | Path) -> Benchmark:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UserError("benchmark directory not found", directory)
+    ids, texts = load_candidates(directory / CANDIDATES)
+    queries = load_queries(directory / QUERIES, set(ids))
+    types_path = directory / TYPES
+    types = load_types(types_path) if types_path.exists() else {}
+    return Benchmark(ids, texts, queries, types)

@@ -1,0 +1,53 @@
+"""``capflow <step>``: one subcommand per workflow rule.
+
+Each step lives in its own module exposing ``configure_parser(parser)`` and ``main(args)``; modules
+are imported only when their step runs, so light steps (BM25, tables) never import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from capflow import __version__
+from capflow.errors import UserError
+
+# step name -> (module, one-line help)
+STEPS: dict[str, tuple[str, str]] = {
+    "data": ("capflow.data", "materialise and validate a benchmark"),
+    "retrieve": ("capflow.retrieve", "rank a benchmark's candidates with BM25 or an encoder, and score the run"),
+    "tables": ("capflow.tables", "build LaTeX/Markdown/CSV tables from metrics JSON"),
+    "gpu-run": ("capflow.devices", "run a command on free GPUs of this machine (its own CUDA_VISIBLE_DEVICES)"),
+    "pool": ("capflow.pools", "build a passage pool from a source (a hold-out also writes the test view)"),
+    "leakage": ("capflow.leakage", "drop pool passages whose ROUGE-L F1 against any test caption reaches a threshold"),
+}
+
+
+def build_parser(step: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="capflow", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"capflow {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="step", required=True, metavar="STEP")
+    for name, (module_name, help_text) in STEPS.items():
+        step_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == step:
+            importlib.import_module(module_name).configure_parser(step_parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    step = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(step if step in STEPS else None).parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        importlib.import_module(STEPS[args.step][0]).main(args)
+    except UserError as exc:
+        print(f"capflow {args.step}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0

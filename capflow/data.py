@@ -1,0 +1,87 @@
+"""The data stage: materialise a benchmark from a local directory or the hub, validated.
+
+Nothing is written unless every file validates; outputs are normalised JSONL plus a query-type map.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from capflow import benchmark as bm
+from capflow import hub
+from capflow.errors import UserError
+from capflow.io import write_json, write_jsonl
+
+log = logging.getLogger(__name__)
+
+DATA_DIR_ENV = "CAPFLOW_DATA_DIR"
+QUERY_TYPES = "query_types.json"
+
+
+def source_dir(name: str, local_dirs: list[str]) -> Path | None:
+    """The local copy of benchmark ``name``: ``$CAPFLOW_DATA_DIR`` wins over the config's dirs."""
+    roots = [os.environ[DATA_DIR_ENV]] if os.environ.get(DATA_DIR_ENV) else list(local_dirs)
+    for root in roots:
+        candidate = Path(root) / name
+        if (candidate / bm.CANDIDATES).exists():
+            return candidate
+    return None
+
+
+def fetch_from_hub(repo: str, revision: str, endpoint: str | None, into: Path) -> None:
+    for filename in (bm.CANDIDATES, bm.QUERIES):
+        hub.download(hub.resolve_url(repo, filename, revision=revision, endpoint=endpoint), into / filename)
+    try:
+        hub.download(hub.resolve_url(repo, bm.TYPES, revision=revision, endpoint=endpoint), into / bm.TYPES)
+    except UserError as exc:
+        log.info("no %s in %s (%s)", bm.TYPES, repo, exc)
+
+
+def materialise(name: str, out_dir: Path, *, local_dirs: list[str], repo: str | None,
+                revision: str = "main", endpoint: str | None = None) -> bm.Benchmark:
+    out_dir = Path(out_dir)
+    local = source_dir(name, local_dirs)
+    if local is not None:
+        log.info("reading %s from %s", name, local)
+        benchmark = bm.load_benchmark(local)
+    elif repo:
+        log.info("downloading %s from %s", name, repo)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{name}.download.") as tmp:
+            fetch_from_hub(repo, revision, endpoint, Path(tmp))
+            benchmark = bm.load_benchmark(tmp)
+    else:
+        raise UserError(f"benchmark '{name}' is neither under data.local_dirs (or ${DATA_DIR_ENV}) nor given a hub repo")
+
+    query_types, unmatched = bm.match_types(benchmark.queries, benchmark.types)
+    if benchmark.types:
+        log.info("query types: %d matched, %d unmatched", len(query_types), len(unmatched))
+        for q in unmatched:
+            log.warning("query without a type: %s %r", q.id, q.text)
+    write_jsonl(out_dir / bm.CANDIDATES,
+                ({"id": i, "text": t} for i, t in zip(benchmark.candidate_ids, benchmark.candidate_texts)))
+    write_jsonl(out_dir / bm.QUERIES, (
+        {"id": q.id, "query": q.text, "positives": [{"id": c, "score": s} for c, s in q.qrels.items()]}
+        for q in benchmark.queries))
+    write_json(out_dir / QUERY_TYPES, query_types)
+    return benchmark
+
+
+def configure_parser(parser) -> None:
+    parser.add_argument("--name", required=True, help="benchmark name, e.g. CapRetrieval")
+    parser.add_argument("--local-dirs", nargs="*", default=[],
+                        help=f"directories searched for <name>/ in order (${DATA_DIR_ENV} replaces them)")
+    parser.add_argument("--repo", help="hub dataset repo to download from when no local copy exists")
+    parser.add_argument("--revision", default="main")
+    parser.add_argument("--endpoint", help="hub endpoint (default $HF_ENDPOINT or huggingface.co)")
+    parser.add_argument("--out", required=True, type=Path, help="output benchmark directory")
+
+
+def main(args) -> None:
+    benchmark = materialise(args.name, args.out, local_dirs=args.local_dirs, repo=args.repo,
+                            revision=args.revision, endpoint=args.endpoint)
+    log.info("%s: %d candidates, %d queries (%d with positives)", args.name, len(benchmark.candidate_ids),
+             len(benchmark.queries), sum(1 for q in benchmark.queries if q.qrels))

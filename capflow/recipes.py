@@ -1,0 +1,106 @@
+"""Encoder recipes (``config/models.yaml``): what a model is and how it encodes text.
+
+A recipe is plain data; its canonical JSON is both the Snakemake ``params`` that make a changed
+recipe rerun its jobs and part of the embedding-cache key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import yaml
+
+from capflow.errors import UserError
+
+POOLINGS = ("cls", "mean", "last", "model")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+_WHITESPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    kind: str = "dense"
+    display: str = ""
+    group: str = "small"
+    params: str = ""
+    hub_id: str | None = None
+    revision: str | None = None
+    package: str | None = None
+    path: str | None = None
+    pooling: str = "cls"
+    query_template: str = "{text}"
+    passage_template: str = "{text}"
+    lowercase: bool = True
+    padding_side: str = "right"
+    append_eos: bool = False
+    max_length: int = 512
+    batch_size: int = 128
+    dtype: str = "auto"
+    trust_remote_code: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Recipe":
+        try:
+            return from_mapping(json.loads(text)["name"], json.loads(text))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise UserError(f"invalid recipe JSON: {exc}") from None
+
+    def with_path(self, path: str, name: str | None = None) -> "Recipe":
+        """The same recipe over other weights (a finetuned copy), never the hub or package copy."""
+        return replace(self, path=str(path), hub_id=None, package=None, revision=None, name=name or self.name)
+
+    def prepare(self, text: str, role: str) -> str:
+        """The exact string the encoder sees for ``text`` as a ``query`` or ``passage``."""
+        text = _WHITESPACE.sub(" ", text).strip()
+        if self.lowercase:
+            text = text.lower()
+        template = self.query_template if role == "query" else self.passage_template
+        return template.replace("{text}", text)
+
+
+_FIELDS = {f.name for f in fields(Recipe)}
+
+
+def from_mapping(name: str, mapping: dict, source: str = "recipe") -> Recipe:
+    unknown = set(mapping) - _FIELDS
+    if unknown:
+        raise UserError(f"model '{name}': unknown recipe key(s) {', '.join(sorted(unknown))}", source)
+    values = {k: v for k, v in mapping.items() if k != "name"}
+    recipe = Recipe(name=name, **values)
+    if recipe.kind not in ("dense", "bm25"):
+        raise UserError(f"model '{name}': kind must be dense or bm25, not {recipe.kind!r}", source)
+    if recipe.kind == "dense":
+        if recipe.pooling not in POOLINGS:
+            raise UserError(f"model '{name}': pooling must be one of {', '.join(POOLINGS)}", source)
+        if recipe.dtype not in DTYPES:
+            raise UserError(f"model '{name}': dtype must be one of {', '.join(DTYPES)}", source)
+        if recipe.padding_side not in ("left", "right"):
+            raise UserError(f"model '{name}': padding_side must be left or right", source)
+        if not (recipe.hub_id or recipe.package or recipe.path):
+            raise UserError(f"model '{name}': needs hub_id, package or path", source)
+        for template in (recipe.query_template, recipe.passage_template):
+            if "{text}" not in template:
+                raise UserError(f"model '{name}': template {template!r} lacks {{text}}", source)
+    return replace(recipe, display=recipe.display or name)
+
+
+def load_recipes(path: str | Path) -> dict[str, Recipe]:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise UserError("model registry not found", path) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise UserError(f"malformed YAML: {getattr(exc, 'problem', exc)}", path,
+                        mark.line + 1 if mark else None) from None
+    if not isinstance(raw, dict):
+        raise UserError("expected a mapping of model name -> recipe", path)
+    return {name: from_mapping(name, spec or {}, str(path)) for name, spec in raw.items()}

@@ -1,0 +1,248 @@
+"""Tables from metrics JSON alone: LaTeX (booktabs, best per column bold), Markdown and CSV.
+
+Each table kind is a builder ``build(inputs: list[Path], args) -> Table`` registered in ``KINDS``;
+this module owns the one writer every kind shares, and the zero-shot table (the paper's Table 2).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from capflow.errors import UserError
+from capflow.io import read_json, write_text
+
+# table kind -> "module:builder"
+KINDS: dict[str, str] = {
+    "zeroshot": "capflow.tables:build_zeroshot",
+}
+
+
+@dataclass
+class Column:
+    key: str
+    header: str
+    group: str = ""  # spanning header above several columns (e.g. the benchmark)
+    best: str = "max"  # max | min | none: which value is bold
+
+
+@dataclass
+class Cell:
+    value: float | str | None
+    std: float | None = None
+
+
+@dataclass
+class Row:
+    label: str
+    cells: dict[str, Cell]
+    extra: dict[str, str] = field(default_factory=dict)  # text columns before the numbers
+
+
+@dataclass
+class Table:
+    caption: str
+    label: str
+    columns: list[Column]
+    groups: list[tuple[str, list[Row]]]  # (block title or "", rows)
+    text_columns: list[str] = field(default_factory=list)  # headers of Row.extra, in order
+    notes: list[str] = field(default_factory=list)
+    scale: float = 100.0
+    decimals: int = 2
+
+
+def _best(table: Table) -> dict[str, float]:
+    best: dict[str, float] = {}
+    for col in table.columns:
+        values = [r.cells[col.key].value for _, rows in table.groups for r in rows
+                  if col.key in r.cells and isinstance(r.cells[col.key].value, (int, float))]
+        if values and col.best != "none":
+            best[col.key] = max(values) if col.best == "max" else min(values)
+    return best
+
+
+def _number(table: Table, cell: Cell | None) -> str:
+    if cell is None or cell.value is None:
+        return "-"
+    if isinstance(cell.value, str):
+        return cell.value
+    text = f"{cell.value * table.scale:.{table.decimals}f}"
+    if cell.std is not None:
+        text += f" ± {cell.std * table.scale:.{table.decimals}f}"
+    return text
+
+
+def _is_best(best: dict[str, float], key: str, cell: Cell | None, table: Table) -> bool:
+    # Compare at printed precision so equal-looking numbers are bolded alike.
+    return (cell is not None and isinstance(cell.value, (int, float)) and key in best
+            and round(cell.value * table.scale, table.decimals) == round(best[key] * table.scale, table.decimals))
+
+
+def _latex_escape(text: str) -> str:
+    for char, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
+                          ("$", r"\$"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"),
+                          ("^", r"\textasciicircum{}")):
+        text = text.replace(char, escaped)
+    return text
+
+
+def _header_groups(table: Table) -> list[tuple[str, int]]:
+    spans: list[tuple[str, int]] = []
+    for col in table.columns:
+        if spans and spans[-1][0] == col.group:
+            spans[-1] = (col.group, spans[-1][1] + 1)
+        else:
+            spans.append((col.group, 1))
+    return spans
+
+
+def to_latex(table: Table) -> str:
+    best = _best(table)
+    lead = 1 + len(table.text_columns)
+    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{_latex_escape(table.caption)}}}",
+             rf"\label{{{table.label}}}", r"\begin{tabular}{" + "l" * lead + "r" * len(table.columns) + "}",
+             r"\toprule"]
+    spans = _header_groups(table)
+    if any(g for g, _ in spans):
+        cells, rules, col = [""] * lead, [], lead + 1
+        for group, width in spans:
+            cells.append(rf"\multicolumn{{{width}}}{{c}}{{{_latex_escape(group)}}}" if group else
+                         " & ".join([""] * width) if width > 1 else "")
+            if group:
+                rules.append(rf"\cmidrule(lr){{{col}-{col + width - 1}}}")
+            col += width
+        lines.append(" & ".join(cells) + r" \\")
+        lines.append(" ".join(rules))
+    header = ["Model"] + table.text_columns + [c.header for c in table.columns]
+    lines.append(" & ".join(_latex_escape(h) for h in header) + r" \\")
+    lines.append(r"\midrule")
+    for i, (title, rows) in enumerate(table.groups):
+        if i:
+            lines.append(r"\midrule")
+        if title:
+            lines.append(rf"\multicolumn{{{lead + len(table.columns)}}}{{l}}{{\textit{{{_latex_escape(title)}}}}} \\")
+        for row in rows:
+            cells = [_latex_escape(row.label)] + [_latex_escape(row.extra.get(h, "")) for h in table.text_columns]
+            for col in table.columns:
+                cell = row.cells.get(col.key)
+                text = _number(table, cell).replace("±", r"$\pm$")
+                cells.append(rf"\textbf{{{text}}}" if _is_best(best, col.key, cell, table) else text)
+            lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    for note in table.notes:
+        lines.append(rf"\par\smallskip\footnotesize {_latex_escape(note)}")
+    lines += [r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+def _flat_headers(table: Table) -> list[str]:
+    return ["Model"] + table.text_columns + [f"{c.group} {c.header}".strip() for c in table.columns]
+
+
+def to_markdown(table: Table) -> str:
+    best = _best(table)
+    headers = _flat_headers(table)
+    lines = [f"**{table.caption}**", "", "| " + " | ".join(headers) + " |",
+             "|" + "|".join(["---"] * (1 + len(table.text_columns)) + ["---:"] * len(table.columns)) + "|"]
+    for title, rows in table.groups:
+        if title:
+            lines.append("| *" + title + "* |" + " |" * (len(headers) - 1))
+        for row in rows:
+            cells = [row.label] + [row.extra.get(h, "") for h in table.text_columns]
+            for col in table.columns:
+                cell = row.cells.get(col.key)
+                text = _number(table, cell)
+                cells.append(f"**{text}**" if _is_best(best, col.key, cell, table) else text)
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += [""] + [f"{note}  " for note in table.notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def to_csv(table: Table) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    headers = ["group", "model"] + table.text_columns
+    for col in table.columns:
+        name = f"{col.group} {col.header}".strip()
+        headers += [name, f"{name} std"]
+    writer.writerow(headers)
+    for title, rows in table.groups:
+        for row in rows:
+            values = [title, row.label] + [row.extra.get(h, "") for h in table.text_columns]
+            for col in table.columns:
+                cell = row.cells.get(col.key) or Cell(None)
+                values.append("" if cell.value is None else
+                              cell.value if isinstance(cell.value, str) else f"{cell.value * table.scale:.4f}")
+                values.append("" if cell.std is None else f"{cell.std * table.scale:.4f}")
+            writer.writerow(values)
+    return out.getvalue()
+
+
+def write_tables(table: Table, prefix: str | Path) -> list[Path]:
+    """Write ``prefix``.tex, .md and .csv (each atomically)."""
+    prefix = Path(prefix)
+    written = []
+    for suffix, render in ((".tex", to_latex), (".md", to_markdown), (".csv", to_csv)):
+        path = prefix.with_name(prefix.name + suffix)
+        write_text(path, render(table))
+        written.append(path)
+    return written
+
+
+def mean_std(values: Sequence[float]) -> Cell:
+    """Mean and sample standard deviation (std only when there are several runs)."""
+    if not values:
+        return Cell(None)
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return Cell(mean)
+    return Cell(mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)))
+
+
+GROUP_TITLES = {"lexical": "Lexical", "small": "Embedding models (< 1B)", "large": "Embedding models (> 1B)",
+                "finetuned": "Finetuned"}
+
+
+def build_zeroshot(inputs: Sequence[Path], args) -> Table:
+    """The paper's Table 2: rows = models grouped by size, columns = benchmark × nDCG@k."""
+    ks = args.ks or [1, 5, 10]
+    runs = [read_json(p) for p in inputs]
+    benchmarks = args.benchmarks or list(dict.fromkeys(r["benchmark"] for r in runs))
+    columns = [Column(f"{b}/ndcg@{k}", f"nDCG@{k}", group=b) for b in benchmarks for k in ks]
+    rows: dict[str, Row] = {}
+    group_of: dict[str, str] = {}
+    for r in runs:
+        for key in ("benchmark", "model", "metrics"):
+            if key not in r:
+                raise UserError(f"metrics JSON lacks '{key}'")
+        row = rows.setdefault(r["model"], Row(r.get("display") or r["model"], {}, {"Params": r.get("params", "")}))
+        group_of[r["model"]] = r.get("group", "small")
+        for k in ks:
+            row.cells[f"{r['benchmark']}/ndcg@{k}"] = Cell(r["metrics"][f"ndcg@{k}"])
+    order = list(dict.fromkeys(r["model"] for r in runs))
+    groups = [(GROUP_TITLES.get(g, g), [rows[m] for m in order if group_of[m] == g])
+              for g in dict.fromkeys(group_of[m] for m in order)]
+    notes = list(args.note or [])
+    return Table(caption=args.caption or "Zero-shot retrieval, nDCG@k (x100)", label="tab:zeroshot",
+                 columns=columns, groups=groups, text_columns=["Params"], notes=notes)
+
+
+def configure_parser(parser) -> None:
+    parser.add_argument("kind", choices=sorted(KINDS), help="which table")
+    parser.add_argument("--inputs", nargs="+", type=Path, required=True, help="metrics/stats JSON files")
+    parser.add_argument("--out-prefix", required=True, type=Path, help="writes PREFIX.tex, PREFIX.md, PREFIX.csv")
+    parser.add_argument("--benchmarks", nargs="*", help="column order (default: order of inputs)")
+    parser.add_argument("--ks", nargs="*", type=int, help="cut-offs shown (default 1 5 10)")
+    parser.add_argument("--caption")
+    parser.add_argument("--note", action="append", help="a footnote line (repeatable)")
+
+
+def main(args) -> None:
+    module_name, _, func = KINDS[args.kind].partition(":")
+    table = getattr(importlib.import_module(module_name), func)(args.inputs, args)
+    write_tables(table, args.out_prefix)
