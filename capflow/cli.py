@@ -22,6 +22,8 @@ STEPS: dict[str, tuple[str, str]] = {
     "gpu-run": ("capflow.devices", "run a command on free GPUs of this machine (its own CUDA_VISIBLE_DEVICES)"),
     "pool": ("capflow.pools", "build a passage pool from a source (a hold-out also writes the test view)"),
     "leakage": ("capflow.leakage", "drop pool passages whose ROUGE-L F1 against any test caption reaches a threshold"),
+    "generate": ("capflow.generate", "generate SM or KW training queries for one shard of a passage pool"),
+    "trainset": ("capflow.trainsets", "assemble a training set (SM, KW or SM+KW) with held-out queries and its stats"),
 }
 
 

@@ -20,6 +20,7 @@ from capflow.io import read_json, write_text
 # table kind -> "module:builder"
 KINDS: dict[str, str] = {
     "zeroshot": "capflow.tables:build_zeroshot",
+    "trainsets": "capflow.trainsets:build_table",
 }
 
 

@@ -112,3 +112,85 @@ def table_targets():
 
 def all_targets():
     return table_targets()
+
+
+# --- generate ---
+GENERATE = config["generate"]
+TRAINSET_KINDS = {"sm": ["sm"], "kw": ["kw"], "smkw": ["sm", "kw"]}
+
+
+def generation_pool(wildcards):
+    return f"{RESULTS}/pools/{wildcards.pool}/passages.jsonl"
+
+
+def generation_prompt_files(wildcards):
+    """The prompt file and its answer schema: LLM backends rerun when either changes."""
+    if GENERATE["backend"] == "heuristic":
+        return []
+    prompts = Path(GENERATE["prompts"])
+    return [str(prompts), str(prompts.parent / "queries.schema.json")]
+
+
+def generation_options(wildcards):
+    """`capflow generate` options from config: a param, so changing any of them reruns generation."""
+    import shlex
+
+    sampling, vllm, openai = GENERATE["sampling"], GENERATE["vllm"], GENERATE["openai"]
+    options = {
+        "backend": GENERATE["backend"], "language": GENERATE["language"],
+        "max-query-chars": GENERATE["max_query_chars"],
+    }
+    if GENERATE["backend"] != "heuristic":
+        options.update({
+            "model": GENERATE["model"], "prompts": GENERATE["prompts"],
+            "chat-template-kwargs": json.dumps(GENERATE["chat_template_kwargs"], sort_keys=True),
+            "temperature": sampling["temperature"], "top-p": sampling["top_p"],
+            "max-tokens": sampling["max_tokens"], "seed": sampling["seed"],
+        })
+    if GENERATE["backend"] == "vllm":
+        options.update({"tensor-parallel-size": vllm["tensor_parallel_size"],
+                        "gpu-memory-utilization": vllm["gpu_memory_utilization"],
+                        "max-model-len": vllm["max_model_len"], "dtype": vllm["dtype"]})
+    if GENERATE["backend"] == "openai":
+        options.update({"base-url": openai["base_url"], "api-key-env": openai["api_key_env"],
+                        "concurrency": openai["concurrency"], "timeout-s": openai["timeout_s"],
+                        "max-retries": openai["max_retries"], "backoff-s": openai["backoff_s"],
+                        "extra-body": json.dumps(openai["extra_body"], sort_keys=True)})
+    if GENERATE["backend"] == "transformers":
+        options["batch-size"] = GENERATE["transformers"]["batch_size"]
+        if GENERATE["transformers"]["device"]:
+            options["device"] = GENERATE["transformers"]["device"]
+    flags = [f"--{key} {shlex.quote(str(value))}" for key, value in options.items()]
+    if GENERATE["backend"] != "heuristic" and not GENERATE["structured_output"]:
+        flags.append("--no-structured-output")
+    return " ".join(flags)
+
+
+def generation_gpus(wildcards):
+    if GENERATE["backend"] == "vllm":
+        return GENERATE["vllm"]["tensor_parallel_size"]
+    if GENERATE["backend"] == "transformers" and GENERATE["transformers"]["device"] != "cpu":
+        return 1
+    return 0
+
+
+def generation_shards(pool, kind, suffix=".jsonl"):
+    return [f"{RESULTS}/generate/{pool}/{kind}/shard-{i}{suffix}" for i in range(GENERATE["shards"])]
+
+
+def trainset_queries(wildcards):
+    return [f for kind in TRAINSET_KINDS[wildcards.mix] for f in generation_shards(wildcards.pool, kind)]
+
+
+def trainset_shard_stats(wildcards):
+    return [f for kind in TRAINSET_KINDS[wildcards.mix]
+            for f in generation_shards(wildcards.pool, kind, ".stats.json")]
+
+
+def trainset_stats_files():
+    return expand(f"{RESULTS}/trainsets/{{pool}}-{{mix}}/stats.json",
+                  pool=config["trainsets"]["pools"], mix=config["trainsets"]["mixes"])
+
+
+def trainset_targets():
+    return table_files("trainsets")

@@ -1,0 +1,125 @@
+"""Generation through any OpenAI-compatible ``/v1/chat/completions`` endpoint (e.g. ``vllm serve``).
+
+Standard library only. Requests run on a bounded thread pool; 429, 5xx, timeouts and dropped
+connections are retried with exponential backoff (honouring ``Retry-After``); any other HTTP error
+(bad model name, bad key, bad request) fails the job at once, since every request would meet it.
+Answers are constrained with ``response_format`` ``json_schema`` where the schema is given.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Sequence
+
+from capflow.errors import UserError
+from capflow.generate.backend import GenerationRequest, GeneratorSettings
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+MAX_BACKOFF_S = 60.0
+
+
+class RetryableError(Exception):
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class OpenAIBackend:
+    def __init__(self, settings: GeneratorSettings, schema: dict | None):
+        self.settings = settings
+        self.options = settings.openai
+        if self.options.concurrency < 1 or self.options.max_retries < 0 or self.options.timeout_s <= 0:
+            raise UserError("openai backend: concurrency >= 1, max_retries >= 0 and timeout_s > 0 are required")
+        self.url = self.options.base_url.rstrip("/") + "/chat/completions"
+        self.headers = {"Content-Type": "application/json"}
+        api_key = os.environ.get(self.options.api_key_env) if self.options.api_key_env else None
+        if api_key:
+            self.headers["Authorization"] = f"Bearer {api_key}"
+        sampling = settings.sampling
+        self.body_template = {
+            "model": settings.model, "temperature": sampling.temperature, "top_p": sampling.top_p,
+            "max_tokens": sampling.max_tokens, "seed": sampling.seed,
+        }
+        if schema is not None:
+            self.body_template["response_format"] = {
+                "type": "json_schema", "json_schema": {"name": "queries", "schema": schema, "strict": True}}
+        if settings.chat_template_kwargs:
+            # a vLLM server extension; set chat_template_kwargs to {} for endpoints that reject it
+            self.body_template["chat_template_kwargs"] = settings.chat_template_kwargs
+        self.body_template.update(self.options.extra_body)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        if not requests:
+            return []
+        answers: list[str] = [""] * len(requests)
+        pool = ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="openai")
+        try:
+            futures = [pool.submit(self.complete, r.messages) for r in requests]
+            for i, future in enumerate(futures):
+                answers[i] = future.result()
+                if (i + 1) % 1000 == 0:
+                    log.info("%d/%d answers", i + 1, len(requests))
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+        return answers
+
+    def complete(self, messages) -> str:
+        """One chat completion's text, retrying transient failures."""
+        body = json.dumps({**self.body_template, "messages": messages}).encode("utf-8")
+        attempt = 0
+        while True:
+            try:
+                return self._post(body)
+            except RetryableError as exc:
+                if attempt >= self.options.max_retries:
+                    raise UserError(f"openai backend: {self.url}: giving up after {attempt + 1} attempts: {exc}") from None
+                delay = min(MAX_BACKOFF_S, self.options.backoff_s * 2 ** attempt)
+                if exc.retry_after is not None:
+                    delay = max(delay, min(MAX_BACKOFF_S, exc.retry_after))
+                log.warning("openai backend: %s; retry %d/%d in %.1fs", exc, attempt + 1,
+                            self.options.max_retries, delay)
+                time.sleep(delay)
+                attempt += 1
+
+    def _post(self, body: bytes) -> str:
+        request = urllib.request.Request(self.url, data=body, headers=self.headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.options.timeout_s) as response:
+                payload = response.read()
+        except urllib.error.HTTPError as exc:
+            detail = exc.read()[:300].decode("utf-8", "replace").strip()
+            if exc.code in RETRY_STATUS:
+                raise RetryableError(f"HTTP {exc.code}", _retry_after(exc.headers.get("Retry-After"))) from None
+            raise UserError(f"openai backend: {self.url}: HTTP {exc.code}: {detail}") from None
+        except (TimeoutError, socket.timeout):
+            raise RetryableError(f"timed out after {self.options.timeout_s}s") from None
+        except (urllib.error.URLError, ConnectionError) as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, (TimeoutError, socket.timeout)):
+                raise RetryableError(f"timed out after {self.options.timeout_s}s") from None
+            raise RetryableError(f"connection failed: {reason}") from None
+        try:
+            message = json.loads(payload)["choices"][0]["message"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            # a malformed response body is the server's garbage, not the job's failure
+            log.warning("openai backend: response without choices[0].message: %r", payload[:200])
+            return ""
+        return message.get("content") or ""
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

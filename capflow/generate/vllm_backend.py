@@ -1,0 +1,46 @@
+"""Offline batched generation with vLLM (``pip install capflow[vllm]``).
+
+One ``LLM`` per job; a whole shard goes to ``LLM.chat`` at once so vLLM schedules the batch
+itself. The model's own chat template renders the messages (with ``chat_template_kwargs``, which
+switch Qwen3's thinking off), and answers are constrained to the query JSON schema through
+``SamplingParams(structured_outputs=StructuredOutputsParams(json=schema))``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+from capflow.errors import UserError
+from capflow.generate.backend import GenerationRequest, GeneratorSettings
+
+log = logging.getLogger(__name__)
+
+
+class VllmBackend:
+    def __init__(self, settings: GeneratorSettings, schema: dict | None):
+        try:
+            import vllm
+            from vllm.sampling_params import StructuredOutputsParams
+        except ImportError:
+            raise UserError("generation backend 'vllm' needs vLLM: pip install 'capflow[vllm]'") from None
+        self.settings = settings
+        options, sampling = settings.vllm, settings.sampling
+        log.info("loading %s with vLLM %s (tensor_parallel_size=%d)", settings.model,
+                 getattr(vllm, "__version__", "?"), options.tensor_parallel_size)
+        self.llm = vllm.LLM(model=settings.model, tensor_parallel_size=options.tensor_parallel_size,
+                            gpu_memory_utilization=options.gpu_memory_utilization,
+                            max_model_len=options.max_model_len, dtype=options.dtype, seed=sampling.seed)
+        structured = None if schema is None else StructuredOutputsParams(json=schema)
+        self.sampling_params = vllm.SamplingParams(
+            temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens,
+            seed=sampling.seed, structured_outputs=structured)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        if not requests:
+            return []
+        outputs = self.llm.chat([r.messages for r in requests], self.sampling_params, use_tqdm=True,
+                                chat_template_kwargs=self.settings.chat_template_kwargs or None)
+        if len(outputs) != len(requests):
+            raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(requests)} prompts")
+        return [out.outputs[0].text if out.outputs else "" for out in outputs]

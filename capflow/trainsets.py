@@ -1,0 +1,234 @@
+"""``capflow trainset``: one training set (a pool × a mix of query kinds) and its statistics.
+
+Pairs {query, passage_id, kind} come from the generation shards of the mix's kinds (SM, KW, or
+both), in shard order with SM before KW; a query repeated for the same passage is kept once. Of
+each kind, round(heldout_fraction × n) pairs are held out: those ranked lowest by a seeded hash of
+(passage id, query). The choice depends on the pair, not the mix, so SM+KW holds out SM's
+held-out pairs plus KW's (but for a query made as both SM and KW for one passage, kept once as SM).
+
+The stats are the paper's Table 6: passages (those with at least one query), their tokens
+(jieba words for Chinese, whitespace-separated words for English; punctuation-only tokens not
+counted), queries, queries per passage and mean query length (characters for Chinese, words for
+English), with the generator's label.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from capflow.errors import UserError
+from capflow.io import iter_jsonl, read_json, write_json, write_jsonl
+from capflow.prompts import KINDS, LANGUAGES
+
+log = logging.getLogger(__name__)
+
+MIXES: dict[str, tuple[str, ...]] = {"sm": ("sm",), "kw": ("kw",), "smkw": ("sm", "kw")}
+MIX_DISPLAY = {"sm": "SM", "kw": "KW", "smkw": "SM+KW"}
+POOL_DISPLAY = {"ood": "OOD pool", "id": "ID pool"}
+TOKEN_UNIT = {"zh": "jieba words", "en": "whitespace words"}
+QUERY_LENGTH_UNIT = {"zh": "chars", "en": "words"}
+QUERY_FIELDS = {"passage_id": str, "kind": str, "query": str}
+
+
+def passage_tokens(text: str, language: str) -> int:
+    if language == "zh":
+        import jieba
+
+        return sum(1 for token in jieba.lcut(text) if any(ch.isalnum() for ch in token))
+    return sum(1 for token in text.split() if any(ch.isalnum() for ch in token))
+
+
+def query_length(query: str, language: str) -> int:
+    return len("".join(query.split())) if language == "zh" else len(query.split())
+
+
+def _heldout_rank(passage_id: str, query: str, seed: int) -> bytes:
+    return hashlib.sha256(f"{seed}\0{passage_id}\0{query}".encode("utf-8")).digest()
+
+
+def heldout_mask(pairs: Sequence[dict], fraction: float, seed: int) -> list[bool]:
+    """Hold out round(fraction × n) pairs of each kind: those with the lowest seeded hash."""
+    mask = [False] * len(pairs)
+    for kind in KINDS:
+        of_kind = [i for i, p in enumerate(pairs) if p["kind"] == kind]
+        ranked = sorted(of_kind, key=lambda i: _heldout_rank(pairs[i]["passage_id"], pairs[i]["query"], seed))
+        for i in ranked[:round(fraction * len(of_kind))]:
+            mask[i] = True
+    return mask
+
+
+def read_pairs(paths: Sequence[Path], kinds: Sequence[str], pool_ids: set[str]) -> list[dict]:
+    """Query rows of ``kinds`` from generation shards, in kind order then file order, deduplicated."""
+    by_kind: dict[str, list[dict]] = defaultdict(list)
+    for path in paths:
+        for lineno, row in iter_jsonl(path, QUERY_FIELDS):
+            if row["kind"] not in kinds:
+                raise UserError(f"query of kind '{row['kind']}' in a {'+'.join(kinds)} training set", path, lineno)
+            if row["passage_id"] not in pool_ids:
+                raise UserError(f"passage '{row['passage_id']}' is not in the pool", path, lineno)
+            by_kind[row["kind"]].append({"query": row["query"], "passage_id": row["passage_id"], "kind": row["kind"]})
+    pairs: list[dict] = []
+    seen: set[tuple[str, str]] = set()
+    for kind in kinds:
+        for pair in by_kind[kind]:
+            key = (pair["passage_id"], pair["query"])
+            if key not in seen:
+                seen.add(key)
+                pairs.append(pair)
+    return pairs
+
+
+def generator_label(stats_paths: Iterable[Path]) -> str:
+    labels = []
+    for path in stats_paths:
+        stats = read_json(path)
+        if not isinstance(stats, dict) or not isinstance(stats.get("generator"), str):
+            raise UserError("generation stats lack a 'generator' label", path)
+        labels.append(stats["generator"])
+    return " + ".join(sorted(set(labels))) or "unknown"
+
+
+def _mean(total: float, count: int) -> float:
+    return round(total / count, 4) if count else 0.0
+
+
+def trainset_stats(pairs: Sequence[dict], heldout: int, texts: dict[str, str], language: str) -> dict:
+    passages = list(dict.fromkeys(p["passage_id"] for p in pairs))
+    tokens = sum(passage_tokens(texts[pid], language) for pid in passages)
+    by_kind = {}
+    for kind in KINDS:
+        of_kind = [p for p in pairs if p["kind"] == kind]
+        if of_kind:
+            with_queries = len({p["passage_id"] for p in of_kind})
+            by_kind[kind] = {
+                "queries": len(of_kind), "passages": with_queries,
+                "queries_per_passage": _mean(len(of_kind), with_queries),
+                "query_length_mean": _mean(sum(query_length(p["query"], language) for p in of_kind), len(of_kind)),
+            }
+    return {
+        "passages": len(passages),
+        "passage_tokens": tokens,
+        "passage_tokens_mean": _mean(tokens, len(passages)),
+        "token_unit": TOKEN_UNIT[language],
+        "queries": len(pairs),
+        "train_queries": len(pairs) - heldout,
+        "heldout_queries": heldout,
+        "queries_per_passage": _mean(len(pairs), len(passages)),
+        "query_length_mean": _mean(sum(query_length(p["query"], language) for p in pairs), len(pairs)),
+        "query_length_unit": QUERY_LENGTH_UNIT[language],
+        "by_kind": by_kind,
+    }
+
+
+def build_trainset(pool: str, mix: str, passages_path: Path, query_paths: Sequence[Path],
+                   stats_paths: Sequence[Path], language: str, heldout_fraction: float, seed: int,
+                   out_dir: Path) -> dict:
+    from capflow.generate.shards import load_pool
+
+    if mix not in MIXES:
+        raise UserError(f"unknown mix '{mix}' (choose from {', '.join(MIXES)})")
+    if language not in LANGUAGES:
+        raise UserError(f"unknown language '{language}' (choose from {', '.join(LANGUAGES)})")
+    if not 0 <= heldout_fraction < 1:
+        raise UserError(f"heldout fraction must be in [0, 1), got {heldout_fraction}")
+    texts = {p.id: p.text for p in load_pool(passages_path)}
+    pairs = read_pairs(query_paths, MIXES[mix], set(texts))
+    if not pairs:
+        raise UserError(f"no generated queries for {pool}-{mix}: every answer was rejected (see the rejects files)")
+    heldout_flags = heldout_mask(pairs, heldout_fraction, seed)
+    train = [p for p, held in zip(pairs, heldout_flags) if not held]
+    heldout = [p for p, held in zip(pairs, heldout_flags) if held]
+    stats = {
+        "pool": pool, "mix": mix, "kinds": list(MIXES[mix]), "language": language,
+        "generator": generator_label(stats_paths), "pool_passages": len(texts),
+        "heldout_fraction": heldout_fraction, "seed": seed,
+        **trainset_stats(pairs, len(heldout), texts, language),
+    }
+    out_dir = Path(out_dir)
+    write_jsonl(out_dir / "train.jsonl", train)
+    write_jsonl(out_dir / "heldout.jsonl", heldout)
+    write_json(out_dir / "stats.json", stats)
+    return stats
+
+
+# --- Table 6 (a kind of `capflow tables`) -------------------------------------------------------------
+
+def _count(value: int) -> str:
+    return f"{value:,}"
+
+
+def _decimal(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def build_table(inputs: Sequence[Path], args):
+    """The paper's Table 6 from trainset stats.json files: one row per pool × mix, grouped by pool."""
+    from capflow.tables import Cell, Column, Row, Table
+
+    runs = []
+    for path in inputs:
+        stats = read_json(path)
+        missing = [k for k in ("pool", "mix", "generator", "passages", "passage_tokens_mean", "queries",
+                               "queries_per_passage", "query_length_mean", "query_length_unit", "token_unit",
+                               "heldout_queries") if not isinstance(stats, dict) or k not in stats]
+        if missing:
+            raise UserError(f"trainset stats lack {', '.join(missing)}", path)
+        runs.append(stats)
+    units = {(r["token_unit"], r["query_length_unit"]) for r in runs}
+    token_unit, length_unit = units.pop() if len(units) == 1 else ("", "")
+    columns = [
+        Column("passages", "Passages", best="none"),
+        Column("tokens", f"Tokens/passage ({token_unit})" if token_unit else "Tokens/passage", best="none"),
+        Column("queries", "Queries", best="none"),
+        Column("qpp", "Queries/passage", best="none"),
+        Column("qlen", f"Query length ({length_unit})" if length_unit else "Query length", best="none"),
+        Column("heldout", "Held out", best="none"),
+    ]
+    groups: dict[str, list] = {}
+    for r in runs:
+        unit_suffix = "" if token_unit else f" {r['query_length_unit']}"
+        cells = {
+            "passages": Cell(_count(r["passages"])),
+            "tokens": Cell(_decimal(r["passage_tokens_mean"])),
+            "queries": Cell(_count(r["queries"])),
+            "qpp": Cell(_decimal(r["queries_per_passage"])),
+            "qlen": Cell(_decimal(r["query_length_mean"]) + unit_suffix),
+            "heldout": Cell(_count(r["heldout_queries"])),
+        }
+        row = Row(r["generator"], cells, {"Mix": MIX_DISPLAY.get(r["mix"], r["mix"])})
+        groups.setdefault(POOL_DISPLAY.get(r["pool"], r["pool"]), []).append(row)
+    token_units = sorted({f"{r['language']}: {r['token_unit']}" for r in runs})
+    length_units = sorted({f"{r['language']}: {r['query_length_unit']}" for r in runs})
+    notes = [f"Tokens: {', '.join(token_units)}; query length: {', '.join(length_units)}. "
+             "Passages: pool passages with at least one query."]
+    if any(r["generator"].startswith("heuristic") for r in runs):
+        notes.append("heuristic (no LLM): queries made by keyword extraction (KW) and sentence compression (SM), "
+                     "not by the paper's LLM; the generator column names who made each row's queries.")
+    notes += list(getattr(args, "note", None) or [])
+    caption = getattr(args, "caption", None) or "Generated training data (Table 6)"
+    return Table(caption=caption, label="tab:trainsets", columns=columns, groups=list(groups.items()),
+                 text_columns=["Mix"], notes=notes, scale=1.0)
+
+
+def configure_parser(parser) -> None:
+    parser.add_argument("--pool", required=True, help="pool name, e.g. ood or id")
+    parser.add_argument("--mix", required=True, choices=sorted(MIXES), help="which query kinds: sm, kw or smkw")
+    parser.add_argument("--passages", required=True, type=Path, help="the pool's passages.jsonl")
+    parser.add_argument("--queries", required=True, nargs="+", type=Path, help="generation shards of the mix's kinds")
+    parser.add_argument("--stats", required=True, nargs="+", type=Path, help="their stats JSON (for the generator label)")
+    parser.add_argument("--language", required=True, choices=LANGUAGES, help="passage language (token/length units)")
+    parser.add_argument("--heldout-fraction", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out-dir", required=True, type=Path, help="writes train.jsonl, heldout.jsonl, stats.json")
+
+
+def main(args) -> None:
+    stats = build_trainset(args.pool, args.mix, args.passages, args.queries, args.stats, args.language,
+                           args.heldout_fraction, args.seed, args.out_dir)
+    log.info("%s-%s: %d queries (%d held out) for %d passages, %.2f per passage, generator %s", args.pool, args.mix,
+             stats["queries"], stats["heldout_queries"], stats["passages"], stats["queries_per_passage"],
+             stats["generator"])
