@@ -1,0 +1,180 @@
+"""The Slurm profile against a real single-node Slurm cluster (.ci/slurm/start.sh starts one).
+
+The cluster tests submit real sbatch jobs through snakemake-executor-plugin-slurm, with a profile
+derived from workflow/profiles/slurm: the same keys, resources shrunk to fit one small node, and job
+states read with squeue (the test cluster keeps no accounting database).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+import yte
+from snakemake.profiles import ProfileConfigFileParser
+
+from conftest import REPO, run_snakemake
+
+SLURM_PROFILE = REPO / "workflow" / "profiles" / "slurm" / "config.yaml"
+DEFAULT_PROFILE = REPO / "workflow" / "profiles" / "default" / "config.yaml"
+# One run (submission, status checks every few seconds, jobs) must end well within this.
+RUN_TIMEOUT_S = 300
+
+
+def slurm_unavailable() -> str | None:
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        return "Slurm client commands not installed (.ci/slurm/install.sh)"
+    try:
+        states = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        return "sinfo did not answer within 10s (start a cluster with .ci/slurm/start.sh)"
+    if states.returncode != 0:
+        return f"sinfo does not answer: {states.stderr.strip()} (start a cluster with .ci/slurm/start.sh)"
+    if not re.search(r"^(idle|mix|alloc)", states.stdout, flags=re.MULTILINE):
+        return f"no Slurm node is up (sinfo states: {states.stdout.split()})"
+    return None
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    reason = slurm_unavailable()
+    if reason:
+        pytest.skip(reason)
+
+
+def parse_profile(path: Path, environ: dict[str, str]) -> dict:
+    """The command-line arguments Snakemake makes of a profile, in the given environment."""
+    saved = dict(os.environ)
+    os.environ.update(environ)
+    try:
+        with open(path) as handle:
+            return dict(ProfileConfigFileParser().parse(handle))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def derive_test_profile(target: Path, *, mem_mb: int = 1000, cpus: int = 1) -> Path:
+    """workflow/profiles/slurm made to fit the test node: same keys, smaller numbers, squeue status."""
+    with open(SLURM_PROFILE) as handle:
+        profile = yte.process_yaml(handle, require_use_yte=True)
+    profile["default-resources"]["mem_mb"] = mem_mb
+    profile["set-threads"] = {rule: cpus for rule in profile.get("set-threads", {})}
+    for resources in profile.get("set-resources", {}).values():
+        for key in ("mem_mb",):
+            if key in resources:
+                resources[key] = min(resources[key], mem_mb)
+        for key in ("cpus_per_gpu", "cpus_per_task"):
+            if key in resources:
+                resources[key] = cpus
+    profile.update({
+        "jobs": 4,
+        "latency-wait": 10,
+        "slurm-status-command": "squeue",
+        "slurm-init-seconds-before-status-checks": 2,
+        "slurm-keep-successful-logs": True,
+    })
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    return target
+
+
+def submitted_job_ids(log: str) -> dict[str, str]:
+    """Rule name -> Slurm job id, from the executor's 'submitted with SLURM jobid' lines."""
+    ids = {}
+    for match in re.finditer(r"submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_([^/]+)/", log):
+        ids.setdefault(match.group(2), []).append(match.group(1))
+    return ids
+
+
+def scontrol_job(job_id: str) -> dict[str, str]:
+    shown = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True, timeout=10)
+    assert shown.returncode == 0, shown.stderr
+    return dict(field.split("=", 1) for field in shown.stdout.split() if "=" in field)
+
+
+def run_on_slurm(workdir: Path, profile: Path, *args) -> subprocess.CompletedProcess:
+    try:
+        result = run_snakemake(workdir, "--profile", profile, *args, timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        partial = (exc.stderr or b"").decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        for ids in submitted_job_ids(partial).values():
+            subprocess.run(["scancel", *ids], capture_output=True, timeout=30)
+        pytest.fail(f"Snakemake on Slurm did not finish within {RUN_TIMEOUT_S}s:\n{partial[-3000:]}")
+    assert result.returncode == 0, result.stderr[-5000:]
+    return result
+
+
+# --- the profiles themselves (no cluster needed) ---
+
+def test_slurm_profile_takes_site_settings_from_the_environment():
+    unset = parse_profile(SLURM_PROFILE, {})
+    assert unset["executor"] == "slurm"
+    assert "slurm_account=''" in unset["default-resources"]
+    assert "slurm_partition=''" in unset["default-resources"]
+    site = parse_profile(SLURM_PROFILE, {"CAPFLOW_SLURM_ACCOUNT": "proj42", "CAPFLOW_SLURM_PARTITION": "cpu",
+                                         "CAPFLOW_SLURM_GPU_PARTITION": "gpu-a100"})
+    assert "slurm_account='proj42'" in site["default-resources"]
+    assert "slurm_partition='cpu'" in site["default-resources"]
+    assert "zeroshot:slurm_partition='gpu-a100'" in site["set-resources"]
+    # without a GPU partition of its own, GPU jobs go to the CPU jobs' partition
+    fallback = parse_profile(SLURM_PROFILE, {"CAPFLOW_SLURM_PARTITION": "all"})
+    assert "zeroshot:slurm_partition='all'" in fallback["set-resources"]
+
+
+def test_default_profile_caps_gpu_jobs_at_the_visible_devices():
+    assert parse_profile(DEFAULT_PROFILE, {"CAPFLOW_GPU_COUNT": "3"})["resources"] == ["gpu=3"]
+    assert parse_profile(DEFAULT_PROFILE, {"CAPFLOW_GPU_COUNT": "0"})["resources"] == ["gpu=0"]
+
+
+# --- a real cluster ---
+
+TRIVIAL_SNAKEFILE = """
+rule all:
+    input: "cpu.txt", "gpu.txt"
+
+rule cpu_step:
+    output: "cpu.txt"
+    log: "logs/cpu.log"
+    shell: "echo job=$SLURM_JOB_ID gpus=${{SLURM_GPUS_ON_NODE:-0}} > {output} 2> {log}"
+
+rule gpu_step:
+    input: "cpu.txt"
+    output: "gpu.txt"
+    log: "logs/gpu.log"
+    resources: gpu=1
+    shell:
+        "{python} -m capflow gpu-run --gpus {resources.gpu} --"
+        " sh -c 'echo job=$SLURM_JOB_ID gpus=$SLURM_GPUS_ON_NODE cuda=$CUDA_VISIBLE_DEVICES' > {output} 2> {log}"
+"""
+
+
+@pytest.mark.slurm
+def test_cpu_and_gpu_jobs_run_as_slurm_jobs(slurm_cluster, tmp_path):
+    workdir = tmp_path / "wf"
+    workdir.mkdir()
+    (workdir / "Snakefile").write_text(TRIVIAL_SNAKEFILE.replace("{python}", sys.executable))
+    profile = derive_test_profile(tmp_path / "profile")
+    result = run_on_slurm(workdir, profile)
+
+    jobs = submitted_job_ids(result.stderr)
+    assert set(jobs) == {"cpu_step", "gpu_step"}, result.stderr[-3000:]
+    cpu_out = dict(f.split("=") for f in (workdir / "cpu.txt").read_text().split())
+    gpu_out = dict(f.split("=") for f in (workdir / "gpu.txt").read_text().split())
+    # each rule ran inside its own Slurm job, the GPU rule with one GPU that gpu-run left as Slurm set it
+    assert cpu_out == {"job": jobs["cpu_step"][0], "gpus": "0"}
+    assert gpu_out["job"] == jobs["gpu_step"][0]
+    assert gpu_out["gpus"] == "1"
+    assert gpu_out["cuda"] == "0"
+    gpu_job = scontrol_job(jobs["gpu_step"][0])
+    assert gpu_job["JobState"] == "COMPLETED"
+    assert gpu_job["TresPerJob"] == "gres:gpu:1"
+    cpu_job = scontrol_job(jobs["cpu_step"][0])
+    assert cpu_job["JobState"] == "COMPLETED"
+    assert "gpu" not in cpu_job.get("TresPerJob", "")
