@@ -1,0 +1,81 @@
+"""The test view: a benchmark minus a seeded hold-out of its captions.
+
+Offline there are no in-domain captions beyond the test set, so the embedded configuration holds
+part of a benchmark's captions out as its in-domain pool and evaluates on the rest. The view keeps
+every query, each with only the positives that remain in the view; a query left without positives
+stays in the file and, as for any benchmark, is left out of ranking metrics.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from capflow import benchmark as bm
+from capflow.data import QUERY_TYPES
+from capflow.errors import UserError
+from capflow.io import read_json, write_json, write_jsonl
+from capflow.pools import Passage
+
+TESTVIEW_STATS = "testview.json"
+
+
+@dataclass
+class TestView:
+    benchmark: bm.Benchmark
+    held_out_ids: list[str]
+    query_types: dict | None
+    stats: dict
+
+
+def split_holdout(benchmark_dir: str | Path, holdout: int, seed: int,
+                  key: str = "holdout") -> tuple[list[Passage], TestView]:
+    """Hold ``holdout`` captions out of the benchmark (seeded); return them and the remaining view."""
+    benchmark_dir = Path(benchmark_dir)
+    full = bm.load_benchmark(benchmark_dir)
+    total = len(full.candidate_ids)
+    if not 0 < holdout < total:
+        raise UserError(f"{key} must be between 1 and {total - 1} (the benchmark has {total} captions), "
+                        f"got {holdout}")
+    held = set(random.Random(seed).sample(range(total), holdout))
+    source = f"holdout:{benchmark_dir.name}"
+    held_out = [Passage(cid, text, source) for i, (cid, text)
+                in enumerate(zip(full.candidate_ids, full.candidate_texts)) if i in held]
+    held_ids = {p.id for p in held_out}
+    view_ids = [cid for i, cid in enumerate(full.candidate_ids) if i not in held]
+    view_texts = [text for i, text in enumerate(full.candidate_texts) if i not in held]
+
+    queries = []
+    dropped_positives = 0
+    for q in full.queries:
+        kept = {cid: label for cid, label in q.qrels.items() if cid not in held_ids}
+        dropped_positives += len(q.qrels) - len(kept)
+        queries.append(bm.Query(q.id, q.text, kept))
+
+    types_path = benchmark_dir / QUERY_TYPES
+    query_types = read_json(types_path) if types_path.exists() else None
+    stats = {
+        "benchmark": benchmark_dir.name, "seed": seed, "held_out": holdout,
+        "candidates": len(view_ids), "queries": len(queries),
+        "queries_with_positives": sum(1 for q in queries if q.qrels),
+        "queries_with_positives_before": sum(1 for q in full.queries if q.qrels),
+        "positives": sum(len(q.qrels) for q in queries),
+        "positives_dropped": dropped_positives,
+    }
+    view = TestView(bm.Benchmark(view_ids, view_texts, queries, full.types), sorted(held_ids), query_types, stats)
+    return held_out, view
+
+
+def write_testview(view: TestView, out_dir: str | Path) -> dict:
+    """Write the view in the benchmark-dir format (candidates, queries, query types) plus its stats."""
+    out_dir = Path(out_dir)
+    b = view.benchmark
+    write_jsonl(out_dir / bm.CANDIDATES, ({"id": i, "text": t} for i, t in zip(b.candidate_ids, b.candidate_texts)))
+    write_jsonl(out_dir / bm.QUERIES, (
+        {"id": q.id, "query": q.text, "positives": [{"id": c, "score": s} for c, s in q.qrels.items()]}
+        for q in b.queries))
+    if view.query_types is not None:
+        write_json(out_dir / QUERY_TYPES, view.query_types)
+    write_json(out_dir / TESTVIEW_STATS, {**view.stats, "held_out_ids": view.held_out_ids})
+    return view.stats
