@@ -1,12 +1,19 @@
 # capflow: the CapRetrieval study as a workflow. This file only wires; see rules/ and capflow/.
 from snakemake.utils import min_version, validate
 
+from capflow.configcheck import check_config_keys
+from capflow.errors import UserError
+
 min_version("9.0")
 
 
 configfile: "config/config.yaml"
 
 
+try:
+    check_config_keys(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
+except UserError as exc:
+    raise WorkflowError(str(exc)) from None
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

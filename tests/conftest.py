@@ -1,0 +1,82 @@
+"""Shared fixtures: where the reference data lives, small benchmarks built on the fly, and a
+throw-away copy of the workflow to run Snakemake in."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_PARTS = ("Snakefile", "rules", "workflow", "config")
+
+
+def _data_root() -> Path:
+    return Path(os.environ.get("CAPFLOW_DATA_DIR") or REPO.parent / "shared" / "data").resolve()
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def benchmark_root() -> Path:
+    root = _data_root()
+    if not (root / "CapRetrieval" / "candidates.jsonl").exists():
+        pytest.skip(f"reference data not found at {root} (set CAPFLOW_DATA_DIR)")
+    return root
+
+
+def write_jsonl(path: Path, rows) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny_benchmark(tmp_path) -> Path:
+    """Four candidates, three queries (one without positives)."""
+    root = tmp_path / "Tiny"
+    write_jsonl(root / "candidates.jsonl", [
+        {"id": "c1", "text": "A red cat sleeps on the sofa."},
+        {"id": "c2", "text": "Two dogs run in the park."},
+        {"id": "c3", "text": "A cat and a dog play together."},
+        {"id": "c4", "text": "Train ticket from Beijing to Shanghai."},
+    ])
+    write_jsonl(root / "queries.jsonl", [
+        {"id": "q1", "query": "cat", "positives": [{"id": "c1", "score": 2}, {"id": "c3", "score": 1}]},
+        {"id": "q2", "query": "train  ticket", "positives": [{"id": "c4", "score": 2}]},
+        {"id": "q3", "query": "volcano", "positives": []},
+    ])
+    (root / "types.json").write_text(json.dumps({"animal": ["cat"], "document": ["train ticket"]}))
+    return root
+
+
+def run_capflow(*args, env=None, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "capflow", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd)
+
+
+@pytest.fixture
+def workflow_copy(tmp_path) -> Path:
+    """The workflow's files copied into a fresh folder, so a Snakemake run there touches nothing here."""
+    target = tmp_path / "wf"
+    target.mkdir()
+    for part in WORKFLOW_PARTS:
+        src = REPO / part
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, target / part)
+    return target
+
+
+def run_snakemake(workdir: Path, *args, env=None, timeout=1200) -> subprocess.CompletedProcess:
+    """Snakemake in ``workdir``, with this interpreter's scripts (``capflow``) first on PATH."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return subprocess.run([sys.executable, "-m", "snakemake", *map(str, args)], cwd=workdir, capture_output=True,
+                          text=True, timeout=timeout,
+                          env={**os.environ, "PATH": path, "CAPFLOW_DATA_DIR": str(_data_root()), **(env or {})})

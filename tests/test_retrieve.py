@@ -1,0 +1,110 @@
+import json
+
+import numpy as np
+import pytest
+
+from capflow import retrieve as rt
+from capflow.benchmark import load_benchmark
+from capflow.errors import UserError
+from capflow.recipes import load_recipes, Recipe
+from conftest import REPO, run_capflow
+
+
+def test_cosine_top_k_orders_by_score_and_keeps_ties_in_candidate_order():
+    passages = np.array([[1, 0], [0, 1], [1, 0], [0.6, 0.8]], dtype=np.float32)
+    queries = np.array([[1, 0], [0, 1]], dtype=np.float32)
+    top = rt.cosine_top_k(queries, passages, depth=3)
+    assert [i for i, _ in top[0]] == [0, 2, 3]
+    assert [i for i, _ in top[1]] == [1, 3, 0]
+    assert top[0][2][1] == pytest.approx(0.6)
+    assert len(rt.cosine_top_k(queries, passages, depth=10)[0]) == 4
+
+
+def test_trec_round_trip_and_errors(tmp_path):
+    run = {"q1": [("c2", 0.5), ("c1", 0.25)], "q2": [("c3", 1.0)]}
+    path = tmp_path / "run.trec"
+    rt.write_trec(path, run, "m")
+    assert path.read_text().splitlines()[0] == "q1 Q0 c2 1 0.500000 m"
+    assert rt.read_trec(path) == run
+    path.write_text("q1 Q0 c2 1 high m\n")
+    with pytest.raises(UserError, match=r"run.trec:1: score 'high' is not a number"):
+        rt.read_trec(path)
+
+
+def test_bm25_step_writes_run_metrics_and_error_report(tiny_benchmark, tmp_path):
+    out = tmp_path / "out"
+    result = run_capflow("retrieve", "--benchmark", tiny_benchmark, "--model", "bm25", "--models",
+                         REPO / "config/models.yaml", "--language", "en", "--run", out / "run.trec",
+                         "--metrics", out / "metrics.json", "--errors", out / "errors.jsonl",
+                         "--score-threshold", "0.5")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["queries_evaluated"] == 2 and metrics["queries"] == 3
+    # "cat" is in half of the candidates: its BM25 IDF is 0, so q1 retrieves nothing; q2 is perfect.
+    assert metrics["metrics"]["ndcg@10"] == 0.5
+    assert (out / "run.trec").read_text().splitlines() == ["q2 Q0 c4 1 1.755358 bm25"]
+    errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
+    assert [e["id"] for e in errors] == ["q1", "q2"]
+    assert [(m["id"], m["label"], m["rank"]) for m in errors[0]["missed_positives"]] == [("c1", 2, None), ("c3", 1, None)]
+    assert errors[1]["missed_positives"] == [] and errors[1]["top_negatives"] == []
+    assert metrics["threshold"]["recall"] == 0.5
+
+
+def test_unknown_model_is_one_line_error(tiny_benchmark, tmp_path):
+    result = run_capflow("retrieve", "--benchmark", tiny_benchmark, "--model", "nope", "--models",
+                         REPO / "config/models.yaml", "--language", "en", "--run", tmp_path / "r",
+                         "--metrics", tmp_path / "m", "--errors", tmp_path / "e")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"capflow retrieve: error: {REPO / 'config/models.yaml'}: model 'nope' is not in the registry"
+    assert not (tmp_path / "r").exists()
+
+
+def tiny_bert(path, seed):
+    """A randomly initialised two-layer BERT with a character vocabulary, saved as a HF folder."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path.mkdir(parents=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("abcdefghijklmnopqrstuvwxyz0123456789.,")
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True).save_pretrained(path)
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(path)
+    return path
+
+
+def test_embedding_cache_reuses_entries_and_never_mixes_models(tmp_path, tiny_benchmark):
+    bench = load_benchmark(tiny_benchmark)
+    cache = tmp_path / "cache"
+    first = Recipe(name="tiny-a", path=str(tiny_bert(tmp_path / "a", 0)), pooling="mean", max_length=64)
+    second = Recipe(name="tiny-b", path=str(tiny_bert(tmp_path / "b", 1)), pooling="mean", max_length=64)
+
+    state = {}
+    vectors = rt.embed(first, bench.candidate_texts, "passage", cache, "cpu", state)
+    assert state["encoded"] == 4 and np.allclose(np.linalg.norm(vectors, axis=1), 1)
+    again = {}
+    assert np.array_equal(rt.embed(first, bench.candidate_texts, "passage", cache, "cpu", again), vectors)
+    assert again["encoded"] == 0 and "model" not in again  # nothing encoded, no model loaded
+
+    other = {}
+    other_vectors = rt.embed(second, bench.candidate_texts, "passage", cache, "cpu", other)
+    assert other["encoded"] == 4 and not np.allclose(other_vectors, vectors)
+    cls = {}
+    rt.embed(Recipe(name="tiny-a", path=first.path, pooling="cls", max_length=64), bench.candidate_texts,
+             "passage", cache, "cpu", cls)
+    assert cls["encoded"] == 4  # another pooling is another model
+    assert len(list(cache.iterdir())) == 3
+
+
+@pytest.mark.integration
+def test_minilm_on_capretrieval_en(benchmark_root, tmp_path):
+    bench = load_benchmark(benchmark_root / "CapRetrievalEn")
+    recipe = load_recipes(REPO / "config/models.yaml")["all-MiniLM-L6-v2"]
+    run = rt.retrieve(bench, recipe, language="en", depth=100, cache_root=tmp_path / "cache")
+    summary, _ = rt.score_run(bench, run, {})
+    assert [round(100 * summary["metrics"][f"ndcg@{k}"], 2) for k in (1, 5, 10)] == [72.55, 70.64, 70.88]
+    state = {}
+    rt.embed(recipe, bench.candidate_texts, "passage", tmp_path / "cache", None, state)
+    assert state["encoded"] == 0

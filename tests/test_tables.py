@@ -1,0 +1,63 @@
+import argparse
+import json
+
+from capflow import tables
+from capflow.tables import Cell, Column, Row, Table
+from conftest import run_capflow
+
+
+def sample_table():
+    cols = [Column("a", "nDCG@1", group="Bench_1"), Column("b", "nDCG@10", group="Bench_1")]
+    return Table(caption="Scores & more", label="tab:x", columns=cols, text_columns=["Params"], groups=[
+        ("Lexical", [Row("BM25", {"a": Cell(0.744), "b": Cell(0.66544)}, {"Params": "-"})]),
+        ("Small", [Row("model_x", {"a": Cell(0.5), "b": Cell(0.70, 0.0123)}, {"Params": "22M"}),
+                   Row("model_y", {"a": Cell(0.744004), "b": Cell(None)}, {"Params": "0.1B"})]),
+    ])
+
+
+def test_latex_is_booktabs_with_best_bold_and_escapes():
+    tex = tables.to_latex(sample_table())
+    assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
+    assert r"\multicolumn{2}{c}{Bench\_1}" in tex and r"\cmidrule(lr){3-4}" in tex
+    assert r"\caption{Scores \& more}" in tex
+    assert r"BM25 & - & \textbf{74.40} & 66.54 \\" in tex
+    # Equal at printed precision: both bold.
+    assert r"model\_y & 0.1B & \textbf{74.40} & - \\" in tex
+    assert r"model\_x & 22M & 50.00 & \textbf{70.00 $\pm$ 1.23} \\" in tex
+
+
+def test_markdown_and_csv():
+    md = tables.to_markdown(sample_table())
+    assert "| BM25 | - | **74.40** | 66.54 |" in md
+    assert "| *Small* |" in md
+    csv_text = tables.to_csv(sample_table())
+    assert csv_text.splitlines()[0] == "group,model,Params,Bench_1 nDCG@1,Bench_1 nDCG@1 std,Bench_1 nDCG@10,Bench_1 nDCG@10 std"
+    assert "Small,model_x,22M,50.0000,,70.0000,1.2300" in csv_text
+
+
+def test_mean_std():
+    cell = tables.mean_std([0.8, 0.9, 1.0])
+    assert round(cell.value, 4) == 0.9 and round(cell.std, 4) == 0.1
+    assert tables.mean_std([0.5]).std is None
+
+
+def metrics_file(path, benchmark, model, group, ndcg):
+    path.write_text(json.dumps({"benchmark": benchmark, "model": model, "display": model, "group": group,
+                                "params": "1B", "metrics": {f"ndcg@{k}": v for k, v in zip((1, 5, 10), ndcg)}}))
+    return path
+
+
+def test_zeroshot_table_groups_by_size_and_is_reproducible(tmp_path):
+    inputs = [metrics_file(tmp_path / "1.json", "Cap", "bm25", "lexical", (0.744, 0.693, 0.6654)),
+              metrics_file(tmp_path / "2.json", "Cap", "big", "large", (0.89, 0.87, 0.8655)),
+              metrics_file(tmp_path / "3.json", "Cap", "small", "small", (0.81, 0.79, 0.7886))]
+    args = argparse.Namespace(ks=None, benchmarks=None, caption=None, note=None)
+    table = tables.build_zeroshot(inputs, args)
+    assert [title for title, _ in table.groups] == ["Lexical", "Embedding models (> 1B)", "Embedding models (< 1B)"]
+    out = tmp_path / "tables" / "zeroshot"
+    argv = ["tables", "zeroshot", "--inputs", *inputs, "--out-prefix", out]
+    assert run_capflow(*argv).returncode == 0
+    first = {ext: (tmp_path / "tables" / f"zeroshot.{ext}").read_bytes() for ext in ("tex", "md", "csv")}
+    assert b"\\textbf{86.55}" in first["tex"]
+    assert run_capflow(*argv).returncode == 0
+    assert first == {ext: (tmp_path / "tables" / f"zeroshot.{ext}").read_bytes() for ext in ("tex", "md", "csv")}
