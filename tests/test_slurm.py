@@ -7,6 +7,7 @@ states read with squeue (the test cluster keeps no accounting database).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -99,9 +100,9 @@ def scontrol_job(job_id: str) -> dict[str, str]:
     return dict(field.split("=", 1) for field in shown.stdout.split() if "=" in field)
 
 
-def run_on_slurm(workdir: Path, profile: Path, *args) -> subprocess.CompletedProcess:
+def run_on_slurm(workdir: Path, profile: Path, *args, env=None) -> subprocess.CompletedProcess:
     try:
-        result = run_snakemake(workdir, "--profile", profile, *args, timeout=RUN_TIMEOUT_S)
+        result = run_snakemake(workdir, "--profile", profile, *args, env=env, timeout=RUN_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
         partial = (exc.stderr or b"").decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
         for ids in submitted_job_ids(partial).values():
@@ -178,3 +179,24 @@ def test_cpu_and_gpu_jobs_run_as_slurm_jobs(slurm_cluster, tmp_path):
     cpu_job = scontrol_job(jobs["cpu_step"][0])
     assert cpu_job["JobState"] == "COMPLETED"
     assert "gpu" not in cpu_job.get("TresPerJob", "")
+
+
+def venv_path_env() -> dict[str, str]:
+    """Jobs call `capflow`: put this interpreter's scripts first on the PATH Slurm passes on."""
+    return {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+@pytest.mark.slurm
+@pytest.mark.integration
+def test_zeroshot_stage_runs_on_slurm(slurm_cluster, workflow_copy, benchmark_root, tmp_path):
+    profile = derive_test_profile(tmp_path / "profile")
+    result = run_on_slurm(workflow_copy, profile, "table_zeroshot", env=venv_path_env())
+
+    jobs = submitted_job_ids(result.stderr)
+    assert {rule: len(ids) for rule, ids in jobs.items()} == {"benchmark_data": 2, "zeroshot": 4, "table_zeroshot": 1}
+    for ids in jobs.values():
+        for job_id in ids:
+            assert scontrol_job(job_id)["JobState"] == "COMPLETED"
+    metrics = json.loads((workflow_copy / "results/zeroshot/CapRetrieval/bm25/metrics.json").read_text())["metrics"]
+    assert [round(100 * metrics[f"ndcg@{k}"], 2) for k in (1, 5, 10)] == [74.40, 69.30, 66.54]
+    assert "| BM25 | - | **74.40** | **69.30** | **66.54** |" in (workflow_copy / "results/tables/zeroshot.md").read_text()
