@@ -20,6 +20,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/zeroshot.smk"
+include: "rules/pools.smk"
 include: "rules/tables.smk"
 
 

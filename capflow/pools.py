@@ -54,7 +54,7 @@ class Passage:
 def require_file(path: str | Path | None, key: str, what: str) -> Path:
     """The file named by config key ``key``, or a one-line error that names the key."""
     if not path:
-        raise UserError(f"{key} is not set: give the {what}")
+        raise UserError(f"{key} is not set: give the path of the {what}")
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{key}: {what} not found: {path}")
@@ -71,7 +71,9 @@ def read_jsonl_source(path: Path, *, text_field: str = "text", id_field: str | N
             pid = str(pid)
         else:
             pid = f"{path.stem}:{lineno}"
-        yield Passage(pid, obj[text_field], path.name, str(path), lineno)
+        source = obj.get("source")
+        yield Passage(pid, obj[text_field], source if isinstance(source, str) and source else path.name,
+                      str(path), lineno)
 
 
 def read_text_source(path: Path) -> Iterator[Passage]:

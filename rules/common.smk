@@ -194,3 +194,93 @@ def trainset_stats_files():
 
 def trainset_targets():
     return table_files("trainsets")
+
+
+# --- pools ---
+POOLS = config["pools"]
+LEAKAGE = config["leakage"]
+
+
+def holdout_benchmark():
+    """The benchmark whose captions the id pool is held out of (embedded default), else None."""
+    source = POOLS["id"]["source"]
+    return source["benchmark"] if source["kind"] == "holdout" else None
+
+
+def check_pool_config():
+    held = holdout_benchmark()
+    if held is not None:
+        check_known("benchmark", [held], config["benchmarks"], "pools.id.source.benchmark")
+        if LEAKAGE["benchmark"] != held:
+            raise WorkflowError(f"config leakage.benchmark: must be '{held}', the benchmark the id pool is held out "
+                                f"of (its test view holds the test captions), not '{LEAKAGE['benchmark']}'")
+    if POOLS["ood"]["source"]["kind"] == "holdout":
+        raise WorkflowError("config pools.ood.source.kind: 'holdout' is for the id pool only")
+    check_known("benchmark", [LEAKAGE["benchmark"]], config["benchmarks"], "leakage.benchmark")
+
+
+check_pool_config()
+
+
+def testview_dir(benchmark):
+    return f"{RESULTS}/testview/{benchmark}"
+
+
+def testview_files(benchmark):
+    """The test view (a benchmark dir) plus the held-out captions and the hold-out's stats."""
+    base = testview_dir(benchmark)
+    return {
+        "candidates": f"{base}/candidates.jsonl",
+        "queries": f"{base}/queries.jsonl",
+        "types": f"{base}/query_types.json",
+        "view_stats": f"{base}/testview.json",
+        "heldout": f"{base}/heldout.jsonl",
+        "heldout_stats": f"{base}/heldout_stats.json",
+    }
+
+
+def holdout_options(wildcards):
+    if wildcards.benchmark != holdout_benchmark():
+        raise WorkflowError(f"no test view of {wildcards.benchmark}: pools.id.source holds no captions out of it")
+    return f"--key pools.id.source --holdout {POOLS['id']['source']['holdout']} --seed {POOLS['id']['seed']}"
+
+
+def pool_source_input(wildcards):
+    """The pool's source file, so that a change to it rebuilds the pool. A missing or unset file is
+    left to `capflow pool`, whose error names the config key."""
+    source = POOLS[wildcards.pool]["source"]
+    if source["kind"] == "holdout":
+        return testview_files(source["benchmark"])["heldout"]
+    path = source["path"] if source["kind"] in ("jsonl", "text", "peoples-daily") else None
+    return [path] if path and Path(path).is_file() else []
+
+
+def pool_options(wildcards):
+    """`capflow pool` options from config: a param, so changing any of them rebuilds the pool."""
+    import shlex
+
+    pool = POOLS[wildcards.pool]
+    source = pool["source"]
+    kind = source["kind"]
+    options = {"kind": kind, "key": f"pools.{wildcards.pool}.source"}
+    if kind == "holdout":  # the held-out captions, written with the test view
+        options.update({"kind": "jsonl", "path": pool_source_input(wildcards)})
+    if kind in ("jsonl", "text", "peoples-daily"):
+        options["path"] = source["path"]
+    if kind in ("jsonl", "hub"):
+        options.update({"text-field": source["text_field"], "id-field": source["id_field"]})
+    if kind == "hub":
+        options.update({key: source[key] for key in ("dataset", "config", "split", "revision")})
+    options.update({"min-chars": pool["min_chars"], "max-chars": pool["max_chars"], "size": pool["size"],
+                    "seed": pool["seed"]})
+    return " ".join(f"--{key} {shlex.quote(str(value))}" for key, value in options.items() if value is not None)
+
+
+def leakage_test_dir(wildcards):
+    """The test captions: the test view when the id pool is a hold-out, else the whole benchmark."""
+    benchmark = LEAKAGE["benchmark"]
+    return testview_dir(benchmark) if benchmark == holdout_benchmark() else benchmark_dir(benchmark)
+
+
+def leakage_test_candidates(wildcards):
+    return f"{leakage_test_dir(wildcards)}/candidates.jsonl"

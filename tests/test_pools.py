@@ -67,10 +67,12 @@ def test_bad_limits_and_size_are_user_errors():
 # --- sources -----------------------------------------------------------------------------------------
 
 def test_jsonl_source_ids_fields_and_generated_ids(tmp_path):
-    path = write_jsonl(tmp_path / "caps.jsonl", [{"id": 7, "caption": "a dog"}, {"caption": "a cat"}])
+    path = write_jsonl(tmp_path / "caps.jsonl", [{"id": 7, "caption": "a dog"}, {"caption": "a cat"},
+                                                 {"id": "x", "caption": "a cow", "source": "farm"}])
     got = list(pools.read_jsonl_source(path, text_field="caption"))
     assert [(p.id, p.text, p.source, p.line) for p in got] == [("7", "a dog", "caps.jsonl", 1),
-                                                               ("caps:2", "a cat", "caps.jsonl", 2)]
+                                                               ("caps:2", "a cat", "caps.jsonl", 2),
+                                                               ("x", "a cow", "farm", 3)]
 
 
 def test_jsonl_source_malformed_line_names_file_and_line(tmp_path):
