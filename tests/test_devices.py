@@ -182,3 +182,37 @@ def test_bad_use_is_one_line_and_exit_2(tmp_path, argv, message):
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and message in errors[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+PROFILE_SNAKEFILE = """
+rule all:
+    input: expand("job{{i}}.json", i=range(4))
+
+rule gpu_job:
+    output: "job{{i}}.json"
+    log: "logs/job{{i}}.log"
+    resources: gpu=1
+    shell: "{python} -m capflow gpu-run --gpus {{resources.gpu}} -- {python} {recorder} {{output}} go 2> {{log}}"
+"""
+
+
+def test_default_profile_runs_gpu_jobs_on_disjoint_devices(tmp_path, repo_root):
+    """Four one-GPU jobs with two GPUs: the profile lets two run at once, gpu-run keeps them apart."""
+    workdir = tmp_path / "wf"
+    workdir.mkdir()
+    recorder = tmp_path / "recorder.py"
+    # each job holds its device for a moment, so that the scheduler has two running together
+    recorder.write_text(RECORDER.replace("while not os.path.exists(go):", "while time.time() < start + 1.0:"))
+    (workdir / "Snakefile").write_text(PROFILE_SNAKEFILE.format(python=sys.executable, recorder=recorder))
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--profile", repo_root / "workflow/profiles/default",
+                             "--cores", "4"], cwd=workdir, env=gpu_env(tmp_path, 2), capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'Provided resources: gpu=Resource("gpu", 2)' in result.stderr, result.stderr  # counted devices
+    records = [json.loads((workdir / f"job{i}.json").read_text()) for i in range(4)]
+    assert {r["devices"] for r in records} == {"0", "1"}
+    for a in records:
+        overlapping = [b for b in records if b is not a and b["start"] < a["end"] and a["start"] < b["end"]]
+        assert len(overlapping) <= 1
+        assert all(b["devices"] != a["devices"] for b in overlapping)
+    assert any(b is not a and b["start"] < a["end"] and a["start"] < b["end"] for a in records for b in records)
