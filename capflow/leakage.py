@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 DEFAULT_THRESHOLD = "0.7"
 DEFAULT_EXACT_FROM = "0.3"
 BINS = 10  # histogram bins of width 0.1
+SIMD_MAX_CHARS = 64
 TOKENS = "characters, lower-cased, whitespace removed"
 
 
@@ -134,8 +135,15 @@ def nearest_captions(passages: list[str], tests: list[str], threshold: Fraction,
         if hi <= lo:
             continue
         window = t_order[lo:hi]
-        lcs = process.cdist([p_tokens[i] for i in rows], t_sorted[lo:hi], scorer=LCSseq.similarity,
-                            dtype=np.int32, workers=workers)
+        block_tokens = [p_tokens[i] for i in rows]
+        if la_min > SIMD_MAX_CHARS:
+            # rapidfuzz batches short queries (<= 64 characters) in SIMD lanes: when every passage
+            # of the block is longer, let the captions be the queries.
+            lcs = process.cdist(t_sorted[lo:hi], block_tokens, scorer=LCSseq.similarity, dtype=np.int32,
+                                workers=workers).T
+        else:
+            lcs = process.cdist(block_tokens, t_sorted[lo:hi], scorer=LCSseq.similarity, dtype=np.int32,
+                                workers=workers)
         compared += lcs.size
         if same_items:
             lcs[rows[:, None] == window[None, :]] = -1

@@ -138,8 +138,9 @@ def random_texts(rng, count, alphabet="abcde", lo=1, hi=60):
 @pytest.mark.parametrize("floor", [Fraction(0), Fraction(3, 10), Fraction(1, 2), Fraction(7, 10)])
 def test_nearest_captions_is_exact_above_the_floor(floor):
     rng = random.Random(4)
-    tests = random_texts(rng, 70)
-    passages = random_texts(rng, 250) + [tests[3], tests[5][:-1] + "z", ""]
+    tests = random_texts(rng, 60) + random_texts(rng, 20, lo=60, hi=160)
+    # long passages (over 64 characters) take the other orientation through rapidfuzz
+    passages = random_texts(rng, 200) + random_texts(rng, 100, lo=65, hi=160) + [tests[3], tests[65][:-1] + "z", ""]
     scores = brute_force(passages, tests)
     nearest = leakage.nearest_captions(passages, tests, SEVEN_TENTHS, floor, block=64)
     for i, row in enumerate(scores):

@@ -225,3 +225,26 @@ def test_capretrieval_en_holdout(benchmark_root, tmp_path):
     full = load_benchmark(benchmark_root / "CapRetrievalEn")
     assert view.stats["positives"] + view.stats["positives_dropped"] == sum(len(q.qrels) for q in full.queries)
     assert view.stats["queries_with_positives"] < view.stats["queries_with_positives_before"] == 377
+
+
+@pytest.mark.integration
+def test_workflow_builds_both_pools_and_the_test_view(workflow_copy, benchmark_root):
+    from conftest import run_snakemake
+
+    targets = ["results/pools/id/passages.jsonl", "results/pools/ood/passages.jsonl"]
+    result = run_snakemake(workflow_copy, "--cores", "2", *targets)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = workflow_copy / "results"
+    view = load_benchmark(results / "testview" / "CapRetrievalEn")
+    held = read_rows(results / "testview" / "CapRetrievalEn" / "heldout.jsonl")
+    assert len(view.candidate_ids) == 2024 and len(held) == 1000
+    assert not {row["id"] for row in held} & set(view.candidate_ids)
+    report = json.loads((results / "pools" / "id" / "leakage.json").read_text())
+    kept = read_rows(results / "pools" / "id" / "passages.jsonl")
+    assert report["counts"]["in"] == 1000 and report["counts"]["kept"] == len(kept) < 1000
+    assert report["counts"]["test_captions"] == 2024 and report["threshold"] == 0.7
+    assert {row["id"] for row in kept} | {d["id"] for d in report["dropped"]} == {row["id"] for row in held}
+    ood = read_rows(results / "pools" / "ood" / "passages.jsonl")
+    assert len(ood) > 500 and all(40 <= len(row["text"]) <= 400 for row in ood)
+    again = run_snakemake(workflow_copy, "--cores", "2", "-n", *targets)
+    assert "Nothing to be done" in again.stdout + again.stderr
