@@ -17,6 +17,7 @@ from collections import Counter
 from typing import Sequence
 
 from capflow.generate.backend import GenerationRequest
+from capflow.generate.parsing import comparison_key
 
 MAX_KEYWORDS = 8
 MAX_PHRASE_WORDS = 3  # English keyword phrases
@@ -83,7 +84,8 @@ def summaries(passage: str, language: str) -> list[str]:
         out.append(first)
     if clause and clause != first:
         out.append(clause)
-    return [q for q in out if q]
+    whole = comparison_key(passage)
+    return [q for q in out if q and comparison_key(q) != whole]
 
 
 def keywords(passage: str, language: str) -> list[str]:

@@ -12,10 +12,10 @@ import json
 import logging
 import os
 import socket
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from time import sleep
 from typing import Sequence
 
 from capflow.errors import UserError
@@ -89,7 +89,7 @@ class OpenAIBackend:
                     delay = max(delay, min(MAX_BACKOFF_S, exc.retry_after))
                 log.warning("openai backend: %s; retry %d/%d in %.1fs", exc, attempt + 1,
                             self.options.max_retries, delay)
-                time.sleep(delay)
+                sleep(delay)
                 attempt += 1
 
     def _post(self, body: bytes) -> str:

@@ -101,7 +101,7 @@ def normalise_query(text: str) -> str:
     return text.rstrip(_TRAILING).strip()
 
 
-def _comparison_key(text: str) -> str:
+def comparison_key(text: str) -> str:
     """Case-, width-, whitespace- and punctuation-insensitive form used to spot repeats and copies."""
     text = unicodedata.normalize("NFKC", text).casefold()
     return "".join(ch for ch in text if not (ch.isspace() or unicodedata.category(ch).startswith("P")))
@@ -117,19 +117,19 @@ def clean_queries(items: list, passage: str, max_chars: int) -> CleanQueries:
     kept: list[str] = []
     rejected: list[tuple[str, str]] = []
     seen: set[str] = set()
-    passage_key = _comparison_key(passage)
+    passage_key = comparison_key(passage)
     for item in items:
         if not isinstance(item, str):
             rejected.append((json.dumps(item, ensure_ascii=False)[:500], NOT_A_STRING))
             continue
         query = normalise_query(item)
-        key = _comparison_key(query)
+        key = comparison_key(query)
         if not key:
             rejected.append((item, EMPTY))
-        elif len(query) > max_chars:
-            rejected.append((query, TOO_LONG))
         elif key == passage_key:
             rejected.append((query, PASSAGE_COPY))
+        elif len(query) > max_chars:
+            rejected.append((query, TOO_LONG))
         elif key in seen:
             rejected.append((query, DUPLICATE))
         else:

@@ -1,0 +1,134 @@
+"""The OpenAI-compatible backend against a real HTTP server on 127.0.0.1."""
+
+import json
+
+import pytest
+
+from capflow.errors import UserError
+from capflow.generate.backend import GenerationRequest, GeneratorSettings, OpenAIOptions, Sampling, make_backend
+from capflow.prompts import load_prompts
+from openai_server import FakeOpenAIServer, completion, echo_queries
+
+SCHEMA = {"type": "object", "properties": {"queries": {"type": "array", "items": {"type": "string"}}},
+          "required": ["queries"]}
+
+
+def backend_for(server, schema=SCHEMA, **options):
+    opts = {"base_url": server.base_url, "concurrency": 4, "timeout_s": 5.0, "max_retries": 3, "backoff_s": 0.01,
+            **options}
+    settings = GeneratorSettings(backend="openai", model="Qwen/Qwen3-32B",
+                                 sampling=Sampling(temperature=0.5, top_p=0.9, max_tokens=200, seed=3),
+                                 openai=OpenAIOptions(**opts))
+    return make_backend(settings, schema)
+
+
+def requests_for(n, kind="kw"):
+    return [GenerationRequest(f"p{i}", f"passage {i}", kind,
+                              [{"role": "system", "content": "s"}, {"role": "user", "content": f"passage {i}"}])
+            for i in range(n)]
+
+
+def test_request_body_carries_sampling_schema_and_template_kwargs(monkeypatch):
+    monkeypatch.setenv("CAPFLOW_TEST_KEY", "sk-test")
+    with FakeOpenAIServer() as server:
+        answers = backend_for(server, api_key_env="CAPFLOW_TEST_KEY").generate(requests_for(3))
+    assert [json.loads(a)["queries"] for a in answers] == [["about passage 0"], ["about passage 1"],
+                                                          ["about passage 2"]]
+    request = server.requests[0]
+    assert request["path"] == "/v1/chat/completions"
+    assert request["headers"]["Authorization"] == "Bearer sk-test"
+    body = request["body"]
+    assert (body["model"], body["temperature"], body["top_p"], body["max_tokens"], body["seed"]) == (
+        "Qwen/Qwen3-32B", 0.5, 0.9, 200, 3)
+    assert body["response_format"] == {"type": "json_schema",
+                                       "json_schema": {"name": "queries", "schema": SCHEMA, "strict": True}}
+    assert body["chat_template_kwargs"] == {"enable_thinking": False}
+
+
+def test_no_key_no_authorization_header(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with FakeOpenAIServer() as server:
+        backend_for(server, schema=None).generate(requests_for(1))
+    assert "Authorization" not in server.requests[0]["headers"]
+    assert "response_format" not in server.requests[0]["body"]
+
+
+def test_a_500_is_retried_until_it_succeeds():
+    def flaky(body, attempt):
+        if attempt == 1:
+            return 500, {"error": "overloaded"}, {}, 0.0
+        return 200, completion(echo_queries(body)), {}, 0.0
+
+    with FakeOpenAIServer(flaky) as server:
+        answers = backend_for(server).generate(requests_for(4))
+    assert len(server.requests) == 8  # every request failed once, then succeeded
+    assert [json.loads(a)["queries"] for a in answers] == [[f"about passage {i}"] for i in range(4)]
+
+
+def test_a_timeout_is_retried():
+    def slow_first(body, attempt):
+        return 200, completion(echo_queries(body)), {}, (1.0 if attempt == 1 else 0.0)
+
+    with FakeOpenAIServer(slow_first) as server:
+        answers = backend_for(server, timeout_s=0.3).generate(requests_for(2))
+    assert len(server.requests) == 4
+    assert [json.loads(a)["queries"] for a in answers] == [["about passage 0"], ["about passage 1"]]
+
+
+def test_429_waits_at_least_retry_after(monkeypatch):
+    waits = []
+    monkeypatch.setattr("capflow.generate.openai_backend.sleep", waits.append)
+
+    def limited(body, attempt):
+        if attempt < 3:
+            return 429, {"error": "rate"}, {"Retry-After": "2"}, 0.0
+        return 200, completion('{"queries": ["ok"]}'), {}, 0.0
+
+    with FakeOpenAIServer(limited) as server:
+        assert backend_for(server).generate(requests_for(1)) == ['{"queries": ["ok"]}']
+    assert waits == [2.0, 2.0]
+
+
+def test_backoff_doubles_and_then_gives_up_with_one_line(monkeypatch):
+    waits = []
+    monkeypatch.setattr("capflow.generate.openai_backend.sleep", waits.append)
+    with FakeOpenAIServer(lambda body, attempt: (503, {"error": "down"}, {}, 0.0)) as server:
+        with pytest.raises(UserError, match="giving up after 4 attempts: HTTP 503"):
+            backend_for(server, concurrency=1, backoff_s=0.5).generate(requests_for(1))
+    assert waits == [0.5, 1.0, 2.0]
+
+
+def test_a_client_error_fails_at_once_with_the_server_message():
+    with FakeOpenAIServer(lambda body, attempt: (404, {"error": "model 'x' not found"}, {}, 0.0)) as server:
+        with pytest.raises(UserError, match="HTTP 404: .*model 'x' not found"):
+            backend_for(server).generate(requests_for(3))
+    assert len(server.requests) <= 3  # no retries
+
+
+def test_a_refused_connection_is_retried_then_reported():
+    with FakeOpenAIServer() as server:
+        url = server.base_url
+    settings = GeneratorSettings(backend="openai", model="m",
+                                 openai=OpenAIOptions(base_url=url, max_retries=1, backoff_s=0.0, timeout_s=1.0))
+    with pytest.raises(UserError, match="giving up after 2 attempts: connection failed"):
+        make_backend(settings, None).generate(requests_for(1))
+
+
+def test_concurrency_is_bounded_and_order_kept():
+    with FakeOpenAIServer(lambda body, attempt: (200, completion(echo_queries(body)), {}, 0.05)) as server:
+        answers = backend_for(server, concurrency=3).generate(requests_for(12))
+    assert 1 < server.max_in_flight <= 3
+    assert [json.loads(a)["queries"][0] for a in answers] == [f"about passage {i}" for i in range(12)]
+
+
+def test_garbage_bodies_become_empty_answers_not_crashes():
+    with FakeOpenAIServer(lambda body, attempt: (200, "not json at all", {}, 0.0)) as server:
+        assert backend_for(server).generate(requests_for(2)) == ["", ""]
+
+
+def test_shipped_prompts_travel_as_chat_messages(repo_root):
+    prompts = load_prompts(repo_root / "config" / "prompts" / "en.yaml")
+    request = GenerationRequest("p", "A red cat.", "sm", prompts.messages("sm", "A red cat."))
+    with FakeOpenAIServer() as server:
+        backend_for(server, schema=prompts.schema).generate([request])
+    assert server.requests[0]["body"]["messages"] == prompts.messages("sm", "A red cat.")

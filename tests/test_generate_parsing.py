@@ -1,0 +1,52 @@
+"""Reading raw generator answers: tolerant extraction, normalisation and the reasons for rejects."""
+
+import pytest
+
+from capflow.generate.parsing import (DUPLICATE, EMPTY, NOT_A_STRING, PASSAGE_COPY, TOO_LONG, clean_queries,
+                                      parse_answer)
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ('{"queries": ["red cat", "sofa"]}', ["red cat", "sofa"]),
+    ('Sure, here you go:\n```json\n{"queries": ["a", "b"]}\n```\nAnything else?', ["a", "b"]),
+    ('```\n["x", "y"]\n```', ["x", "y"]),
+    ('As noted in [1], the answer is {"queries": ["only this"]} -- done', ["only this"]),
+    ('Answer: ["cat", "dog"] (see [2])', ["cat", "dog"]),
+    ('{"keywords": ["renamed key"]}', ["renamed key"]),
+    ("<think>maybe {\"queries\": [\"draft\"]}</think>\n{\"queries\": [\"final\"]}", ["final"]),
+    ("1. cat\n2) dog\n- bird\n* fish\n• ant\n3、猫\n（4）狗", ["cat", "dog", "bird", "fish", "ant", "猫", "狗"]),
+    ('{"queries": ["kept", "also kept", "cut o', ["kept", "also kept"]),  # truncated by max_tokens
+    ('{"queries": [1, null, "ok"]}', [1, None, "ok"]),
+])
+def test_parse_answer_finds_the_queries(raw, expected):
+    parsed = parse_answer(raw)
+    assert parsed.error is None
+    assert parsed.items == expected
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "I cannot help with that.", "{not json", "<think>only thinking"])
+def test_parse_answer_reports_garbage_without_raising(raw):
+    parsed = parse_answer(raw)
+    assert parsed.items == []
+    assert parsed.error.startswith("unparseable")
+
+
+def test_a_decimal_number_line_is_not_a_list_item():
+    assert parse_answer("weight 1.5 kg").error is not None
+
+
+def test_clean_queries_normalises_and_says_why_each_reject_was_dropped():
+    items = ["  Red   cat ", "red cat.", "", "   ", "x" * 21, "A red cat sleeps on the sofa", 7,
+             "“sofa”", "Sofa", "ｓｏｆａ ｃｏｖｅｒ"]
+    cleaned = clean_queries(items, "A red cat sleeps on the sofa.", max_chars=20)
+    assert cleaned.kept == ["Red cat", "sofa", "sofa cover"]
+    assert [reason for _, reason in cleaned.rejected] == [
+        DUPLICATE, EMPTY, EMPTY, TOO_LONG, PASSAGE_COPY, NOT_A_STRING, DUPLICATE]
+    assert ("7", NOT_A_STRING) in cleaned.rejected
+
+
+def test_clean_queries_keeps_chinese_and_compares_without_punctuation():
+    cleaned = clean_queries(["燃气表", "燃气表。", "墙上的燃气表", "图片中显示了一个燃气表"],
+                            "图片中显示了一个燃气表。", max_chars=64)
+    assert cleaned.kept == ["燃气表", "墙上的燃气表"]
+    assert [r for _, r in cleaned.rejected] == [DUPLICATE, PASSAGE_COPY]

@@ -1,0 +1,94 @@
+"""The vLLM backend against tests/fake_vllm, a fake with vLLM's signatures and argument checks."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from capflow.errors import UserError
+from capflow.generate.backend import GenerationRequest, GeneratorSettings, Sampling, VllmOptions, make_backend
+from capflow.generate.shards import Passage, run_shard
+from capflow.prompts import load_prompts
+
+FAKE_VLLM = Path(__file__).parent / "fake_vllm"
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch):
+    monkeypatch.syspath_prepend(str(FAKE_VLLM))
+    for name in [m for m in sys.modules if m == "vllm" or m.startswith("vllm.")]:
+        monkeypatch.delitem(sys.modules, name)
+    import vllm.entrypoints.llm as fake
+
+    monkeypatch.setattr(fake, "INSTANCES", [])
+    return fake
+
+
+@pytest.fixture
+def prompts(repo_root):
+    return load_prompts(repo_root / "config" / "prompts" / "zh.yaml")
+
+
+def settings(**overrides):
+    base = dict(backend="vllm", model="Qwen/Qwen3-32B", language="zh",
+                sampling=Sampling(temperature=0.6, top_p=0.9, max_tokens=300, seed=7),
+                vllm=VllmOptions(tensor_parallel_size=2, gpu_memory_utilization=0.85, max_model_len=2048))
+    return GeneratorSettings(**{**base, **overrides})
+
+
+def test_the_fake_rejects_what_vllm_rejects(fake_vllm):
+    import vllm
+    from vllm.sampling_params import StructuredOutputsParams
+
+    with pytest.raises(TypeError, match="unexpected keyword argument 'max_len'"):
+        vllm.LLM(model="m", max_len=10)
+    with pytest.raises(TypeError, match="Unexpected keyword argument 'max_new_tokens'"):
+        vllm.SamplingParams(max_new_tokens=10)
+    with pytest.raises(ValueError, match="top_p"):
+        vllm.SamplingParams(top_p=0)
+    with pytest.raises(ValueError, match="must use one kind"):
+        StructuredOutputsParams()
+    with pytest.raises(TypeError):
+        StructuredOutputsParams(json_schema={})  # the pre-0.11 name
+    with pytest.raises(TypeError):
+        vllm.LLM(model="m").chat([[{"role": "user", "content": "x"}]], guided_options_request={})
+
+
+def test_one_llm_one_batched_chat_call_with_the_configured_parameters(fake_vllm, prompts):
+    backend = make_backend(settings(), prompts.schema)
+    requests = [GenerationRequest(f"p{i}", f"第{i}段", "kw", prompts.messages("kw", f"第{i}段")) for i in range(5)]
+    answers = backend.generate(requests)
+
+    [llm] = fake_vllm.INSTANCES
+    assert llm.init_kwargs == {"model": "Qwen/Qwen3-32B", "tensor_parallel_size": 2, "dtype": "auto", "seed": 7,
+                               "gpu_memory_utilization": 0.85, "max_model_len": 2048}
+    [call] = llm.calls  # the whole batch in one call: vLLM schedules it
+    assert call["conversations"] == [r.messages for r in requests]
+    assert call["chat_template_kwargs"] == {"enable_thinking": False}
+    params = call["sampling_params"][0]
+    assert (params.temperature, params.top_p, params.max_tokens, params.seed) == (0.6, 0.9, 300, 7)
+    assert params.structured_outputs.json == prompts.schema
+    assert [json.loads(a)["queries"][0].startswith("query ") for a in answers] == [True] * 5
+
+
+def test_without_structured_output_the_fenced_answer_is_still_parsed(fake_vllm, prompts):
+    result = run_shard([Passage("p1", "一只猫")], "sm", 0, 1, settings(structured_output=False), prompts)
+    params = fake_vllm.INSTANCES[0].calls[0]["sampling_params"][0]
+    assert params.structured_outputs is None
+    assert len(result.queries) == 2 and not result.rejects
+    assert result.stats["generator"] == "Qwen/Qwen3-32B (vllm)"
+
+
+def test_answers_cut_by_max_tokens_become_rejects_or_partial_queries(fake_vllm, prompts):
+    tight = settings(sampling=Sampling(max_tokens=25))
+    result = run_shard([Passage("p1", "一只猫")], "kw", 0, 1, tight, prompts)
+    # '{"queries": ["query abcdef", ' cut at 25 characters keeps nothing complete
+    assert result.queries == []
+    assert [r["reason"].split(":")[0] for r in result.rejects] == ["unparseable"]
+
+
+def test_missing_vllm_is_a_one_line_error(monkeypatch, prompts):
+    monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm raises ImportError
+    with pytest.raises(UserError, match=r"pip install 'capflow\[vllm\]'"):
+        make_backend(settings(), prompts.schema)
