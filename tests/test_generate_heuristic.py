@@ -47,3 +47,10 @@ def test_a_one_clause_passage_gets_no_copy_of_itself():
     passage = "Two cats on a sofa"
     assert passage not in summaries(passage, "en")
     assert summaries("", "en") == [] and keywords("", "zh") == []
+
+
+def test_a_long_sentence_without_a_short_clause_is_cut_to_the_limit():
+    long_en = " ".join(f"Word{i}" for i in range(30)) + "."
+    assert summaries(long_en, "en") == [" ".join(f"Word{i}" for i in range(16))]
+    long_zh = "这是一段非常长的没有任何标点符号的中文句子用来测试截断的功能是否正常工作以及是否会超过字符限制"
+    assert summaries(long_zh, "zh") == [long_zh[:40]]

@@ -68,7 +68,8 @@ class HeuristicBackend:
 
 
 def summaries(passage: str, language: str) -> list[str]:
-    """Up to two summary-style queries: the de-framed first sentence, and its first clause."""
+    """Up to two summary-style queries: the de-framed first sentence and its first clause, each kept
+    only within the length limit; failing both, the first clause cut to the limit."""
     zh = language == "zh"
     text = passage.strip()
     first = (_ZH_SENTENCE_END.split(text) if zh else _EN_SENTENCE_END.split(text))[0].strip()
@@ -76,16 +77,15 @@ def summaries(passage: str, language: str) -> list[str]:
     if not zh and first:
         first = first[0].upper() + first[1:]
     clause = (_ZH_CLAUSE if zh else _EN_CLAUSE).split(first)[0].strip()
-    out = []
-    if zh:
-        if len(first) <= SUMMARY_MAX_CHARS:
-            out.append(first)
-    elif len(first.split()) <= SUMMARY_MAX_WORDS:
-        out.append(first)
-    if clause and clause != first:
-        out.append(clause)
+    out = [q for q in dict.fromkeys([first, clause]) if q and _short_enough(q, zh)]
+    if not out and clause:
+        out = [clause[:SUMMARY_MAX_CHARS] if zh else " ".join(clause.split()[:SUMMARY_MAX_WORDS])]
     whole = comparison_key(passage)
-    return [q for q in out if q and comparison_key(q) != whole]
+    return [q for q in out if comparison_key(q) != whole]
+
+
+def _short_enough(text: str, zh: bool) -> bool:
+    return len(text) <= SUMMARY_MAX_CHARS if zh else len(text.split()) <= SUMMARY_MAX_WORDS
 
 
 def keywords(passage: str, language: str) -> list[str]:
