@@ -21,6 +21,8 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/zeroshot.smk"
 include: "rules/pools.smk"
+include: "rules/generate.smk"
+include: "rules/trainsets.smk"
 include: "rules/tables.smk"
 
 
