@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -96,6 +97,17 @@ def length_window(floor: Fraction) -> tuple[int, int]:
     return floor.numerator, 2 * floor.denominator - floor.numerator
 
 
+def compact_alphabet(*groups: list[str]) -> list[list[str]]:
+    """The same strings with each character replaced by its frequency rank (most frequent -> U+0000).
+
+    A one-to-one relabelling leaves every LCS unchanged, but rapidfuzz looks characters below 256 up
+    in a flat table and the others in a hash map: for Chinese text this makes LCS ~2.5x faster."""
+    counts = Counter("".join("".join(group) for group in groups))
+    ranked = sorted(counts, key=lambda ch: (-counts[ch], ch))
+    table = {ord(ch): rank for rank, ch in enumerate(ranked)}
+    return [[text.translate(table) for text in group] for group in groups]
+
+
 def nearest_captions(passages: list[str], tests: list[str], threshold: Fraction, floor: Fraction, *,
                      same_items: bool = False, block: int = 1024, workers: int = -1) -> Nearest:
     """Exact nearest test caption for every passage whose nearest scores >= ``floor``, and exact
@@ -106,8 +118,7 @@ def nearest_captions(passages: list[str], tests: list[str], threshold: Fraction,
 
     if floor > threshold:
         raise ValueError("the floor must not exceed the threshold")
-    p_tokens = [char_tokens(t) for t in passages]
-    t_tokens = [char_tokens(t) for t in tests]
+    p_tokens, t_tokens = compact_alphabet([char_tokens(t) for t in passages], [char_tokens(t) for t in tests])
     p_len = np.array([len(t) for t in p_tokens], dtype=np.int64)
     t_len = np.array([len(t) for t in t_tokens], dtype=np.int64)
     t_order = np.argsort(t_len, kind="stable")
