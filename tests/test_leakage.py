@@ -154,6 +154,21 @@ def test_nearest_captions_is_exact_above_the_floor(floor):
         assert nearest.pairs_compared < nearest.pairs_total  # the length bound skipped pairs
 
 
+def test_nearest_captions_exact_over_a_large_alphabet():
+    # 400 CJK characters: more than the 256 the relabelling can give one-byte codes
+    rng = random.Random(5)
+    alphabet = "".join(chr(0x4E00 + i) for i in range(400)) + "ABCabc"
+    tests = random_texts(rng, 60, alphabet, 5, 40)
+    passages = ["".join(ch if rng.random() > rate else rng.choice(alphabet) for ch in rng.choice(tests))
+                for rate in (0.1, 0.2, 0.3, 0.4) for _ in range(40)]
+    nearest = leakage.nearest_captions(passages, tests, SEVEN_TENTHS, Fraction(0), block=32)
+    for i, row in enumerate(brute_force(passages, tests)):
+        assert bool(nearest.leaked[i]) == (max(row) >= SEVEN_TENTHS)
+        assert row[nearest.index[i]] == max(row)
+        assert Fraction(2 * int(nearest.lcs[i]), int(nearest.length[i] + nearest.test_length[i])) == max(row)
+    assert 0 < nearest.leaked.sum() < len(passages)
+
+
 def test_same_items_never_pairs_an_item_with_itself():
     texts = ["abcdef", "abcdef", "zzzzzz", "abcxyz"]
     nearest = leakage.nearest_captions(texts, texts, SEVEN_TENTHS, Fraction(0), same_items=True)
