@@ -126,7 +126,8 @@ def main() -> None:
     threshold = parse_fraction(args.threshold, "--threshold")
     pool = synthetic_pool(tests, args.passages, args.seed)
     results = {"benchmark": args.benchmark, "passages": len(pool), "test_captions": len(tests),
-               "threshold": args.threshold, "cpus": os.cpu_count()}
+               "threshold": args.threshold, "cpus": os.cpu_count(),
+               "load_average_before": [round(x, 2) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         pool_path = tmp / "pool.jsonl"
@@ -134,6 +135,7 @@ def main() -> None:
         write_jsonl(tmp / "test" / bm.CANDIDATES, ({"id": i, "text": t} for i, t in zip(test_ids, tests)))
         results["filter"] = [run_filter(pool_path, tmp / "test", args.threshold, e, tmp) for e in args.exact_from]
     results["rouge_score_baseline"] = rouge_score_baseline(pool, tests, threshold, args.baseline_pairs, args.seed)
+    results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     best = min(run["wall_s"] for run in results["filter"])
     results["speedup_vs_rouge_score"] = round(results["rouge_score_baseline"]["extrapolated_full_product_s"] / best)
     print(json.dumps(results, indent=2, ensure_ascii=False))

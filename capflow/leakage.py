@@ -34,7 +34,7 @@ from capflow.io import iter_jsonl, write_json, write_jsonl, write_text
 log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = "0.7"
-DEFAULT_EXACT_FROM = "0.3"
+DEFAULT_EXACT_FROM = "0.1"  # every histogram bin exact
 BINS = 10  # histogram bins of width 0.1
 SIMD_MAX_CHARS = 64
 TOKENS = "characters, lower-cased, whitespace removed"
@@ -262,8 +262,8 @@ def configure_parser(parser) -> None:
     parser.add_argument("--threshold", default=DEFAULT_THRESHOLD,
                         help="drop at ROUGE-L F1 >= this (exact; e.g. 0.7 or 7/10)")
     parser.add_argument("--exact-from", default=DEFAULT_EXACT_FROM,
-                        help="nearest scores at or above this are computed exactly for the histogram; lower "
-                             "values compare more pairs (0.1 = all but the hopeless ones)")
+                        help="nearest scores at or above this are exact in the histogram, lower ones share the bin "
+                             "[0, this); higher values skip more pairs (0.1, the default: every bin exact)")
     parser.add_argument("--out-passages", required=True, type=Path, help="the kept passages (JSONL)")
     parser.add_argument("--report", required=True, type=Path, help="the leakage report (JSON)")
     parser.add_argument("--histogram", type=Path, help="the nearest-score histogram (CSV)")

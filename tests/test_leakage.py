@@ -195,8 +195,8 @@ def test_filter_pool_decides_exactly_at_the_threshold():
     assert dropped["copy"]["nearest_id"] == "t2" and dropped["copy"]["score"] == 1.0
     bins = {b["from"]: b["count"] for b in report["histogram"]["bins"]}
     assert sum(bins.values()) == 4
-    assert bins[0.7] == 1 and bins[0.9] == 1 and bins[0.6] == 1 and bins[0.0] == 1  # far: below 0.3
-    assert report["histogram"]["exact_from"] == 0.3
+    assert bins[0.7] == 1 and bins[0.9] == 1 and bins[0.6] == 1 and bins[0.0] == 1  # far: F1 0
+    assert report["histogram"]["exact_from"] == 0.1 and len(bins) == 10
     assert report["pairs"]["total"] == 8
 
 
