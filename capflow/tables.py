@@ -21,6 +21,7 @@ from capflow.io import read_json, write_text
 KINDS: dict[str, str] = {
     "zeroshot": "capflow.tables:build_zeroshot",
     "trainsets": "capflow.trainsets:build_table",
+    "finetune": "capflow.train:build_table",
 }
 
 

@@ -196,6 +196,157 @@ def trainset_targets():
     return table_files("trainsets")
 
 
+# --- finetune/evaluate ---
+from capflow.train import TrainSettings, setting_label
+
+FINETUNE = config["finetune"]
+EVALUATE = config["evaluate"]
+EVALUATION_VIEWS = {b["name"]: b["view"] for b in EVALUATE["benchmarks"]}
+check_known("model", [FINETUNE["base_model"]], RECIPES, "finetune.base_model")
+check_known("model(s)", EVALUATE["zeroshot_models"], RECIPES, "evaluate.zeroshot_models")
+check_known("benchmark(s)", [b for b, view in EVALUATION_VIEWS.items() if view != "mteb"], config["benchmarks"],
+            "evaluate.benchmarks")
+check_known("benchmark(s)", [b for b, view in EVALUATION_VIEWS.items() if view == "mteb"], EVALUATE["mteb"],
+            "evaluate.benchmarks (view mteb)")
+
+
+def finetune_dir(pool, mix, seed):
+    return f"{RESULTS}/finetune/{pool}-{mix}/seed-{seed}"
+
+
+def finetune_inputs(wildcards):
+    trainset = f"{RESULTS}/trainsets/{wildcards.pool}-{wildcards.mix}"
+    return {"train": f"{trainset}/train.jsonl", "heldout": f"{trainset}/heldout.jsonl",
+            "passages": generation_pool(wildcards)}
+
+
+def finetune_recipe_json(wildcards):
+    return RECIPES[FINETUNE["base_model"]].to_json()
+
+
+def finetune_options(wildcards):
+    """`capflow train` settings from config (all but the seed, a wildcard): a param, so a change reruns."""
+    import dataclasses
+    import shlex
+
+    return " ".join(f"--{f.name.replace('_', '-')} {shlex.quote(str(FINETUNE[f.name]))}"
+                    for f in dataclasses.fields(TrainSettings) if f.name != "seed" and FINETUNE[f.name] is not None)
+
+
+def finetune_gpus(wildcards):
+    return FINETUNE["gpus"]
+
+
+def finetune_runs():
+    """Evaluation run names of the finetuned models: <pool>-<mix>/seed-<seed>."""
+    return [f"{pool}-{mix}/seed-{seed}" for pool in config["trainsets"]["pools"]
+            for mix in config["trainsets"]["mixes"] for seed in FINETUNE["seeds"]]
+
+
+def evaluation_runs():
+    """Zero-shot reference rows (the base model first), then every finetuned model."""
+    models = dict.fromkeys([FINETUNE["base_model"], *EVALUATE["zeroshot_models"]])
+    return [f"zeroshot/{m}" for m in models] + finetune_runs()
+
+
+def parse_evaluation_run(run):
+    """('zeroshot', model) or ('finetuned', (pool, mix, seed)) for a run name of evaluation_runs()."""
+    if run.startswith("zeroshot/"):
+        return "zeroshot", run.split("/", 1)[1]
+    setting, seed = run.split("/")
+    pool, mix = setting.rsplit("-", 1)
+    return "finetuned", (pool, mix, seed.removeprefix("seed-"))
+
+
+def mteb_benchmark_pattern():
+    """Benchmarks the mteb_data rule makes (a pattern that matches nothing when there are none)."""
+    names = [b for b, view in EVALUATION_VIEWS.items() if view == "mteb"]
+    return "|".join(names) if names else r"(?!x)x"
+
+
+def mteb_options(wildcards):
+    import shlex
+
+    source = EVALUATE["mteb"][wildcards.benchmark]
+    options = f"--source {shlex.quote(source['repo'])} --split {shlex.quote(source['split'])}"
+    return options + (f" --revision {shlex.quote(source['revision'])}" if source["revision"] else "")
+
+
+def evaluation_benchmark_dir(wildcards):
+    if EVALUATION_VIEWS[wildcards.benchmark] == "testview":
+        return testview_dir(wildcards.benchmark)
+    return benchmark_dir(wildcards.benchmark)
+
+
+def evaluation_inputs(wildcards):
+    name = wildcards.benchmark
+    view = testview_files(name) if EVALUATION_VIEWS[name] == "testview" else benchmark_files(name)
+    files = {"candidates": view["candidates"], "queries": view["queries"]}
+    kind, what = parse_evaluation_run(wildcards.run)
+    if kind == "finetuned":
+        files["model"] = f"{finetune_dir(*what)}/model"
+    return files
+
+
+def evaluation_recipe_json(wildcards):
+    kind, what = parse_evaluation_run(wildcards.run)
+    return RECIPES[what if kind == "zeroshot" else FINETUNE["base_model"]].to_json()
+
+
+def evaluation_model_args(wildcards):
+    kind, what = parse_evaluation_run(wildcards.run)
+    if kind == "zeroshot":
+        return ""
+    return f"--weights {finetune_dir(*what)}/model --label {setting_label(*what)}"
+
+
+def evaluation_label(name):
+    return f"{name} (test view)" if EVALUATION_VIEWS[name] == "testview" else name
+
+
+def evaluation_benchmark_label(wildcards):
+    return evaluation_label(wildcards.benchmark)
+
+
+def evaluation_language(wildcards):
+    if EVALUATION_VIEWS[wildcards.benchmark] == "mteb":
+        return EVALUATE["mteb"][wildcards.benchmark]["language"]
+    return config["benchmarks"][wildcards.benchmark]["language"]
+
+
+def evaluation_gpus(wildcards):
+    kind, what = parse_evaluation_run(wildcards.run)
+    return 0 if kind == "zeroshot" and RECIPES[what].kind == "bm25" else EVALUATE["gpus"]
+
+
+def evaluation_metrics():
+    return expand(f"{RESULTS}/evaluate/{{benchmark}}/{{run}}/metrics.json",
+                  benchmark=EVALUATION_VIEWS, run=evaluation_runs())
+
+
+def finetune_table_inputs():
+    return evaluation_metrics() + trainset_stats_files()
+
+
+def finetune_table_benchmarks():
+    return [evaluation_label(b) for b in EVALUATION_VIEWS]
+
+
+def finetune_table_note_args():
+    import shlex
+
+    views = [b for b, view in EVALUATION_VIEWS.items() if view == "testview"]
+    if not views:
+        return ""
+    note = (f"{', '.join(views)} (test view): the benchmark without the captions held out as the in-domain "
+            "pool; every row, zero-shot ones included, is evaluated on that same view.")
+    return f"--note {shlex.quote(note)}"
+
+
+def finetune_targets():
+    return table_files("finetune")
+
+
 # --- pools ---
 POOLS = config["pools"]
 LEAKAGE = config["leakage"]

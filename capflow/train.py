@@ -1,0 +1,489 @@
+"""``capflow train``: finetune an encoder on generated (query, passage) pairs, and Table 4.
+
+Training is the sentence-transformers trainer with InfoNCE over in-batch negatives
+(``MultipleNegativesRankingLoss``, scale = 1 / temperature; its GradCache variant when a
+``mini_batch_size`` is set) and batches without duplicate texts (``BatchSamplers.NO_DUPLICATES``):
+several generated queries share one passage, and two of them in one batch would make a passage its
+own query's negative. Texts pass through the recipe exactly as at evaluation (``Recipe.prepare``).
+
+Queries and passages are truncated to their own lengths (32 and 128 tokens by default) by the data
+collator: it tokenises each column with the column's task (``query`` / ``document``) and a
+per-task ``max_length``, so no text is re-decoded from tokens and the saved model keeps the
+recipe's evaluation length.
+
+The run trains in ``<out>.partial/`` beside the output, which holds the run record (a fingerprint of
+recipe, settings, data and base weights) and the checkpoints. A rerun of the same run resumes from
+the latest checkpoint; a different run finding that folder refuses to touch it. Only a finished
+model is renamed to ``<out>``: a standard sentence-transformers directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import resource
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from capflow.errors import UserError
+from capflow.io import iter_jsonl, read_json, write_json, write_text
+from capflow.recipes import Recipe
+
+log = logging.getLogger(__name__)
+
+RUN_RECORD = "capflow_run.json"
+PAIR_FIELDS = {"query": str, "passage_id": str}
+LOSS_COLUMNS = ("step", "train_loss", "eval_loss")
+BF16_CHOICES = ("auto", "yes", "no")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    learning_rate: float = 2e-5
+    weight_decay: float = 0.01
+    temperature: float = 0.02
+    batch_size: int = 32
+    mini_batch_size: int | None = None  # set: GradCache loss, forward passes of this many texts
+    query_max_length: int = 32
+    passage_max_length: int = 128
+    warmup_ratio: float = 0.1
+    max_steps: int | None = None  # unset: train for ``epochs``
+    epochs: float = 1.0
+    bf16: str = "auto"  # auto: on CUDA devices that support it
+    seed: int = 0
+    eval_steps: int | None = None  # unset: evaluate the hold-out once, at the end
+    save_steps: int = 500
+    save_total_limit: int = 2
+
+    def check(self) -> None:
+        positive = {"learning_rate": self.learning_rate, "temperature": self.temperature,
+                    "batch_size": self.batch_size, "query_max_length": self.query_max_length,
+                    "passage_max_length": self.passage_max_length, "epochs": self.epochs,
+                    "save_steps": self.save_steps, "save_total_limit": self.save_total_limit}
+        for optional in ("mini_batch_size", "max_steps", "eval_steps"):
+            if getattr(self, optional) is not None:
+                positive[optional] = getattr(self, optional)
+        for name, value in positive.items():
+            if value <= 0:
+                raise UserError(f"training setting {name} must be positive, got {value}")
+        if self.weight_decay < 0:
+            raise UserError(f"training setting weight_decay must not be negative, got {self.weight_decay}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise UserError(f"training setting warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.bf16 not in BF16_CHOICES:
+            raise UserError(f"training setting bf16 must be one of {', '.join(BF16_CHOICES)}, got {self.bf16!r}")
+
+
+# --- data ---------------------------------------------------------------------------------------------
+
+def load_pairs(path: Path, passages: dict[str, str]) -> list[tuple[str, str]]:
+    """(query, passage id) pairs of a training file; every passage must be in the pool."""
+    pairs = []
+    for lineno, row in iter_jsonl(path, PAIR_FIELDS):
+        if not row["query"].strip():
+            raise UserError("empty query", path, lineno)
+        if row["passage_id"] not in passages:
+            raise UserError(f"passage '{row['passage_id']}' is not in the pool", path, lineno)
+        pairs.append((row["query"], row["passage_id"]))
+    return pairs
+
+
+def load_pool_texts(path: Path) -> dict[str, str]:
+    from capflow.generate.shards import load_pool
+
+    return {p.id: p.text for p in load_pool(path)}
+
+
+def pair_columns(recipe: Recipe, pairs: Sequence[tuple[str, str]], passages: dict[str, str],
+                 eos: str | None) -> dict[str, list[str]]:
+    """The two text columns the loss reads, each text prepared as the encoder sees it at evaluation."""
+    from capflow.encoders import prepared_texts
+
+    return {"query": prepared_texts(recipe, [q for q, _ in pairs], "query", eos),
+            "passage": prepared_texts(recipe, [passages[pid] for _, pid in pairs], "passage", eos)}
+
+
+# --- the run record -----------------------------------------------------------------------------------
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_record(recipe: Recipe, settings: TrainSettings, data: dict[str, Path | None], base_weights: str) -> dict:
+    """What makes a run this run: resuming is only safe when all of it is equal."""
+    return {
+        "recipe": json.loads(recipe.to_json()),
+        "settings": dataclasses.asdict(settings),
+        "data": {name: file_digest(path) if path else None for name, path in sorted(data.items())},
+        "base_weights": base_weights,
+    }
+
+
+def differing_keys(a: dict, b: dict) -> list[str]:
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def read_record(path: Path) -> dict | None:
+    try:
+        record = read_json(path)
+    except UserError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def check_output(out: Path, record: dict) -> None:
+    """An existing model at ``out`` may only be replaced by the same run."""
+    if not out.exists():
+        return
+    existing = read_record(out / RUN_RECORD)
+    if existing is None:
+        raise UserError(f"exists and is not a model trained by this step; remove it to train here", out)
+    if existing != record:
+        raise UserError(f"holds a model of another run (differs in {', '.join(differing_keys(existing, record))}); "
+                        "remove it to train this one", out)
+
+
+def latest_checkpoint(checkpoints: Path) -> Path | None:
+    steps = [(int(m.group(1)), p) for p in checkpoints.glob("checkpoint-*")
+             if (m := re.fullmatch(r"checkpoint-(\d+)", p.name)) and (p / "trainer_state.json").exists()]
+    return max(steps)[1] if steps else None
+
+
+def prepare_work_dir(work: Path, record: dict) -> Path | None:
+    """Create the run's working folder, or reopen it for the same run; return a checkpoint to resume."""
+    if work.exists():
+        existing = read_record(work / RUN_RECORD)
+        if existing is None:
+            raise UserError("is not a training folder of this step (no run record); remove it to train", work)
+        if existing != record:
+            raise UserError(f"holds checkpoints of another run (differs in {', '.join(differing_keys(existing, record))}); "
+                            "remove it to start this run afresh", work)
+        shutil.rmtree(work / "model", ignore_errors=True)
+        checkpoint = latest_checkpoint(work / "checkpoints")
+        if checkpoint:
+            log.info("resuming the same run from %s", checkpoint)
+        return checkpoint
+    work.mkdir(parents=True)
+    write_json(work / RUN_RECORD, record)
+    return None
+
+
+# --- training -----------------------------------------------------------------------------------------
+
+def use_bf16(setting: str, device: str) -> bool:
+    if setting != "auto":
+        return setting == "yes"
+    import torch
+
+    return device == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def build_trainer(model, train_columns: dict[str, list[str]], eval_columns: dict[str, list[str]] | None,
+                  settings: TrainSettings, output_dir: Path, device: str, callbacks: Sequence = ()):
+    """A SentenceTransformerTrainer for in-batch-negative training without duplicate texts in a batch."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
+    from sentence_transformers.sentence_transformer.losses import (CachedMultipleNegativesRankingLoss,
+                                                                   MultipleNegativesRankingLoss)
+
+    model_max = model.max_seq_length or settings.passage_max_length
+    lengths = {"query": min(settings.query_max_length, model_max),
+               "document": min(settings.passage_max_length, model_max)}
+    collator = SentenceTransformerDataCollator(preprocess_fn=model.preprocess,
+                                               router_mapping={"query": "query", "passage": "document"},
+                                               max_length=lengths)
+    scale = 1.0 / settings.temperature
+    if settings.mini_batch_size:
+        loss = CachedMultipleNegativesRankingLoss(model, scale=scale, mini_batch_size=settings.mini_batch_size)
+    else:
+        loss = MultipleNegativesRankingLoss(model, scale=scale)
+    evaluate_during = eval_columns is not None and settings.eval_steps is not None
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        weight_decay=settings.weight_decay,
+        warmup_steps=settings.warmup_ratio,  # a float below 1 is a ratio of the total steps
+        lr_scheduler_type="linear",
+        max_steps=settings.max_steps or -1,
+        num_train_epochs=settings.epochs,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        bf16=use_bf16(settings.bf16, device),
+        use_cpu=device == "cpu",
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        logging_strategy="steps",
+        logging_steps=1,
+        eval_strategy="steps" if evaluate_during else "no",
+        eval_steps=settings.eval_steps if evaluate_during else None,
+        save_strategy="steps",
+        save_steps=settings.save_steps,
+        save_total_limit=settings.save_total_limit,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    return SentenceTransformerTrainer(
+        model=model, args=args, loss=loss, data_collator=collator, callbacks=list(callbacks),
+        train_dataset=Dataset.from_dict(train_columns),
+        eval_dataset=Dataset.from_dict(eval_columns) if eval_columns is not None else None,
+    )
+
+
+def _log_callback():
+    from transformers import TrainerCallback
+
+    class LogLosses(TrainerCallback):
+        """One log line per logged step, since the progress bars are off."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and ("loss" in logs or "eval_loss" in logs):
+                parts = [f"{k} {logs[k]:.4f}" for k in ("loss", "eval_loss", "learning_rate") if k in logs]
+                log.info("step %d/%d: %s", state.global_step, state.max_steps, ", ".join(parts))
+
+    return LogLosses()
+
+
+def loss_rows(log_history: Sequence[dict]) -> list[dict]:
+    """One row per step with a train loss and/or an eval loss, from the trainer's log history."""
+    rows: dict[int, dict] = {}
+    for entry in log_history:
+        step = entry.get("step")
+        for key, column in (("loss", "train_loss"), ("eval_loss", "eval_loss")):
+            if step is not None and key in entry:
+                rows.setdefault(step, {"step": step})[column] = entry[key]
+    return [rows[s] for s in sorted(rows)]
+
+
+def loss_csv(rows: Sequence[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(LOSS_COLUMNS)
+    for row in rows:
+        writer.writerow([row["step"]] + [f"{row[c]:.6f}" if c in row else "" for c in LOSS_COLUMNS[1:]])
+    return out.getvalue()
+
+
+def peak_memory_mb(device: str) -> dict:
+    peak = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if device == "cuda":
+        import torch
+
+        peak["peak_gpu_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return peak
+
+
+def replace_dir(source: Path, target: Path, scratch: Path) -> None:
+    """Move ``source`` to ``target``; an existing ``target`` goes to ``scratch`` first (then deleted)."""
+    if target.exists():
+        os.replace(target, scratch)
+    os.replace(source, target)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages_path: Path, out: Path,
+          loss_path: Path, heldout_path: Path | None = None, summary_path: Path | None = None,
+          device: str | None = None, callbacks: Sequence = ()) -> dict:
+    """Finetune ``recipe``'s model on the pairs of ``train_path``; write the model, loss CSV and summary."""
+    from capflow import encoders
+
+    settings.check()
+    out = Path(out)
+    passages = load_pool_texts(passages_path)
+    pairs = load_pairs(train_path, passages)
+    if not pairs:
+        raise UserError("no training pairs", train_path)
+    heldout = load_pairs(heldout_path, passages) if heldout_path else []
+    if heldout_path and not heldout:
+        log.warning("%s holds no pairs: no hold-out loss", heldout_path)
+
+    weights = encoders.resolve_weights(recipe)
+    record = run_record(recipe, settings, {"train": train_path, "heldout": heldout_path, "passages": passages_path},
+                        encoders.fingerprint(weights))
+    check_output(out, record)
+    work = out.with_name(out.name + ".partial")
+    resume = prepare_work_dir(work, record)
+
+    device = device or encoders.pick_device()
+    # Train fp32 weights (under bf16 autocast where enabled); evaluation loads them in the recipe's dtype.
+    model = encoders.load_encoder(dataclasses.replace(recipe, dtype="float32"), device=device, weights=weights)
+    eos = model.tokenizer.eos_token if recipe.append_eos else None
+    trainer = build_trainer(model, pair_columns(recipe, pairs, passages, eos),
+                            pair_columns(recipe, heldout, passages, eos) if heldout else None,
+                            settings, work / "checkpoints", device, [_log_callback(), *callbacks])
+    log.info("training %s on %d pairs (%d distinct passages), %d held out; device %s, bf16 %s",
+             recipe.name, len(pairs), len({pid for _, pid in pairs}), len(heldout), device, trainer.args.bf16)
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    elapsed = time.perf_counter() - started
+    rows = loss_rows(trainer.state.log_history)
+    if heldout and not (rows and "eval_loss" in rows[-1] and rows[-1]["step"] == trainer.state.global_step):
+        trainer.evaluate()
+        rows = loss_rows(trainer.state.log_history)
+
+    staged = work / "model"
+    model.save_pretrained(str(staged))
+    write_json(staged / RUN_RECORD, record)
+    steps_run = trainer.state.global_step - (int(resume.name.split("-")[1]) if resume else 0)
+    summary = {
+        "model": recipe.name, "device": device, "bf16": bool(trainer.args.bf16),
+        "pairs": len(pairs), "heldout_pairs": len(heldout), "steps": trainer.state.global_step,
+        "resumed_from_step": int(resume.name.split("-")[1]) if resume else None,
+        "epochs": round(trainer.state.epoch or 0.0, 4), "batch_size": settings.batch_size,
+        "train_seconds": round(elapsed, 2),
+        "pairs_per_second": round(steps_run * settings.batch_size / elapsed, 2) if elapsed else None,
+        "final_train_loss": next((r["train_loss"] for r in reversed(rows) if "train_loss" in r), None),
+        "final_eval_loss": next((r["eval_loss"] for r in reversed(rows) if "eval_loss" in r), None),
+        "mean_train_loss": result.training_loss,
+        **peak_memory_mb(device),
+    }
+    write_text(loss_path, loss_csv(rows))
+    if summary_path:
+        write_json(summary_path, summary)
+    replace_dir(staged, out, work / "previous")
+    shutil.rmtree(work, ignore_errors=True)
+    log.info("saved %s (%d steps, %.1f pairs/s, final hold-out loss %s)", out, summary["steps"],
+             summary["pairs_per_second"] or 0.0, summary["final_eval_loss"])
+    return summary
+
+
+# --- CLI ----------------------------------------------------------------------------------------------
+
+def configure_parser(parser) -> None:
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--recipe-json", help="the base model's recipe as JSON")
+    which.add_argument("--model", help="a model name from --models")
+    parser.add_argument("--models", type=Path, default=Path("config/models.yaml"), help="recipe registry")
+    parser.add_argument("--train", required=True, type=Path, help="training pairs {query, passage_id, kind} (JSONL)")
+    parser.add_argument("--heldout", type=Path, help="held-out pairs, same format: the eval loss")
+    parser.add_argument("--passages", required=True, type=Path, help="the pool's passages.jsonl {id, text}")
+    parser.add_argument("--out", required=True, type=Path, help="output model directory")
+    parser.add_argument("--loss-csv", required=True, type=Path, help="per-step losses: step, train_loss, eval_loss")
+    parser.add_argument("--summary", type=Path, help="run summary JSON (steps, pairs/s, peak memory)")
+    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    defaults = TrainSettings()
+    for field in dataclasses.fields(TrainSettings):
+        flag = "--" + field.name.replace("_", "-")
+        default = getattr(defaults, field.name)
+        if field.name == "bf16":
+            parser.add_argument(flag, choices=BF16_CHOICES, default=default, help="mixed precision (default %(default)s)")
+        else:
+            kind = float if isinstance(default, float) or field.name == "epochs" else int
+            parser.add_argument(flag, type=kind, default=default, help="(default %(default)s)")
+    parser.set_defaults(weights=None, label=None)
+
+
+def settings_from_args(args) -> TrainSettings:
+    return TrainSettings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainSettings)})
+
+
+def main(args) -> None:
+    from capflow.retrieve import select_recipe
+
+    recipe = select_recipe(args)
+    if recipe.kind != "dense":
+        raise UserError(f"model '{recipe.name}' is not a dense encoder and cannot be finetuned")
+    train(recipe, settings_from_args(args), train_path=args.train, heldout_path=args.heldout,
+          passages_path=args.passages, out=args.out, loss_path=args.loss_csv, summary_path=args.summary,
+          device=args.device)
+
+
+# --- run labels and Table 4 (a kind of `capflow tables`) -----------------------------------------------
+
+_SETTING_LABEL = re.compile(r"^(?P<pool>[a-z0-9_]+)-(?P<mix>[a-z]+)-seed(?P<seed>\d+)$")
+
+
+def setting_label(pool: str, mix: str, seed: int | str) -> str:
+    """The model label of a finetuned run in its metrics JSON, e.g. ``ood-kw-seed0``."""
+    return f"{pool}-{mix}-seed{seed}"
+
+
+def parse_setting_label(label: str) -> tuple[str, str, int] | None:
+    from capflow.trainsets import MIXES
+
+    match = _SETTING_LABEL.match(label)
+    if not match or match["mix"] not in MIXES:
+        return None
+    return match["pool"], match["mix"], int(match["seed"])
+
+
+def build_table(inputs: Sequence[Path], args):
+    """The paper's Table 4 from metrics JSON (and trainset stats for the generator label).
+
+    Rows: the zero-shot models evaluated on the same benchmarks (the base model marked), then per
+    pool the finetuned SM, KW and SM+KW models; a cell is the mean over seeds, ± the sample
+    standard deviation when there are several.
+    """
+    from capflow.tables import Cell, Column, Row, Table, mean_std
+    from capflow.trainsets import MIX_DISPLAY, MIXES, POOL_DISPLAY
+
+    runs, stats = [], []
+    for path in inputs:
+        data = read_json(path)
+        if isinstance(data, dict) and {"pool", "mix", "generator"} <= set(data):
+            stats.append(data)
+        elif isinstance(data, dict) and {"benchmark", "model", "metrics"} <= set(data):
+            runs.append(data)
+        else:
+            raise UserError("neither a metrics JSON (benchmark, model, metrics) nor trainset stats", path)
+    if not runs:
+        raise UserError("no metrics JSON among the inputs")
+    benchmarks = args.benchmarks or list(dict.fromkeys(r["benchmark"] for r in runs))
+    ks = args.ks or [1, 5, 10]
+    columns = [Column(f"{b}/ndcg@{k}", f"nDCG@{k}", group=b) for b in benchmarks for k in ks]
+
+    zeroshot: dict[str, Row] = {}
+    finetuned: dict[tuple[str, str], dict[str, list[float]]] = {}
+    seeds: dict[tuple[str, str], set[int]] = {}
+    base_displays = set()
+    for r in runs:
+        setting = parse_setting_label(r["model"])
+        if setting is None:
+            row = zeroshot.setdefault(r["model"], Row(r.get("display") or r["model"], {}))
+            for k in ks:
+                row.cells[f"{r['benchmark']}/ndcg@{k}"] = Cell(r["metrics"][f"ndcg@{k}"])
+            continue
+        pool, mix, seed = setting
+        base_displays.add(r.get("display"))
+        seeds.setdefault((pool, mix), set()).add(seed)
+        for k in ks:
+            finetuned.setdefault((pool, mix), {}).setdefault(f"{r['benchmark']}/ndcg@{k}", []).append(
+                r["metrics"][f"ndcg@{k}"])
+    for row in zeroshot.values():
+        if row.label in base_displays:
+            row.label += " (base)"
+
+    groups = [("Zero-shot", list(zeroshot.values()))] if zeroshot else []
+    pools = list(dict.fromkeys(pool for pool, _ in finetuned))
+    for pool in pools:
+        rows = [Row(MIX_DISPLAY[mix], {key: mean_std(values) for key, values in finetuned[(pool, mix)].items()})
+                for mix in MIXES if (pool, mix) in finetuned]
+        groups.append((f"Finetuned on the {POOL_DISPLAY.get(pool, pool)}", rows))
+
+    notes = []
+    generators = {(s["pool"], s["mix"]): s["generator"] for s in stats}
+    used = sorted({generators[key] for key in finetuned if key in generators})
+    if used:
+        notes.append(f"Training queries: {'; '.join(used)}.")
+    counts = sorted({len(v) for v in seeds.values()})
+    if counts and counts[-1] > 1:
+        notes.append(f"Finetuned rows: mean ± sample std over {'/'.join(map(str, counts))} seeds.")
+    notes += list(getattr(args, "note", None) or [])
+    caption = getattr(args, "caption", None) or "Finetuning on generated queries (Table 4), nDCG@k (x100)"
+    return Table(caption=caption, label="tab:finetune", columns=columns, groups=groups, notes=notes)

@@ -1,0 +1,309 @@
+"""Finetuning with a tiny BERT built here: plumbing, determinism, batches, resuming and bad input."""
+
+import csv
+import json
+import random
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from capflow import cli
+from capflow import train as tr
+from capflow.errors import UserError
+from capflow.recipes import Recipe
+from conftest import write_jsonl
+
+WORDS = ("cat dog red blue park sofa train ticket city river sun moon tree house car road bird fish lake "
+         "hill snow rain boat bike shop food tea cup book desk lamp door").split()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    """A random two-layer BERT with a word-level vocabulary, saved as a Hugging Face model folder."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    root = tmp_path_factory.mktemp("tiny-bert")
+    vocab = root / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=5 + len(WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    model_dir = root / "model"
+    BertModel(config).save_pretrained(model_dir)
+    BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(model_dir)
+    return model_dir
+
+
+def tiny_recipe(model_dir, **changes) -> Recipe:
+    return Recipe(name="tiny", path=str(model_dir), pooling="mean", max_length=64, **changes)
+
+
+@pytest.fixture
+def trainset(tmp_path) -> SimpleNamespace:
+    """24 passages with 4 generated queries each (so many pairs share a passage), 8 pairs held out."""
+    rng = random.Random(0)
+    passages = [{"id": f"p{i}", "text": " ".join(rng.sample(WORDS, 6)), "source": "test"} for i in range(24)]
+    pairs = [{"query": " ".join(rng.sample(p["text"].split(), 2)), "passage_id": p["id"], "kind": "kw"}
+             for p in passages for _ in range(4)]
+    return SimpleNamespace(
+        passages=write_jsonl(tmp_path / "pool" / "passages.jsonl", passages),
+        train=write_jsonl(tmp_path / "set" / "train.jsonl", pairs[:-8]),
+        heldout=write_jsonl(tmp_path / "set" / "heldout.jsonl", pairs[-8:]),
+        pairs=pairs, texts={p["id"]: p["text"] for p in passages})
+
+
+SETTINGS = tr.TrainSettings(batch_size=8, max_steps=4, learning_rate=1e-3, eval_steps=2, save_steps=100)
+
+
+def run_train(model_dir, data, out_dir, settings=SETTINGS, **kwargs):
+    return tr.train(tiny_recipe(model_dir), settings, train_path=data.train, heldout_path=data.heldout,
+                    passages_path=data.passages, out=out_dir / "model", loss_path=out_dir / "loss.csv",
+                    summary_path=out_dir / "train.json", device="cpu", **kwargs)
+
+
+def read_losses(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_training_saves_a_loadable_model_and_per_step_losses(tiny_model, trainset, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    out = tmp_path / "run"
+    summary = run_train(tiny_model, trainset, out)
+    rows = read_losses(out / "loss.csv")
+    assert [r["step"] for r in rows] == ["1", "2", "3", "4"]
+    assert all(r["train_loss"] for r in rows)
+    assert [bool(r["eval_loss"]) for r in rows] == [False, True, False, True]  # eval_steps=2
+    assert summary["steps"] == 4 and summary["pairs"] == len(trainset.pairs) - 8 and summary["heldout_pairs"] == 8
+    assert summary["final_eval_loss"] == pytest.approx(float(rows[-1]["eval_loss"]), abs=1e-6)
+    assert sorted(p.name for p in out.iterdir()) == ["loss.csv", "model", "train.json"]  # no .partial left
+    record = json.loads((out / "model" / tr.RUN_RECORD).read_text())
+    assert record["settings"]["temperature"] == 0.02 and record["recipe"]["name"] == "tiny"
+    embedding = SentenceTransformer(str(out / "model"), device="cpu").encode(["cat dog"])
+    assert embedding.shape == (1, 32)
+
+
+def test_training_changes_the_weights_and_lowers_the_loss(tiny_model, trainset, tmp_path):
+    from capflow import encoders
+
+    settings = tr.TrainSettings(batch_size=8, max_steps=12, learning_rate=3e-3, warmup_ratio=0.0, save_steps=100)
+    run_train(tiny_model, trainset, tmp_path / "run", settings)
+    rows = read_losses(tmp_path / "run" / "loss.csv")
+    first, last = [float(r["train_loss"]) for r in rows[:3]], [float(r["train_loss"]) for r in rows[-3:]]
+    assert sum(last) < sum(first)
+    texts = ["cat dog red", "river boat"]
+    before = encoders.encode(encoders.load_encoder(tiny_recipe(tiny_model), device="cpu"), texts, 2, False)
+    after = encoders.encode(encoders.load_encoder(tiny_recipe(tmp_path / "run" / "model"), device="cpu"), texts, 2,
+                            False)
+    assert abs(before - after).max() > 1e-3
+
+
+def test_same_seed_gives_the_same_losses_and_model(tiny_model, trainset, tmp_path):
+    from capflow import encoders
+
+    run_train(tiny_model, trainset, tmp_path / "a")
+    run_train(tiny_model, trainset, tmp_path / "b")
+    run_train(tiny_model, trainset, tmp_path / "c", tr.TrainSettings(**{**SETTINGS.__dict__, "seed": 1}))
+    assert (tmp_path / "a" / "loss.csv").read_bytes() == (tmp_path / "b" / "loss.csv").read_bytes()
+    assert (tmp_path / "a" / "loss.csv").read_bytes() != (tmp_path / "c" / "loss.csv").read_bytes()
+    vectors = [encoders.encode(encoders.load_encoder(tiny_recipe(tmp_path / run / "model"), device="cpu"),
+                               ["park sofa"], 1, False) for run in "ab"]
+    assert (vectors[0] == vectors[1]).all()
+
+
+def test_batches_never_hold_a_passage_twice(tiny_model, trainset, tmp_path):
+    from capflow import encoders
+    from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
+
+    recipe = tiny_recipe(tiny_model)
+    model = encoders.load_encoder(recipe, device="cpu")
+    pairs = tr.load_pairs(trainset.train, trainset.texts)
+    columns = tr.pair_columns(recipe, pairs, trainset.texts, None)
+    trainer = tr.build_trainer(model, columns, None, SETTINGS, tmp_path / "ckpt", "cpu")
+    sampler = trainer.get_train_dataloader().batch_sampler
+    assert isinstance(sampler, NoDuplicatesBatchSampler)
+    batches = list(sampler)
+    assert sum(len(b) for b in batches) == len(pairs)  # one epoch covers every pair once
+    for batch in batches:
+        passages = [pairs[i][1] for i in batch]
+        assert len(passages) == len(set(passages)), batch
+    # The data would put a passage twice into most plain random batches of this size.
+    rng = random.Random(0)
+    clashes = sum(len({pairs[i][1] for i in idx}) < len(idx)
+                  for idx in (rng.sample(range(len(pairs)), 8) for _ in range(100)))
+    assert clashes > 50
+
+
+def test_training_text_is_prepared_as_at_evaluation(tiny_model):
+    recipe = tiny_recipe(tiny_model, query_template="query: {text}", passage_template="passage: {text}")
+    columns = tr.pair_columns(recipe, [("Red  CAT", "p1")], {"p1": "A Dog\nin the  PARK"}, None)
+    assert columns == {"query": ["query: red cat"], "passage": ["passage: a dog in the park"]}
+    assert columns["query"][0] == recipe.prepare("Red  CAT", "query")
+
+
+def test_queries_and_passages_are_truncated_to_their_own_lengths(tiny_model, tmp_path):
+    from capflow import encoders
+
+    model = encoders.load_encoder(tiny_recipe(tiny_model), device="cpu")
+    long_text = " ".join(WORDS[:20])
+    settings = tr.TrainSettings(batch_size=2, max_steps=1, query_max_length=5, passage_max_length=9)
+    trainer = tr.build_trainer(model, {"query": [long_text, "cat"], "passage": [long_text, "dog"]}, None,
+                               settings, tmp_path / "ckpt", "cpu")
+    batch = trainer.data_collator([{"query": long_text, "passage": long_text}, {"query": "cat", "passage": "dog"}])
+    assert batch["query_input_ids"].shape[1] == 5
+    assert batch["passage_input_ids"].shape[1] == 9
+    assert model.max_seq_length == 64  # the evaluation length of the saved model is untouched
+
+
+def test_loss_follows_the_temperature(tiny_model, tmp_path):
+    from capflow import encoders
+
+    model = encoders.load_encoder(tiny_recipe(tiny_model), device="cpu")
+    settings = tr.TrainSettings(temperature=0.05, mini_batch_size=2)
+    trainer = tr.build_trainer(model, {"query": ["a"], "passage": ["b"]}, None, settings, tmp_path / "c", "cpu")
+    assert type(trainer.loss).__name__ == "CachedMultipleNegativesRankingLoss"
+    assert trainer.loss.scale == pytest.approx(20.0)
+
+
+def test_an_interrupted_run_resumes_to_the_same_result(tiny_model, trainset, tmp_path):
+    from transformers import TrainerCallback
+
+    class StopAfterStep3(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 3:
+                raise KeyboardInterrupt
+
+    settings = tr.TrainSettings(**{**SETTINGS.__dict__, "save_steps": 2})
+    run_train(tiny_model, trainset, tmp_path / "whole", settings)
+    with pytest.raises(KeyboardInterrupt):
+        run_train(tiny_model, trainset, tmp_path / "cut", settings, callbacks=[StopAfterStep3()])
+    partial = tmp_path / "cut" / "model.partial"
+    assert (partial / "checkpoints" / "checkpoint-2").is_dir() and not (tmp_path / "cut" / "model").exists()
+    summary = run_train(tiny_model, trainset, tmp_path / "cut", settings)
+    assert summary["resumed_from_step"] == 2 and not partial.exists()
+    assert (tmp_path / "cut" / "loss.csv").read_bytes() == (tmp_path / "whole" / "loss.csv").read_bytes()
+
+
+def capflow_train(capsys, model_dir, data, out_dir, *extra):
+    recipe = tiny_recipe(model_dir) if isinstance(model_dir, Path) else model_dir
+    code = cli.main(["train", "--recipe-json", recipe.to_json(), "--train", str(data.train), "--heldout",
+                     str(data.heldout), "--passages", str(data.passages), "--out", str(out_dir / "model"),
+                     "--loss-csv", str(out_dir / "loss.csv"), "--max-steps", "2", "--batch-size", "4",
+                     "--device", "cpu", *extra])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def assert_one_line_error(code, err, expected, out_dir):
+    assert code == 2
+    assert err[-1] == f"capflow train: error: {expected}"
+    assert not (out_dir / "model").exists() and not (out_dir / "loss.csv").exists()
+
+
+def test_empty_training_set_is_a_one_line_error(tiny_model, trainset, tmp_path, capsys):
+    trainset.train.write_text("")
+    code, err = capflow_train(capsys, tiny_model, trainset, tmp_path / "out")
+    assert_one_line_error(code, err, f"{trainset.train}: no training pairs", tmp_path / "out")
+
+
+def test_pair_outside_the_pool_is_a_one_line_error(tiny_model, trainset, tmp_path, capsys):
+    with open(trainset.train, "a") as handle:
+        handle.write(json.dumps({"query": "cat", "passage_id": "nowhere", "kind": "kw"}) + "\n")
+    lineno = len(trainset.train.read_text().splitlines())
+    code, err = capflow_train(capsys, tiny_model, trainset, tmp_path / "out")
+    assert_one_line_error(code, err, f"{trainset.train}:{lineno}: passage 'nowhere' is not in the pool",
+                          tmp_path / "out")
+
+
+def test_missing_base_model_is_a_one_line_error(trainset, tmp_path, capsys):
+    missing = tmp_path / "no-such-model"
+    code, err = capflow_train(capsys, tiny_recipe(missing), trainset, tmp_path / "out")
+    assert_one_line_error(code, err, f"{missing}: model 'tiny': weights directory not found", tmp_path / "out")
+
+
+def test_checkpoints_of_another_run_are_refused(tiny_model, trainset, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, _ = capflow_train(capsys, tiny_model, trainset, out, "--save-steps", "1")
+    assert code == 0
+    # Leave a working folder behind, as a killed run would, then start a different run there.
+    partial = out / "model.partial"
+    partial.mkdir()
+    record = json.loads((out / "model" / tr.RUN_RECORD).read_text())
+    (partial / tr.RUN_RECORD).write_text(json.dumps(record))
+    (out / "loss.csv").unlink()
+    import shutil
+
+    shutil.rmtree(out / "model")
+    code, err = capflow_train(capsys, tiny_model, trainset, out, "--save-steps", "1", "--learning-rate", "1e-4")
+    assert_one_line_error(code, err, f"{partial}: holds checkpoints of another run (differs in settings); "
+                                     "remove it to start this run afresh", out)
+    assert (partial / tr.RUN_RECORD).exists()  # left as it was
+
+
+def test_a_model_of_another_run_is_not_overwritten(tiny_model, trainset, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert capflow_train(capsys, tiny_model, trainset, out)[0] == 0
+    before = (out / "model" / "model.safetensors").read_bytes()
+    code, err = capflow_train(capsys, tiny_model, trainset, out, "--temperature", "0.05")
+    assert code == 2 and err[-1] == (f"capflow train: error: {out / 'model'}: holds a model of another run "
+                                     "(differs in settings); remove it to train this one")
+    assert (out / "model" / "model.safetensors").read_bytes() == before
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(UserError, match="warmup_ratio must be in"):
+        tr.TrainSettings(warmup_ratio=1.0).check()
+    with pytest.raises(UserError, match="batch_size must be positive"):
+        tr.TrainSettings(batch_size=0).check()
+
+
+# --- Table 4 -------------------------------------------------------------------------------------------
+
+def metrics_json(path, model, benchmark, ndcg10, display="MiniLM"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"benchmark": benchmark, "model": model, "display": display,
+                                "metrics": {"ndcg@1": ndcg10 - 0.1, "ndcg@5": ndcg10 - 0.05, "ndcg@10": ndcg10}}))
+    return path
+
+
+def test_setting_labels_round_trip():
+    assert tr.setting_label("ood", "smkw", 3) == "ood-smkw-seed3"
+    assert tr.parse_setting_label("ood-smkw-seed3") == ("ood", "smkw", 3)
+    assert tr.parse_setting_label("all-MiniLM-L6-v2") is None and tr.parse_setting_label("bm25") is None
+
+
+def test_finetune_table_has_base_pools_mixes_and_seed_spread(tmp_path):
+    from capflow.tables import to_csv, to_latex, to_markdown
+
+    inputs = [metrics_json(tmp_path / "base.json", "all-MiniLM-L6-v2", "B", 0.50),
+              metrics_json(tmp_path / "bm25.json", "bm25", "B", 0.40, display="BM25")]
+    for seed, (sm, kw) in enumerate([(0.52, 0.60), (0.54, 0.62)]):
+        inputs += [metrics_json(tmp_path / f"ood-sm-{seed}.json", tr.setting_label("ood", "sm", seed), "B", sm),
+                   metrics_json(tmp_path / f"ood-kw-{seed}.json", tr.setting_label("ood", "kw", seed), "B", kw)]
+    inputs.append(metrics_json(tmp_path / "id-kw.json", tr.setting_label("id", "kw", 0), "B", 0.70))
+    for pool, mix in (("ood", "sm"), ("ood", "kw"), ("id", "kw")):
+        stats = tmp_path / f"stats-{pool}-{mix}.json"
+        stats.write_text(json.dumps({"pool": pool, "mix": mix, "generator": "heuristic (no LLM)"}))
+        inputs.append(stats)
+    table = tr.build_table(inputs, SimpleNamespace(benchmarks=None, ks=[10], note=["extra note"], caption=None))
+    assert [(title, [r.label for r in rows]) for title, rows in table.groups] == [
+        ("Zero-shot", ["MiniLM (base)", "BM25"]),
+        ("Finetuned on the OOD pool", ["SM", "KW"]),
+        ("Finetuned on the ID pool", ["KW"])]
+    kw = table.groups[1][1][1].cells["B/ndcg@10"]
+    assert kw.value == pytest.approx(0.61) and kw.std == pytest.approx(0.0141421, abs=1e-6)
+    assert table.groups[2][1][0].cells["B/ndcg@10"].std is None  # one seed: no spread
+    assert "Training queries: heuristic (no LLM)." in table.notes and "extra note" in table.notes
+    markdown = to_markdown(table)
+    assert "| KW | 61.00 ± 1.41 |" in markdown and "| KW | **70.00** |" in markdown
+    assert r"\textbf{70.00}" in to_latex(table)
+    assert "B nDCG@10,B nDCG@10 std" in to_csv(table)
+
+
+def test_finetune_table_refuses_other_json(tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text("{}")
+    with pytest.raises(UserError, match="neither a metrics JSON"):
+        tr.build_table([bad], SimpleNamespace(benchmarks=None, ks=None, note=None, caption=None))
