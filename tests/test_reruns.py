@@ -45,9 +45,9 @@ def write_benchmark(root: Path, colours, animals, places, caption) -> None:
 def small_data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
     write_benchmark(root / "CapRetrievalEn", COLOURS_EN, ANIMALS_EN, PLACES_EN,
-                    lambda c, a, p: f"A {c} {a} is resting {p} in the afternoon.")
+                    lambda c, a, p: f"A {c} {a} is resting {p}. The afternoon light is soft.")
     write_benchmark(root / "CapRetrieval", COLOURS_ZH, ANIMALS_ZH, PLACES_ZH,
-                    lambda c, a, p: f"一只{c}{a}{p}休息。")
+                    lambda c, a, p: f"一只{c}{a}{p}休息。午后的光线很柔和。")
     return root
 
 
@@ -74,46 +74,104 @@ def plan(workdir: Path, data: Path, *args) -> dict:
     return {"jobs": jobs, "wildcards": wildcards, "text": out}
 
 
+# The embedded default, sized to the small benchmarks: small pools, the KW setting of each, two
+# training steps; the captions differ by a word or two, so only identical ones count as leaked.
+SMALL_CONFIG = """
+leakage:
+  threshold: 0.99
+pools:
+  ood:
+    size: 60
+  id:
+    source: {kind: holdout, benchmark: CapRetrievalEn, holdout: 30}
+trainsets:
+  mixes: [kw]
+finetune:
+  max_steps: 2
+  batch_size: 8
+"""
+MINILM_EN = "results/zeroshot/CapRetrievalEn/all-MiniLM-L6-v2/metrics.json"
+ID_KW = "results/finetune/id-kw/seed-0/train.json"
+
+
 @pytest.fixture(scope="module")
-def zeroshot_run(tmp_path_factory, small_data) -> Path:
-    """The embedded default's zero-shot stage and its table, run once to completion on the small data."""
-    workdir = tmp_path_factory.mktemp("zeroshot") / "wf"
+def finished_run(tmp_path_factory, small_data) -> Path:
+    """Every target of the embedded default, run once to completion on the small data."""
+    workdir = tmp_path_factory.mktemp("run") / "wf"
     workdir.mkdir()
     for part in WORKFLOW_PARTS:
         (shutil.copytree if (REPO / part).is_dir() else shutil.copy2)(REPO / part, workdir / part)
-    result = snakemake(workdir, small_data, "--cores", "2", "table_zeroshot")
+    (workdir / "small.yaml").write_text(SMALL_CONFIG)
+    result = snakemake(workdir, small_data, "--cores", "2", "--configfile=small.yaml", "all")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert plan(workdir, small_data, "table_zeroshot")["jobs"] == {}
     return workdir
 
 
 @pytest.fixture
-def zeroshot_done(zeroshot_run, tmp_path) -> Path:
+def done(finished_run, tmp_path) -> Path:
     """A private copy of the finished run (outputs, their times and Snakemake's records of them)."""
-    return shutil.copytree(zeroshot_run, tmp_path / "wf", symlinks=True)
+    return shutil.copytree(finished_run, tmp_path / "wf", symlinks=True)
 
 
-def test_forcing_one_models_zeroshot_reruns_it_and_the_table(zeroshot_done, small_data):
-    target = "results/zeroshot/CapRetrievalEn/all-MiniLM-L6-v2/metrics.json"
-    planned = plan(zeroshot_done, small_data, "--forcerun", target, "--", "table_zeroshot")
-    assert planned["jobs"] == {"zeroshot": 1, "table_zeroshot": 1}
-    assert planned["wildcards"]["zeroshot"] == ["benchmark=CapRetrievalEn, model=all-MiniLM-L6-v2"]
+def plan_small(workdir: Path, data: Path, *args) -> dict:
+    return plan(workdir, data, "--configfile=small.yaml", *args)
 
 
-def test_tables_alone_recompute_nothing_else(zeroshot_done, small_data):
-    planned = plan(zeroshot_done, small_data, "--forcerun", "table_zeroshot", "--", "tables")
-    assert planned["jobs"] == {"table_zeroshot": 1, "tables": 1}
+def test_a_finished_run_plans_nothing(done, small_data):
+    assert plan_small(done, small_data, "all")["jobs"] == {}
 
 
-def test_changing_one_recipe_reruns_only_that_models_jobs(zeroshot_done, small_data):
-    models_file = zeroshot_done / "config" / "models.yaml"
+def test_one_finetune_setting_alone(done, small_data):
+    planned = plan_small(done, small_data, "--forcerun", "finetune", "--", ID_KW)
+    assert planned["jobs"] == {"finetune": 1}
+    assert planned["wildcards"]["finetune"] == ["pool=id, mix=kw, seed=0"]
+
+
+def test_one_finetune_setting_and_what_depends_on_it(done, small_data):
+    planned = plan_small(done, small_data, "--forcerun", ID_KW, "--", "all")
+    assert planned["jobs"] == {"finetune": 1, "evaluate": 1, "table_finetune": 1, "all": 1}
+    assert planned["wildcards"]["evaluate"] == ["benchmark=CapRetrievalEn, run=id-kw/seed-0"]
+
+
+def test_one_models_zeroshot(done, small_data):
+    alone = plan_small(done, small_data, "--forcerun", "zeroshot", "--", MINILM_EN)
+    assert alone["jobs"] == {"zeroshot": 1}
+    # with what depends on it: only this model's jobs (its zero-shot row of the evaluation, which
+    # waits for the zero-shot job's embeddings, may follow) and the tables
+    downstream = plan_small(done, small_data, "--forcerun", MINILM_EN, "--", "all")
+    jobs = downstream["jobs"]
+    assert jobs["zeroshot"] == 1 and jobs["table_zeroshot"] == 1, jobs
+    assert set(jobs) <= {"zeroshot", "table_zeroshot", "evaluate", "table_finetune", "all"}, jobs
+    assert downstream["wildcards"]["zeroshot"] == ["benchmark=CapRetrievalEn, model=all-MiniLM-L6-v2"]
+    assert all(w.endswith("run=zeroshot/all-MiniLM-L6-v2") for w in downstream["wildcards"].get("evaluate", []))
+
+
+def test_only_the_tables(done, small_data):
+    tables = done / "results" / "tables"
+    before = {p.name: p.read_bytes() for p in tables.iterdir()}
+    for path in tables.iterdir():
+        path.unlink()
+    planned = plan_small(done, small_data, "tables")["jobs"]
+    assert set(planned) <= {"table_zeroshot", "table_trainsets", "table_finetune", "tables"}, planned
+    # and the real run brings back the same bytes
+    result = snakemake(done, small_data, "--cores", "1", "--configfile=small.yaml", "all")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {p.name: p.read_bytes() for p in tables.iterdir()} == before
+
+
+def test_changing_one_recipe_reruns_only_that_models_jobs(done, small_data):
+    models_file = done / "config" / "models.yaml"
     models = yaml.safe_load(models_file.read_text())
     models["all-MiniLM-L6-v2"]["max_length"] = 128
     models_file.write_text(yaml.safe_dump(models, sort_keys=False, allow_unicode=True))
 
-    planned = plan(zeroshot_done, small_data, "--rerun-triggers", "params", "--", "table_zeroshot")
-    assert planned["jobs"] == {"zeroshot": 2, "table_zeroshot": 1}
+    planned = plan_small(done, small_data, "--rerun-triggers", "params", "--", "all")
+    # MiniLM is a zero-shot model on both benchmarks, the base of both finetunes and, beside them, a
+    # zero-shot row of the evaluation; BM25, the pools, generation and the training sets stay as they are
+    assert planned["jobs"] == {"zeroshot": 2, "finetune": 2, "evaluate": 3, "table_zeroshot": 1,
+                               "table_finetune": 1, "all": 1}, planned["jobs"]
     assert sorted(planned["wildcards"]["zeroshot"]) == ["benchmark=CapRetrieval, model=all-MiniLM-L6-v2",
                                                         "benchmark=CapRetrievalEn, model=all-MiniLM-L6-v2"]
-    # the recipe is a param of the job, not a file it reads: modification times alone see no change
-    assert plan(zeroshot_done, small_data, "--rerun-triggers", "mtime", "--", "table_zeroshot")["jobs"] == {}
+    assert "run=zeroshot/bm25" not in " ".join(planned["wildcards"]["evaluate"])
+    # the recipe is a param of the jobs, not a file they read: modification times alone see no change
+    assert plan_small(done, small_data, "--rerun-triggers", "mtime", "--", "all")["jobs"] == {}

@@ -186,17 +186,32 @@ def venv_path_env() -> dict[str, str]:
     return {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
+FINETUNE_TARGET = "results/finetune/id-kw/seed-0/train.json"
+
+
 @pytest.mark.slurm
 @pytest.mark.integration
-def test_zeroshot_stage_runs_on_slurm(slurm_cluster, workflow_copy, benchmark_root, tmp_path):
+def test_zeroshot_stage_and_a_finetune_run_on_slurm(slurm_cluster, workflow_copy, benchmark_root, tmp_path):
+    """The embedded default's zero-shot stage and one finetune (with the jobs before it), all as sbatch jobs."""
     profile = derive_test_profile(tmp_path / "profile")
-    result = run_on_slurm(workflow_copy, profile, "table_zeroshot", env=venv_path_env())
+    # a few training steps are enough to show the finetune job runs on the cluster
+    (workflow_copy / "short_finetune.yaml").write_text("finetune:\n  max_steps: 4\n  batch_size: 16\n")
+    result = run_on_slurm(workflow_copy, profile, "--configfile=short_finetune.yaml", "--",
+                          "table_zeroshot", FINETUNE_TARGET, env=venv_path_env())
 
     jobs = submitted_job_ids(result.stderr)
-    assert {rule: len(ids) for rule, ids in jobs.items()} == {"benchmark_data": 2, "zeroshot": 4, "table_zeroshot": 1}
+    counts = {rule: len(ids) for rule, ids in jobs.items()}
+    assert counts == {"benchmark_data": 2, "zeroshot": 4, "table_zeroshot": 1, "testview": 1, "pool": 1,
+                      "leakage": 1, "generate": 2, "trainset": 1, "finetune": 1}, counts
     for ids in jobs.values():
         for job_id in ids:
             assert scontrol_job(job_id)["JobState"] == "COMPLETED"
-    metrics = json.loads((workflow_copy / "results/zeroshot/CapRetrieval/bm25/metrics.json").read_text())["metrics"]
+    results = workflow_copy / "results"
+    metrics = json.loads((results / "zeroshot/CapRetrieval/bm25/metrics.json").read_text())["metrics"]
     assert [round(100 * metrics[f"ndcg@{k}"], 2) for k in (1, 5, 10)] == [74.40, 69.30, 66.54]
-    assert "| BM25 | - | **74.40** | **69.30** | **66.54** |" in (workflow_copy / "results/tables/zeroshot.md").read_text()
+    assert "| BM25 | - | **74.40** | **69.30** | **66.54** |" in (results / "tables/zeroshot.md").read_text()
+    summary = json.loads((workflow_copy / FINETUNE_TARGET).read_text())
+    assert summary["steps"] == 4 and summary["batch_size"] == 16
+    model_dir = workflow_copy / "results/finetune/id-kw/seed-0/model"
+    assert (model_dir / "config_sentence_transformers.json").exists()
+    assert len((workflow_copy / "results/finetune/id-kw/seed-0/loss.csv").read_text().splitlines()) > 1
