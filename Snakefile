@@ -23,6 +23,8 @@ include: "rules/zeroshot.smk"
 include: "rules/pools.smk"
 include: "rules/generate.smk"
 include: "rules/trainsets.smk"
+include: "rules/finetune.smk"
+include: "rules/evaluate.smk"
 include: "rules/tables.smk"
 
 

@@ -20,7 +20,7 @@ rule generate:
     resources:
         gpu=generation_gpus,
     conda:
-        "../workflow/envs/core.yaml"
+        generation_env
     log:
         f"{RESULTS}/logs/generate/{{pool}}/{{kind}}/shard-{{shard}}.log",
     benchmark:
