@@ -111,7 +111,7 @@ def table_targets():
 
 
 def all_targets():
-    return table_targets()
+    return table_targets() + trainset_targets() + finetune_targets()
 
 
 # --- generate ---
@@ -164,6 +164,11 @@ def generation_options(wildcards):
     if GENERATE["backend"] != "heuristic" and not GENERATE["structured_output"]:
         flags.append("--no-structured-output")
     return " ".join(flags)
+
+
+def generation_env(wildcards):
+    """vLLM pins its own torch, so its jobs get their own conda env (used with --sdm conda)."""
+    return "../workflow/envs/vllm.yaml" if GENERATE["backend"] == "vllm" else "../workflow/envs/core.yaml"
 
 
 def generation_gpus(wildcards):
