@@ -4,13 +4,15 @@ Both train the same model on the same pairs with the same batch size and number 
 a child process of its own (so each has its own peak RSS):
 
 * ``capflow``: ``capflow.train.build_trainer`` as ``capflow train`` runs it: InfoNCE at
-  temperature 0.02, batches without duplicate passages, queries/passages truncated to 32/128 tokens;
+  temperature 0.02, batches without duplicate passages, queries/passages truncated to 32/128 tokens,
+  bf16 autocast where the CPU has native bf16 (``bf16: auto``);
+* ``capflow-fp32``: the same with ``bf16: no``, to show what the trainer's own choices cost;
 * ``plain``: the SentenceTransformerTrainer with default settings (default batch sampler, default
-  loss scale, the model's own maximum length) and ``MultipleNegativesRankingLoss``.
+  loss scale, the model's own maximum length, the default AdamW) and ``MultipleNegativesRankingLoss``.
 
-The runs alternate (capflow, plain, capflow, plain, ...) so that load from other processes hits
-both alike; each reports pairs/s over ``trainer.train()`` (model loading excluded) and the median
-step time after the first step. The ratio is capflow / plain pairs/s of the medians.
+The runs alternate (capflow, capflow-fp32, plain, capflow, ...) so that load from other processes
+hits all alike; each reports pairs/s over ``trainer.train()`` (model loading excluded) and the
+median step time after the first step. The ratios are pairs/s over plain's, medians of the repeats.
 
     .venv/bin/python benchmarks/train_throughput.py --train results/trainsets/id-smkw/train.jsonl \
         --passages results/pools/id/passages.jsonl --steps 20 --repeats 3
@@ -19,7 +21,9 @@ step time after the first step. The ratio is capflow / plain pairs/s of the medi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -27,6 +31,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+VARIANTS = ("capflow", "capflow-fp32", "plain")
 
 
 def load_columns(args, recipe):
@@ -43,8 +49,9 @@ def worker(args) -> dict:
 
     from capflow import encoders, train as tr
     from capflow.recipes import load_recipes
-    import dataclasses
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     recipe = dataclasses.replace(load_recipes(args.models)[args.model], dtype="float32")
     columns = load_columns(args, recipe)
     model = encoders.load_encoder(recipe, device="cpu")
@@ -58,8 +65,9 @@ def worker(args) -> dict:
             step_times.append(time.perf_counter() - self.started)
 
     with tempfile.TemporaryDirectory() as tmp:
-        if args.worker == "capflow":
-            settings = tr.TrainSettings(batch_size=args.batch_size, max_steps=args.steps, save_steps=10**9)
+        if args.worker.startswith("capflow"):
+            settings = tr.TrainSettings(batch_size=args.batch_size, max_steps=args.steps, save_steps=10**9,
+                                        bf16="no" if args.worker == "capflow-fp32" else "auto")
             trainer = tr.build_trainer(model, columns, None, settings, Path(tmp), "cpu", [StepTimer()])
         else:
             from datasets import Dataset
@@ -74,7 +82,8 @@ def worker(args) -> dict:
         started = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - started
-    return {"variant": args.worker, "threads": torch.get_num_threads(), "seconds": round(seconds, 2),
+    return {"variant": args.worker, "threads": torch.get_num_threads(), "bf16": bool(trainer.args.bf16),
+            "seconds": round(seconds, 2),
             "pairs_per_second": round(args.steps * args.batch_size / seconds, 2),
             "median_step_s": round(statistics.median(step_times[1:] or step_times), 3),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
@@ -89,17 +98,19 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--worker", choices=["capflow", "plain"], help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, help="torch CPU threads per run (default: torch's choice)")
+    parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args)))
         return
-    runs: dict[str, list[dict]] = {"capflow": [], "plain": []}
+    runs: dict[str, list[dict]] = {variant: [] for variant in VARIANTS}
     for repeat in range(args.repeats):
         for variant in runs:
             command = [sys.executable, __file__, "--worker", variant, "--train", str(args.train), "--passages",
                        str(args.passages), "--models", str(args.models), "--model", args.model, "--batch-size",
-                       str(args.batch_size), "--steps", str(args.steps)]
+                       str(args.batch_size), "--steps", str(args.steps)] + (
+                ["--threads", str(args.threads)] if args.threads else [])
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode:
                 sys.exit(f"{variant} run failed:\n{done.stderr[-3000:]}")
@@ -110,10 +121,12 @@ def main() -> None:
                          "median_step_s": statistics.median(r["median_step_s"] for r in results),
                          "peak_rss_mb": max(r["peak_rss_mb"] for r in results)}
                for variant, results in runs.items()}
-    summary["ratio_capflow_over_plain"] = round(summary["capflow"]["pairs_per_second"]
-                                                / summary["plain"]["pairs_per_second"], 3)
+    for variant in ("capflow", "capflow-fp32"):
+        summary[f"ratio_{variant}_over_plain"] = round(summary[variant]["pairs_per_second"]
+                                                       / summary["plain"]["pairs_per_second"], 3)
     summary["setup"] = {"model": args.model, "batch_size": args.batch_size, "steps": args.steps,
-                        "repeats": args.repeats, "train": str(args.train)}
+                        "repeats": args.repeats, "threads": runs["capflow"][0]["threads"], "train": str(args.train),
+                        "load_average": [round(x, 2) for x in os.getloadavg()]}
     print(json.dumps(summary, indent=2))
 
 

@@ -290,6 +290,10 @@ def evaluation_inputs(wildcards):
     kind, what = parse_evaluation_run(wildcards.run)
     if kind == "finetuned":
         files["model"] = f"{finetune_dir(*what)}/model"
+    elif (RECIPES[what].kind == "dense" and name in config["zeroshot"]["benchmarks"]
+          and what in config["zeroshot"]["models"]):
+        # After the zero-shot job on the same texts, whose embeddings then come from the cache.
+        files["after"] = zeroshot_metrics([name], [what])
     return files
 
 

@@ -89,7 +89,8 @@ def test_training_saves_a_loadable_model_and_per_step_losses(tiny_model, trainse
 def test_training_changes_the_weights_and_lowers_the_loss(tiny_model, trainset, tmp_path):
     from capflow import encoders
 
-    settings = tr.TrainSettings(batch_size=8, max_steps=12, learning_rate=3e-3, warmup_ratio=0.0, save_steps=100)
+    settings = tr.TrainSettings(batch_size=8, max_steps=12, learning_rate=3e-3, warmup_ratio=0.0, save_steps=100,
+                                bf16="no")
     run_train(tiny_model, trainset, tmp_path / "run", settings)
     rows = read_losses(tmp_path / "run" / "loss.csv")
     first, last = [float(r["train_loss"]) for r in rows[:3]], [float(r["train_loss"]) for r in rows[-3:]]
@@ -252,6 +253,19 @@ def test_a_model_of_another_run_is_not_overwritten(tiny_model, trainset, tmp_pat
     assert (out / "model" / "model.safetensors").read_bytes() == before
 
 
+def test_bf16_auto_follows_the_hardware(tmp_path, monkeypatch):
+    native = tmp_path / "native"
+    native.write_text("flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n")
+    plain = tmp_path / "plain"
+    plain.write_text("flags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n")
+    assert tr.cpu_has_native_bf16(native) and not tr.cpu_has_native_bf16(plain)
+    assert not tr.cpu_has_native_bf16(tmp_path / "missing")
+    monkeypatch.setattr(tr, "cpu_has_native_bf16", lambda: True)
+    assert tr.use_bf16("auto", "cpu") and not tr.use_bf16("no", "cpu") and not tr.use_bf16("auto", "mps")
+    monkeypatch.setattr(tr, "cpu_has_native_bf16", lambda: False)
+    assert not tr.use_bf16("auto", "cpu") and tr.use_bf16("yes", "cpu")
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(UserError, match="warmup_ratio must be in"):
         tr.TrainSettings(warmup_ratio=1.0).check()
@@ -307,3 +321,31 @@ def test_finetune_table_refuses_other_json(tmp_path):
     bad.write_text("{}")
     with pytest.raises(UserError, match="neither a metrics JSON"):
         tr.build_table([bad], SimpleNamespace(benchmarks=None, ks=None, note=None, caption=None))
+
+
+# --- the finetune and evaluate rules ------------------------------------------------------------------
+
+def test_paper_dag_finetunes_every_setting_and_seed_and_evaluates_on_three_benchmarks(workflow_copy):
+    import re
+
+    from conftest import run_snakemake
+
+    (workflow_copy / "seeds.yaml").write_text("finetune:\n  seeds: [0, 1]\n")
+    result = run_snakemake(workflow_copy, "-n", "-p", "--cores", "1", "--configfile", "config/paper.yaml",
+                           "seeds.yaml", "--", "table_finetune")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = {m.group(1): int(m.group(2)) for m in
+            re.finditer(r"^(\w+)\s+(\d+)$", result.stdout.split("Job stats:", 1)[1], re.M)}
+    assert jobs["finetune"] == 12 and jobs["mteb_data"] == 2
+    assert jobs["evaluate"] == 3 * (1 + 12)  # base model + 6 settings x 2 seeds on each benchmark
+    models = set(re.findall(r"--out (results/finetune/[a-z]+-[a-z]+/seed-\d)/model ", result.stdout))
+    assert models == {f"results/finetune/{p}-{m}/seed-{s}" for p in ("ood", "id") for m in ("sm", "kw", "smkw")
+                      for s in (0, 1)}
+    train = next(line for line in result.stdout.splitlines() if "capflow train " in line)
+    assert "gpu-run --gpus 1 --" in train and "bge-base-zh-v1.5" in train
+    for flag in ("--batch-size 128", "--max-steps 4000", "--temperature 0.02", "--query-max-length 32",
+                 "--passage-max-length 128", "--learning-rate 2e-05"):
+        assert flag in train
+    assert "capflow mteb-data --source mteb/EcomRetrieval --split dev --revision 977aaa4" in result.stdout
+    evaluate = [line for line in result.stdout.splitlines() if "capflow retrieve" in line and "--weights" in line]
+    assert len(evaluate) == 36 and all("--label " in line for line in evaluate)
