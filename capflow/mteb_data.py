@@ -7,9 +7,9 @@ corpus-id, score}), each with the evaluation split (``dev`` for Ecom/Video). A d
 its title and text joined by a space, as MTEB embeds it. Qrels with score 0 are not positives;
 queries without a positive are kept (and, as for every benchmark, left out of ranking metrics).
 
-MTEB leaves a document out of a query's ranking when both carry the same id. A benchmark directory
-cannot say that, so such pairs are listed in ``identical_ids.json`` and the conversion reports how
-many there are; the dev sets of Ecom and Video are expected to have none.
+MTEB leaves a document out of a query's ranking when both carry the same id; the evaluate rule does
+the same with ``capflow retrieve --ignore-identical-ids``. The conversion lists such pairs in
+``identical_ids.json`` and reports how many there are.
 """
 
 from __future__ import annotations

@@ -87,19 +87,24 @@ def embed(recipe: Recipe, texts: Sequence[str], role: str, cache_root: Path | No
 
 
 def retrieve(benchmark: Benchmark, recipe: Recipe, *, language: str, depth: int,
-             cache_root: Path | None = None, device: str | None = None) -> Run:
+             cache_root: Path | None = None, device: str | None = None,
+             ignore_identical_ids: bool = False) -> Run:
+    """Rank every query's candidates; with ``ignore_identical_ids`` a candidate whose id equals the
+    query's id is never ranked for it (as MTEB scores its retrieval tasks)."""
     query_texts = [q.text for q in benchmark.queries]
+    search_depth = depth + 1 if ignore_identical_ids else depth
     if recipe.kind == "bm25":
         if language not in bm25.TOKENIZERS:
             raise UserError(f"BM25 has no tokenizer for language '{language}' (known: zh, en)")
-        ranked = bm25.search(benchmark.candidate_texts, query_texts, language, depth)
+        ranked = bm25.search(benchmark.candidate_texts, query_texts, language, search_depth)
     else:
         state: dict = {}
         passages = embed(recipe, benchmark.candidate_texts, "passage", cache_root, device, state)
         queries = embed(recipe, query_texts, "query", cache_root, device, state)
-        ranked = cosine_top_k(queries, passages, depth)
+        ranked = cosine_top_k(queries, passages, search_depth)
     ids = benchmark.candidate_ids
-    return {q.id: [(ids[i], s) for i, s in hits] for q, hits in zip(benchmark.queries, ranked)}
+    return {q.id: [(ids[i], s) for i, s in hits if not (ignore_identical_ids and ids[i] == q.id)][:depth]
+            for q, hits in zip(benchmark.queries, ranked)}
 
 
 def write_trec(path: Path, run: Run, tag: str) -> None:
@@ -191,6 +196,8 @@ def configure_parser(parser) -> None:
     parser.add_argument("--depth", type=int, default=100, help="ranked candidates kept per query")
     parser.add_argument("--cache", type=Path, help="embedding cache directory")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--ignore-identical-ids", action="store_true",
+                        help="never rank a candidate whose id equals the query's id (MTEB's convention)")
     parser.add_argument("--score-threshold", type=float, help="also report precision/recall/F1 at this score")
     parser.add_argument("--run", required=True, type=Path, help="output TREC run")
     parser.add_argument("--metrics", required=True, type=Path, help="output metrics JSON")
@@ -203,7 +210,7 @@ def main(args) -> None:
     types_path = args.benchmark / "query_types.json"
     query_types = read_json(types_path) if types_path.exists() else {}
     run = retrieve(benchmark, recipe, language=args.language, depth=args.depth, cache_root=args.cache,
-                   device=args.device)
+                   device=args.device, ignore_identical_ids=args.ignore_identical_ids)
     summary, per_query = score_run(benchmark, run, query_types, args.score_threshold)
     label = args.label or recipe.name
     write_trec(args.run, run, label)

@@ -323,6 +323,11 @@ def evaluation_language(wildcards):
     return config["benchmarks"][wildcards.benchmark]["language"]
 
 
+def evaluation_identical_ids_flag(wildcards):
+    """MTEB never ranks a document for a query with the same id; neither do MTEB-view evaluations."""
+    return "--ignore-identical-ids" if EVALUATION_VIEWS[wildcards.benchmark] == "mteb" else ""
+
+
 def evaluation_gpus(wildcards):
     kind, what = parse_evaluation_run(wildcards.run)
     return 0 if kind == "zeroshot" and RECIPES[what].kind == "bm25" else EVALUATE["gpus"]

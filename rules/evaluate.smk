@@ -38,6 +38,7 @@ rule evaluate:
         language=evaluation_language,
         depth=EVALUATE["depth"],
         cache=embedding_cache(),
+        identical_ids=evaluation_identical_ids_flag,
     resources:
         gpu=evaluation_gpus,
     conda:
@@ -49,7 +50,7 @@ rule evaluate:
     shell:
         "capflow gpu-run --gpus {resources.gpu} -- capflow retrieve --benchmark {params.benchmark_dir}"
         " --benchmark-label {params.label:q} --recipe-json {params.recipe:q} {params.model}"
-        " --language {params.language} --depth {params.depth} --cache {params.cache}"
+        " --language {params.language} --depth {params.depth} --cache {params.cache} {params.identical_ids}"
         " --run {output.run} --metrics {output.metrics} --errors {output.errors} > {log} 2>&1"
 
 

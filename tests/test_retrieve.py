@@ -108,3 +108,19 @@ def test_minilm_on_capretrieval_en(benchmark_root, tmp_path):
     state = {}
     rt.embed(recipe, bench.candidate_texts, "passage", tmp_path / "cache", None, state)
     assert state["encoded"] == 0
+
+
+def test_identical_query_and_candidate_ids_are_ignored_on_request(tmp_path):
+    from conftest import write_jsonl
+
+    root = tmp_path / "Mteb"
+    write_jsonl(root / "candidates.jsonl", [
+        {"id": "q1", "text": "apple"}, {"id": "d2", "text": "apple tart with cream"}, {"id": "d3", "text": "plum jam"},
+        {"id": "d4", "text": "pear juice"}, {"id": "d5", "text": "fig roll"}])
+    write_jsonl(root / "queries.jsonl", [{"id": "q1", "query": "apple", "positives": [{"id": "d2", "score": 1}]}])
+    bench = load_benchmark(root)
+    bm25 = Recipe(name="bm25", kind="bm25")
+    plain = rt.retrieve(bench, bm25, language="en", depth=1)
+    assert [c for c, _ in plain["q1"]] == ["q1"]
+    mteb = rt.retrieve(bench, bm25, language="en", depth=1, ignore_identical_ids=True)
+    assert [c for c, _ in mteb["q1"]] == ["d2"]
