@@ -124,3 +124,27 @@ def test_identical_query_and_candidate_ids_are_ignored_on_request(tmp_path):
     assert [c for c, _ in plain["q1"]] == ["q1"]
     mteb = rt.retrieve(bench, bm25, language="en", depth=1, ignore_identical_ids=True)
     assert [c for c, _ in mteb["q1"]] == ["d2"]
+
+
+def test_hub_weights_resolve_from_the_local_hub_cache(tmp_path, tiny_benchmark):
+    """A recipe naming a hub id loads through huggingface_hub (here offline, from a local cache)."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--acme--tiny-encoder"
+    tiny_bert(repo / "snapshots" / commit, 0)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    env = {"HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    recipe = Recipe(name="tiny", hub_id="acme/tiny-encoder", pooling="mean", max_length=64).to_json()
+    out = tmp_path / "out"
+    args = ["retrieve", "--benchmark", tiny_benchmark, "--recipe-json", recipe, "--language", "en",
+            "--device", "cpu", "--run", out / "run.trec", "--metrics", out / "metrics.json", "--errors", out / "e.jsonl"]
+    result = run_capflow(*args, env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "metrics.json").read_text())["queries_evaluated"] == 2
+
+    missing = Recipe(name="gone", hub_id="acme/missing", pooling="mean").to_json()
+    args[args.index(recipe)] = missing
+    result = run_capflow(*args, env=env)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("capflow retrieve: error: model 'gone': cannot fetch 'acme/missing' from the hub: ")
