@@ -107,11 +107,12 @@ def table_files(name):
 
 
 def table_targets():
-    return table_files("zeroshot")
+    """Every table: what `snakemake tables` and `snakemake all` build."""
+    return table_files("zeroshot") + trainset_targets() + finetune_targets()
 
 
 def all_targets():
-    return table_targets() + trainset_targets() + finetune_targets()
+    return table_targets()
 
 
 # --- generate ---

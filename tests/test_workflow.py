@@ -68,7 +68,7 @@ def test_zeroshot_dag_runs_and_reruns_nothing(workflow_copy, benchmark_root):
     # Only the tables: delete them and rebuild from the metrics JSON alone.
     for name in tables:
         (results / "tables" / name).unlink()
-    only_tables = run_snakemake(workflow_copy, "--cores", "1", "tables")
+    only_tables = run_snakemake(workflow_copy, "--cores", "1", "table_zeroshot")
     assert only_tables.returncode == 0, only_tables.stderr
     assert planned_jobs(only_tables.stdout + only_tables.stderr).get("zeroshot") is None
     assert {p.name: p.read_bytes() for p in (results / "tables").iterdir()} == tables
