@@ -28,6 +28,18 @@ include: "rules/evaluate.smk"
 include: "rules/tables.smk"
 
 
+# Downloads need the internet, which cluster nodes often lack, and tables take a second: these run
+# where Snakemake runs, never as cluster jobs.
+localrules:
+    benchmark_data,
+    mteb_data,
+    table_zeroshot,
+    table_trainsets,
+    table_finetune,
+    tables,
+    all,
+
+
 rule all:
     input:
         all_targets(),

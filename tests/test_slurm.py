@@ -201,8 +201,9 @@ def test_zeroshot_stage_and_a_finetune_run_on_slurm(slurm_cluster, workflow_copy
 
     jobs = submitted_job_ids(result.stderr)
     counts = {rule: len(ids) for rule, ids in jobs.items()}
-    assert counts == {"benchmark_data": 2, "zeroshot": 4, "table_zeroshot": 1, "testview": 1, "pool": 1,
-                      "leakage": 1, "generate": 2, "trainset": 1, "finetune": 1}, counts
+    # data downloads and tables are local rules: they run beside Snakemake, not as sbatch jobs
+    assert counts == {"zeroshot": 4, "testview": 1, "pool": 1, "leakage": 1, "generate": 2, "trainset": 1,
+                      "finetune": 1}, counts
     for ids in jobs.values():
         for job_id in ids:
             assert scontrol_job(job_id)["JobState"] == "COMPLETED"
