@@ -41,3 +41,16 @@ def download(url: str, dest: str | Path, *, timeout: float = 60.0) -> Path:
         reason = getattr(exc, "reason", exc)
         raise UserError(f"download failed: {reason} for {url}") from None
     return Path(dest)
+
+
+def load_dataset(source: str, config: str | None, *, split: str, revision: str | None = None,
+                 cache_dir: str | None = None, what: str):
+    """``datasets.load_dataset`` (a hub id or a local dataset dir); any failure is a one-line UserError
+    that starts with ``what`` (e.g. the config key) and names the dataset."""
+    import datasets  # heavy; only the steps that read hub datasets need it
+
+    try:
+        return datasets.load_dataset(source, config, split=split, revision=revision, cache_dir=cache_dir)
+    except Exception as exc:  # the library raises many types (not found, offline, unknown split or config)
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise UserError(f"{what}: {reason[:300]}") from None

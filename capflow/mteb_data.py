@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 
 from capflow import benchmark as bm
+from capflow import hub
 from capflow.data import QUERY_TYPES
 from capflow.errors import UserError
 from capflow.io import write_json, write_jsonl
@@ -31,14 +32,8 @@ STATS = "mteb.json"
 
 
 def load_config(source: str, config: str, split: str, revision: str | None, cache_dir: str | None = None):
-    import datasets
-
-    label = f"{source} ({config}, {split})"
-    try:
-        return datasets.load_dataset(source, config, split=split, revision=revision, cache_dir=cache_dir)
-    except Exception as exc:  # the library raises many types (not found, offline, unknown split or config)
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise UserError(f"cannot load {label}: {reason[:300]}") from None
+    return hub.load_dataset(source, config, split=split, revision=revision, cache_dir=cache_dir,
+                            what=f"cannot load {source} ({config}, {split})")
 
 
 def id_column(rows, label: str) -> str:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from capflow import hub
 from capflow.benchmark import normalise_whitespace
 from capflow.errors import UserError
 from capflow.io import iter_jsonl, write_json, write_jsonl
@@ -94,14 +95,9 @@ def read_hub_source(dataset: str, *, key: str, config: str | None = None, split:
                     revision: str | None = None, text_field: str = "text",
                     id_field: str | None = "id") -> Iterator[Passage]:
     """Rows of ``datasets.load_dataset(dataset, config, split=split)``; ``dataset`` may be a local dir."""
-    import datasets  # heavy; only this source needs it
-
     label = f"{dataset}/{split}" if config is None else f"{dataset}/{config}/{split}"
-    try:
-        rows = datasets.load_dataset(dataset, config, split=split, revision=revision)
-    except Exception as exc:  # the library raises many types (not found, offline, bad split)
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise UserError(f"{key}.dataset: cannot load '{label}': {reason[:300]}") from None
+    rows = hub.load_dataset(dataset, config, split=split, revision=revision,
+                            what=f"{key}.dataset: cannot load '{label}'")
     columns = set(rows.column_names)
     if text_field not in columns:
         raise UserError(f"{key}.text_field: '{text_field}' is not a column of '{label}' "

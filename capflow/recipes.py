@@ -7,17 +7,16 @@ recipe rerun its jobs and part of the embedding-cache key.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import yaml
 
+from capflow.benchmark import normalise_whitespace
 from capflow.errors import UserError
 
 POOLINGS = ("cls", "mean", "last", "model")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-_WHITESPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ class Recipe:
 
     def prepare(self, text: str, role: str) -> str:
         """The exact string the encoder sees for ``text`` as a ``query`` or ``passage``."""
-        text = _WHITESPACE.sub(" ", text).strip()
+        text = normalise_whitespace(text)
         if self.lowercase:
             text = text.lower()
         template = self.query_template if role == "query" else self.passage_template

@@ -193,8 +193,12 @@ def trainset_shard_stats(wildcards):
             for f in generation_shards(wildcards.pool, kind, ".stats.json")]
 
 
+def trainset_dir(pool, mix):
+    return f"{RESULTS}/trainsets/{pool}-{mix}"
+
+
 def trainset_stats_files():
-    return expand(f"{RESULTS}/trainsets/{{pool}}-{{mix}}/stats.json",
+    return expand(f"{trainset_dir('{pool}', '{mix}')}/stats.json",
                   pool=config["trainsets"]["pools"], mix=config["trainsets"]["mixes"])
 
 
@@ -221,7 +225,7 @@ def finetune_dir(pool, mix, seed):
 
 
 def finetune_inputs(wildcards):
-    trainset = f"{RESULTS}/trainsets/{wildcards.pool}-{wildcards.mix}"
+    trainset = trainset_dir(wildcards.pool, wildcards.mix)
     return {"train": f"{trainset}/train.jsonl", "heldout": f"{trainset}/heldout.jsonl",
             "passages": generation_pool(wildcards)}
 

@@ -6,9 +6,9 @@ rule finetune:
     input:
         unpack(finetune_inputs),
     output:
-        model=directory(f"{RESULTS}/finetune/{{pool}}-{{mix}}/seed-{{seed}}/model"),
-        loss=f"{RESULTS}/finetune/{{pool}}-{{mix}}/seed-{{seed}}/loss.csv",
-        summary=f"{RESULTS}/finetune/{{pool}}-{{mix}}/seed-{{seed}}/train.json",
+        model=directory(f"{finetune_dir('{pool}', '{mix}', '{seed}')}/model"),
+        loss=f"{finetune_dir('{pool}', '{mix}', '{seed}')}/loss.csv",
+        summary=f"{finetune_dir('{pool}', '{mix}', '{seed}')}/train.json",
     wildcard_constraints:
         pool=r"[a-z0-9_]+",
         mix=r"sm|kw|smkw",

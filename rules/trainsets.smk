@@ -7,9 +7,9 @@ rule trainset:
         queries=trainset_queries,
         stats=trainset_shard_stats,
     output:
-        train=f"{RESULTS}/trainsets/{{pool}}-{{mix}}/train.jsonl",
-        heldout=f"{RESULTS}/trainsets/{{pool}}-{{mix}}/heldout.jsonl",
-        stats=f"{RESULTS}/trainsets/{{pool}}-{{mix}}/stats.json",
+        train=f"{trainset_dir('{pool}', '{mix}')}/train.jsonl",
+        heldout=f"{trainset_dir('{pool}', '{mix}')}/heldout.jsonl",
+        stats=f"{trainset_dir('{pool}', '{mix}')}/stats.json",
     wildcard_constraints:
         pool=r"[a-z0-9_]+",
         mix=r"sm|kw|smkw",
