@@ -58,6 +58,22 @@ def tiny_benchmark(tmp_path) -> Path:
     return root
 
 
+def build_tiny_bert(path: Path, tokens, seed: int = 0, max_positions: int = 128) -> Path:
+    """A randomly initialised two-layer BERT over ``tokens`` (plus BERT's specials), saved as a HF folder."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path.mkdir(parents=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *tokens]
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True).save_pretrained(path)
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=max_positions)
+    BertModel(config).save_pretrained(path)
+    return path
+
+
 def run_capflow(*args, env=None, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "capflow", *map(str, args)], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=cwd)

@@ -7,10 +7,8 @@ would do is then read from Snakemake's dry-run plan: which rules, how many jobs,
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -52,8 +50,7 @@ def small_data(tmp_path_factory) -> Path:
 
 
 def snakemake(workdir: Path, data: Path, *args):
-    env = {"CAPFLOW_DATA_DIR": str(data), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return run_snakemake(workdir, *args, env=env, timeout=600)
+    return run_snakemake(workdir, *args, env={"CAPFLOW_DATA_DIR": str(data)}, timeout=600)
 
 
 def plan(workdir: Path, data: Path, *args) -> dict:

@@ -7,7 +7,7 @@ from capflow import retrieve as rt
 from capflow.benchmark import load_benchmark
 from capflow.errors import UserError
 from capflow.recipes import load_recipes, Recipe
-from conftest import REPO, run_capflow
+from conftest import REPO, build_tiny_bert, run_capflow
 
 
 def test_cosine_top_k_orders_by_score_and_keeps_ties_in_candidate_order():
@@ -60,19 +60,7 @@ def test_unknown_model_is_one_line_error(tiny_benchmark, tmp_path):
 
 
 def tiny_bert(path, seed):
-    """A randomly initialised two-layer BERT with a character vocabulary, saved as a HF folder."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    path.mkdir(parents=True)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("abcdefghijklmnopqrstuvwxyz0123456789.,")
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True).save_pretrained(path)
-    torch.manual_seed(seed)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
-    BertModel(config).save_pretrained(path)
-    return path
+    return build_tiny_bert(path, list("abcdefghijklmnopqrstuvwxyz0123456789.,"), seed)
 
 
 def test_embedding_cache_reuses_entries_and_never_mixes_models(tmp_path, tiny_benchmark):

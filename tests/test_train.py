@@ -12,7 +12,7 @@ from capflow import cli
 from capflow import train as tr
 from capflow.errors import UserError
 from capflow.recipes import Recipe
-from conftest import write_jsonl
+from conftest import build_tiny_bert, write_jsonl
 
 WORDS = ("cat dog red blue park sofa train ticket city river sun moon tree house car road bird fish lake "
          "hill snow rain boat bike shop food tea cup book desk lamp door").split()
@@ -21,19 +21,7 @@ WORDS = ("cat dog red blue park sofa train ticket city river sun moon tree house
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     """A random two-layer BERT with a word-level vocabulary, saved as a Hugging Face model folder."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    root = tmp_path_factory.mktemp("tiny-bert")
-    vocab = root / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=5 + len(WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
-    model_dir = root / "model"
-    BertModel(config).save_pretrained(model_dir)
-    BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(model_dir)
-    return model_dir
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert") / "model", WORDS, max_positions=64)
 
 
 def tiny_recipe(model_dir, **changes) -> Recipe:
