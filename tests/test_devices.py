@@ -184,6 +184,18 @@ def test_bad_use_is_one_line_and_exit_2(tmp_path, argv, message):
     assert "Traceback" not in result.stderr
 
 
+PAIRED_WAIT = """arrived = os.path.join(os.path.dirname(out), "arrived")
+os.makedirs(arrived, exist_ok=True)
+k = 0
+while True:
+    try:
+        os.close(os.open(os.path.join(arrived, str(k)), os.O_CREAT | os.O_EXCL))
+        break
+    except FileExistsError:
+        k += 1
+while len(os.listdir(arrived)) < 2 * (k // 2 + 1) and time.time() < start + 120:"""
+
+
 PROFILE_SNAKEFILE = """
 rule all:
     input: expand("job{{i}}.json", i=range(4))
@@ -201,12 +213,13 @@ def test_default_profile_runs_gpu_jobs_on_disjoint_devices(tmp_path, repo_root):
     workdir = tmp_path / "wf"
     workdir.mkdir()
     recorder = tmp_path / "recorder.py"
-    # each job holds its device for a moment, so that the scheduler has two running together
-    recorder.write_text(RECORDER.replace("while not os.path.exists(go):", "while time.time() < start + 1.0:"))
+    # Jobs meet in pairs: the k-th job to start waits until 2*(k//2 + 1) have started (or 120 s), so
+    # two jobs that may run together do, however slowly a loaded machine starts them.
+    recorder.write_text(RECORDER.replace("while not os.path.exists(go):", PAIRED_WAIT))
     (workdir / "Snakefile").write_text(PROFILE_SNAKEFILE.format(python=sys.executable, recorder=recorder))
     result = subprocess.run([sys.executable, "-m", "snakemake", "--profile", repo_root / "workflow/profiles/default",
                              "--cores", "4"], cwd=workdir, env=gpu_env(tmp_path, 2), capture_output=True,
-                            text=True, timeout=120)
+                            text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'Provided resources: gpu=Resource("gpu", 2)' in result.stderr, result.stderr  # counted devices
     records = [json.loads((workdir / f"job{i}.json").read_text()) for i in range(4)]

@@ -1,6 +1,7 @@
 """The OpenAI-compatible backend against a real HTTP server on 127.0.0.1."""
 
 import json
+import threading
 
 import pytest
 
@@ -66,11 +67,13 @@ def test_a_500_is_retried_until_it_succeeds():
 
 
 def test_a_timeout_is_retried():
+    # The first answer comes far past the client's timeout; the retry's answer at once, so even a
+    # loaded machine answers it well within the timeout.
     def slow_first(body, attempt):
-        return 200, completion(echo_queries(body)), {}, (1.0 if attempt == 1 else 0.0)
+        return 200, completion(echo_queries(body)), {}, (30.0 if attempt == 1 else 0.0)
 
     with FakeOpenAIServer(slow_first) as server:
-        answers = backend_for(server, timeout_s=0.3).generate(requests_for(2))
+        answers = backend_for(server, timeout_s=2.0).generate(requests_for(2))
     assert len(server.requests) == 4
     assert [json.loads(a)["queries"] for a in answers] == [["about passage 0"], ["about passage 1"]]
 
@@ -114,10 +117,39 @@ def test_a_refused_connection_is_retried_then_reported():
         make_backend(settings, None).generate(requests_for(1))
 
 
-def test_concurrency_is_bounded_and_order_kept():
-    with FakeOpenAIServer(lambda body, attempt: (200, completion(echo_queries(body)), {}, 0.05)) as server:
-        answers = backend_for(server, concurrency=3).generate(requests_for(12))
-    assert 1 < server.max_in_flight <= 3
+def test_concurrency_is_bounded_and_order_kept(monkeypatch):
+    # Counted on the client, around the whole request: the server's own count would see a new
+    # request arrive before its handler thread has finished with the previous one.
+    from capflow.generate.openai_backend import OpenAIBackend
+
+    lock = threading.Lock()
+    in_flight, seen = [0], []
+    post = OpenAIBackend._post
+
+    def counted_post(self, body):
+        with lock:
+            in_flight[0] += 1
+            seen.append(in_flight[0])
+        try:
+            return post(self, body)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    monkeypatch.setattr(OpenAIBackend, "_post", counted_post)
+    # The first three requests wait for one another, so the client must really hold three at once;
+    # a client that sent one at a time would break the barrier (BrokenBarrierError -> HTTP 500s).
+    barrier = threading.Barrier(3, timeout=60)
+
+    def answer(body, attempt):
+        if len(server.requests) <= 3:
+            barrier.wait()
+        return 200, completion(echo_queries(body)), {}, 0.0
+
+    with FakeOpenAIServer(answer) as server:
+        answers = backend_for(server, concurrency=3, max_retries=0, timeout_s=60.0).generate(requests_for(12))
+    assert max(seen) == 3
+    assert len(server.requests) == 12
     assert [json.loads(a)["queries"][0] for a in answers] == [f"about passage {i}" for i in range(12)]
 
 

@@ -36,7 +36,7 @@ def snakemake(workdir: Path, *args, popen=False):
     if popen:
         return subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
 
 
 def shard_files(workdir: Path, shard: int) -> list[Path]:
@@ -59,21 +59,21 @@ def test_killed_run_resumes_without_regenerating_finished_shards(workflow_copy):
     def respond(body, attempt):
         if "BLOCK" in body["messages"][-1]["content"] and not release.is_set():
             blocked.set()
-            release.wait(60)
+            release.wait(600)
         return 200, completion('{"queries": ["cats", "a passage"]}'), {}, 0.0
 
     targets = [str(shard_files(wf, s)[0].relative_to(wf)) for s in range(SHARDS)]
     with FakeOpenAIServer(respond) as server:
         (wf / "generate.yaml").write_text(yaml.safe_dump({"generate": {
             "backend": "openai", "model": "fake", "shards": SHARDS,
-            "openai": {"base_url": server.base_url, "concurrency": 2, "timeout_s": 120, "max_retries": 0}}}))
+            "openai": {"base_url": server.base_url, "concurrency": 2, "timeout_s": 900, "max_retries": 0}}}))
         run = snakemake(wf, "--cores", str(SHARDS), *targets, popen=True)
         log: list[str] = []
         reader = threading.Thread(target=lambda: log.extend(line.decode() for line in run.stdout), daemon=True)
         reader.start()
         try:
             # kill once Snakemake has recorded two shards as finished and the third is stuck in the LLM
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + 600
             while not (blocked.is_set() and sum("(Rule: generate)" in line for line in list(log)) >= 2):
                 assert run.poll() is None, "".join(log)
                 assert time.monotonic() < deadline, "shards 0 and 1 did not finish in time:\n" + "".join(log)
