@@ -126,3 +126,12 @@ def load_benchmark(directory: str | Path) -> Benchmark:
     types_path = directory / TYPES
     types = load_types(types_path) if types_path.exists() else {}
     return Benchmark(ids, texts, queries, types)
+
+
+def write_benchmark(benchmark: Benchmark, candidates: str | Path, queries: str | Path) -> None:
+    """Write a benchmark's candidates and queries in the benchmark-dir format (each file atomically)."""
+    from capflow.io import write_jsonl
+
+    write_jsonl(candidates, ({"id": i, "text": t} for i, t in zip(benchmark.candidate_ids, benchmark.candidate_texts)))
+    write_jsonl(queries, ({"id": q.id, "query": q.text, "positives": [{"id": c, "score": s} for c, s in q.qrels.items()]}
+                          for q in benchmark.queries))

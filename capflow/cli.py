@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+from pathlib import Path
 
 from capflow import __version__
 from capflow.errors import UserError
@@ -20,7 +22,8 @@ STEPS: dict[str, tuple[str, str]] = {
     "retrieve": ("capflow.retrieve", "rank a benchmark's candidates with BM25 or an encoder, and score the run"),
     "tables": ("capflow.tables", "build LaTeX/Markdown/CSV tables from metrics JSON"),
     "gpu-run": ("capflow.devices", "run a command on free GPUs of this machine (its own CUDA_VISIBLE_DEVICES)"),
-    "pool": ("capflow.pools", "build a passage pool from a source (a hold-out also writes the test view)"),
+    "testview": ("capflow.testview", "hold captions out of a benchmark: the rest is its test view"),
+    "pool": ("capflow.pools", "build a passage pool from a source"),
     "leakage": ("capflow.leakage", "drop pool passages whose ROUGE-L F1 against any test caption reaches a threshold"),
     "generate": ("capflow.generate", "generate SM or KW training queries for one shard of a passage pool"),
     "trainset": ("capflow.trainsets", "assemble a training set (SM, KW or SM+KW) with held-out queries and its stats"),
@@ -33,6 +36,9 @@ def build_parser(step: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="capflow", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"capflow {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--log", type=Path,
+                        help="send everything the step prints to this file; a failure's one-line message "
+                             "also goes to the console")
     sub = parser.add_subparsers(dest="step", required=True, metavar="STEP")
     for name, (module_name, help_text) in STEPS.items():
         step_parser = sub.add_parser(name, help=help_text, description=help_text)
@@ -41,17 +47,38 @@ def build_parser(step: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def redirect_output(log: Path):
+    """Point this process's stdout and stderr (and its children's) at ``log``; return the console."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    console = os.fdopen(os.dup(2), "w")
+    with open(log, "w", encoding="utf-8") as handle:
+        os.dup2(handle.fileno(), 1)
+        os.dup2(handle.fileno(), 2)
+    return console
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    step = next((a for a in argv if not a.startswith("-")), None)
+    step = next((a for i, a in enumerate(argv) if not a.startswith("-") and argv[i - 1:i] != ["--log"]), None)
     args = build_parser(step if step in STEPS else None).parse_args(argv)
+    console = redirect_output(args.log) if args.log else None
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         importlib.import_module(STEPS[args.step][0]).main(args)
     except UserError as exc:
-        print(f"capflow {args.step}: error: {exc}", file=sys.stderr)
+        message = f"capflow {args.step}: error: {exc}"
+        print(message, file=sys.stderr)
+        if console:
+            print(message, file=console, flush=True)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if console:
+            print(f"capflow {args.step}: {type(exc).__name__}: {exc} (traceback in {args.log})", file=console,
+                  flush=True)
+        raise
     return 0

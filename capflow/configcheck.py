@@ -1,4 +1,6 @@
-"""A short, exact message for a mistyped config key, before the schema's full validation."""
+"""Config and recipe checks that run when the workflow is planned, each failing with one line that
+names the key: unknown keys (with a suggestion), schema violations, and what the schema cannot say
+(names that must exist, a base model that must be dense, thresholds that must be fractions)."""
 
 from __future__ import annotations
 
@@ -30,8 +32,91 @@ def unknown_keys(config, schema: dict, prefix: str = "") -> list[str]:
     return problems
 
 
-def check_config_keys(config: dict, schema_path: str | Path) -> None:
-    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+def schema_error(instance, schema: dict) -> tuple[list, str] | None:
+    """The most relevant schema violation as (path, message), or None."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    error = best_match(Draft202012Validator(schema).iter_errors(instance))
+    return None if error is None else (list(error.absolute_path), error.message)
+
+
+def load_schema(path: str | Path) -> dict:
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+
+def check_config(config: dict, schema_path: str | Path) -> None:
+    """Unknown keys and schema violations of the user's config, before defaults are filled in."""
+    schema = load_schema(schema_path)
     problems = unknown_keys(config, schema)
     if problems:
         raise UserError(f"unknown config key {'; '.join(problems)}")
+    found = schema_error(config, schema)
+    if found:
+        path, message = found
+        raise UserError(f"config {'.'.join(map(str, path)) or '(top level)'}: {message}")
+
+
+def check_recipes(raw, schema_path: str | Path, source: str | Path) -> None:
+    """The model registry against its schema: one line naming the model and the key."""
+    schema = load_schema(schema_path)
+    if not isinstance(raw, dict):
+        raise UserError("expected a mapping of model name -> recipe", source)
+    for name, recipe in raw.items():
+        if recipe is not None and not isinstance(recipe, dict):
+            raise UserError(f"model '{name}': the entry must be a mapping of recipe keys, got {recipe!r}", source)
+        problems = unknown_keys(recipe or {}, schema["additionalProperties"])
+        if problems:
+            raise UserError(f"model '{name}': unknown recipe key {'; '.join(problems)}", source)
+    found = schema_error({k: v or {} for k, v in raw.items()}, schema)
+    if found:
+        path, message = found
+        if len(path) < 2:
+            raise UserError(f"model name {message}", source)
+        raise UserError(f"model '{path[0]}': {'.'.join(map(str, path[1:]))}: {message}", source)
+
+
+def _check_known(kind: str, names, known, key: str) -> None:
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UserError(f"config {key}: unknown {kind} {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+
+
+def check_planned_config(config: dict, recipes: dict) -> None:
+    """What the schema cannot say, checked once defaults are in: every name must exist, and values
+    that only a later job would trip over must make sense now."""
+    from capflow.leakage import parse_fraction
+
+    results = str(config["results"]).strip()
+    if not results or Path(results).resolve() == Path("/"):
+        raise UserError(f"config results: must name a folder other than the file system root, got {results!r}")
+    zeroshot, evaluate, finetune = config["zeroshot"], config["evaluate"], config["finetune"]
+    _check_known("model(s)", zeroshot["models"], recipes, "zeroshot.models")
+    _check_known("benchmark(s)", zeroshot["benchmarks"], config["benchmarks"], "zeroshot.benchmarks")
+    _check_known("model", [finetune["base_model"]], recipes, "finetune.base_model")
+    if recipes[finetune["base_model"]].kind != "dense":
+        raise UserError(f"config finetune.base_model: '{finetune['base_model']}' is not a dense encoder "
+                        "and cannot be finetuned")
+    _check_known("model(s)", evaluate["zeroshot_models"], recipes, "evaluate.zeroshot_models")
+    views = {b["name"]: b.get("view", "data") for b in evaluate["benchmarks"]}
+    _check_known("benchmark(s)", [b for b, v in views.items() if v != "mteb"], config["benchmarks"],
+                 "evaluate.benchmarks")
+    _check_known("benchmark(s)", [b for b, v in views.items() if v == "mteb"], evaluate["mteb"],
+                 "evaluate.benchmarks (view mteb)")
+
+    pools, leakage = config["pools"], config["leakage"]
+    held = pools["id"]["source"]["benchmark"] if pools["id"]["source"]["kind"] == "holdout" else None
+    if held is not None:
+        _check_known("benchmark", [held], config["benchmarks"], "pools.id.source.benchmark")
+        if leakage["benchmark"] != held:
+            raise UserError(f"config leakage.benchmark: must be '{held}', the benchmark the id pool is held out "
+                            f"of (its test view holds the test captions), not '{leakage['benchmark']}'")
+    if pools["ood"]["source"]["kind"] == "holdout":
+        raise UserError("config pools.ood.source.kind: 'holdout' is for the id pool only")
+    testviews = [b for b, v in views.items() if v == "testview" and b != held]
+    if testviews:
+        raise UserError(f"config evaluate.benchmarks: no test view of {', '.join(testviews)} "
+                        "(pools.id.source holds no captions out of it)")
+    _check_known("benchmark", [leakage["benchmark"]], config["benchmarks"], "leakage.benchmark")
+    for key in ("threshold", "exact_from"):
+        parse_fraction(leakage[key], f"config leakage.{key}")

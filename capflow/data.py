@@ -13,7 +13,7 @@ from pathlib import Path
 from capflow import benchmark as bm
 from capflow import hub
 from capflow.errors import UserError
-from capflow.io import write_json, write_jsonl
+from capflow.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,14 @@ def source_dir(name: str, local_dirs: list[str]) -> Path | None:
     return None
 
 
+def local_source_files(name: str, local_dirs: list[str]) -> list[str]:
+    """The files of benchmark ``name``'s local copy that the data step reads (none: from the hub)."""
+    local = source_dir(name, local_dirs)
+    if local is None:
+        return []
+    return [str(local / f) for f in (bm.CANDIDATES, bm.QUERIES, bm.TYPES) if (local / f).is_file()]
+
+
 def fetch_from_hub(repo: str, revision: str, endpoint: str | None, into: Path) -> None:
     for filename in (bm.CANDIDATES, bm.QUERIES):
         hub.download(hub.resolve_url(repo, filename, revision=revision, endpoint=endpoint), into / filename)
@@ -40,17 +48,16 @@ def fetch_from_hub(repo: str, revision: str, endpoint: str | None, into: Path) -
         log.info("no %s in %s (%s)", bm.TYPES, repo, exc)
 
 
-def materialise(name: str, out_dir: Path, *, local_dirs: list[str], repo: str | None,
-                revision: str = "main", endpoint: str | None = None) -> bm.Benchmark:
-    out_dir = Path(out_dir)
+def materialise(name: str, *, local_dirs: list[str], repo: str | None, revision: str = "main",
+                endpoint: str | None = None) -> tuple[bm.Benchmark, dict[str, str]]:
+    """The validated benchmark and its query-type map, from the local copy or else the hub."""
     local = source_dir(name, local_dirs)
     if local is not None:
         log.info("reading %s from %s", name, local)
         benchmark = bm.load_benchmark(local)
     elif repo:
         log.info("downloading %s from %s", name, repo)
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{name}.download.") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"capflow-{name}.download.") as tmp:
             fetch_from_hub(repo, revision, endpoint, Path(tmp))
             benchmark = bm.load_benchmark(tmp)
     else:
@@ -61,13 +68,7 @@ def materialise(name: str, out_dir: Path, *, local_dirs: list[str], repo: str | 
         log.info("query types: %d matched, %d unmatched", len(query_types), len(unmatched))
         for q in unmatched:
             log.warning("query without a type: %s %r", q.id, q.text)
-    write_jsonl(out_dir / bm.CANDIDATES,
-                ({"id": i, "text": t} for i, t in zip(benchmark.candidate_ids, benchmark.candidate_texts)))
-    write_jsonl(out_dir / bm.QUERIES, (
-        {"id": q.id, "query": q.text, "positives": [{"id": c, "score": s} for c, s in q.qrels.items()]}
-        for q in benchmark.queries))
-    write_json(out_dir / QUERY_TYPES, query_types)
-    return benchmark
+    return benchmark, query_types
 
 
 def configure_parser(parser) -> None:
@@ -77,11 +78,15 @@ def configure_parser(parser) -> None:
     parser.add_argument("--repo", help="hub dataset repo to download from when no local copy exists")
     parser.add_argument("--revision", default="main")
     parser.add_argument("--endpoint", help="hub endpoint (default $HF_ENDPOINT or huggingface.co)")
-    parser.add_argument("--out", required=True, type=Path, help="output benchmark directory")
+    parser.add_argument("--candidates", required=True, type=Path, help="output candidates JSONL {id, text}")
+    parser.add_argument("--queries", required=True, type=Path, help="output queries JSONL {id, query, positives}")
+    parser.add_argument("--types", required=True, type=Path, help="output query-type map JSON {query id: type}")
 
 
 def main(args) -> None:
-    benchmark = materialise(args.name, args.out, local_dirs=args.local_dirs, repo=args.repo,
-                            revision=args.revision, endpoint=args.endpoint)
+    benchmark, query_types = materialise(args.name, local_dirs=args.local_dirs, repo=args.repo,
+                                         revision=args.revision, endpoint=args.endpoint)
+    bm.write_benchmark(benchmark, args.candidates, args.queries)
+    write_json(args.types, query_types)
     log.info("%s: %d candidates, %d queries (%d with positives)", args.name, len(benchmark.candidate_ids),
              len(benchmark.queries), sum(1 for q in benchmark.queries if q.qrels))

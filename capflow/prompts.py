@@ -14,8 +14,8 @@ from pathlib import Path
 import yaml
 
 from capflow.errors import UserError
+from capflow.vocabulary import KINDS
 
-KINDS = ("sm", "kw")
 LANGUAGES = ("en", "zh")
 PASSAGE_SLOT = "{passage}"
 

@@ -17,6 +17,9 @@ from capflow.errors import UserError
 
 POOLINGS = ("cls", "mean", "last", "model")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+# Fields that change no vector: table labels, and the inference batch size (batches are padded per
+# batch, and sorting by length leaves little padding, so results agree to float precision).
+LABEL_FIELDS = ("display", "group", "params", "batch_size")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,12 @@ class Recipe:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
+
+    def vector_json(self) -> str:
+        """The recipe without what only labels tables or sets the inference batch size: what a job
+        that computes vectors depends on (its labels come from the registry at table time)."""
+        fields_ = {k: v for k, v in asdict(self).items() if k not in LABEL_FIELDS}
+        return json.dumps(fields_, sort_keys=True, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> "Recipe":
@@ -90,7 +99,9 @@ def from_mapping(name: str, mapping: dict, source: str = "recipe") -> Recipe:
     return replace(recipe, display=recipe.display or name)
 
 
-def load_recipes(path: str | Path) -> dict[str, Recipe]:
+def load_recipes(path: str | Path, schema: str | Path | None = None) -> dict[str, Recipe]:
+    """The registry at ``path``; with ``schema`` (workflow/schemas/models.schema.yaml) also checked
+    against it, so a misspelt key or a value of the wrong type is one line naming model and key."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -100,6 +111,10 @@ def load_recipes(path: str | Path) -> dict[str, Recipe]:
         mark = getattr(exc, "problem_mark", None)
         raise UserError(f"malformed YAML: {getattr(exc, 'problem', exc)}", path,
                         mark.line + 1 if mark else None) from None
+    if schema is not None:
+        from capflow.configcheck import check_recipes
+
+        check_recipes(raw, schema, path)
     if not isinstance(raw, dict):
         raise UserError("expected a mapping of model name -> recipe", path)
     return {name: from_mapping(name, spec or {}, str(path)) for name, spec in raw.items()}

@@ -1,13 +1,15 @@
-"""The test view: a benchmark minus a seeded hold-out of its captions.
+"""``capflow testview``: a benchmark minus a seeded hold-out of its captions.
 
 Offline there are no in-domain captions beyond the test set, so the embedded configuration holds
 part of a benchmark's captions out as its in-domain pool and evaluates on the rest. The view keeps
 every query, each with only the positives that remain in the view; a query left without positives
-stays in the file and, as for any benchmark, is left out of ranking metrics.
+stays in the file and, as for any benchmark, is left out of ranking metrics. The held-out
+captions are written as a JSONL {id, text, source}: the source of a ``holdout`` pool.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +17,10 @@ from pathlib import Path
 from capflow import benchmark as bm
 from capflow.data import QUERY_TYPES
 from capflow.errors import UserError
-from capflow.io import read_json, write_json, write_jsonl
-from capflow.pools import Passage
+from capflow.io import read_json, write_json
+from capflow.pools import Passage, write_pool
 
-TESTVIEW_STATS = "testview.json"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -67,15 +69,24 @@ def split_holdout(benchmark_dir: str | Path, holdout: int, seed: int,
     return held_out, view
 
 
-def write_testview(view: TestView, out_dir: str | Path) -> dict:
-    """Write the view in the benchmark-dir format (candidates, queries, query types) plus its stats."""
-    out_dir = Path(out_dir)
-    b = view.benchmark
-    write_jsonl(out_dir / bm.CANDIDATES, ({"id": i, "text": t} for i, t in zip(b.candidate_ids, b.candidate_texts)))
-    write_jsonl(out_dir / bm.QUERIES, (
-        {"id": q.id, "query": q.text, "positives": [{"id": c, "score": s} for c, s in q.qrels.items()]}
-        for q in b.queries))
-    if view.query_types is not None:
-        write_json(out_dir / QUERY_TYPES, view.query_types)
-    write_json(out_dir / TESTVIEW_STATS, {**view.stats, "held_out_ids": view.held_out_ids})
-    return view.stats
+def configure_parser(parser) -> None:
+    parser.add_argument("--benchmark-dir", required=True, type=Path, help="the validated benchmark")
+    parser.add_argument("--holdout", required=True, type=int, help="how many captions to hold out")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the hold-out")
+    parser.add_argument("--key", default="holdout", help="config key of the hold-out size, named in errors")
+    parser.add_argument("--candidates", required=True, type=Path, help="output: the view's candidates JSONL")
+    parser.add_argument("--queries", required=True, type=Path, help="output: the view's queries JSONL")
+    parser.add_argument("--types", required=True, type=Path, help="output: the view's query-type map JSON")
+    parser.add_argument("--stats", required=True, type=Path, help="output: the hold-out's stats and held-out ids")
+    parser.add_argument("--heldout", required=True, type=Path, help="output: the held-out captions JSONL")
+
+
+def main(args) -> None:
+    held_out, view = split_holdout(args.benchmark_dir, args.holdout, args.seed, key=args.key)
+    bm.write_benchmark(view.benchmark, args.candidates, args.queries)
+    write_json(args.types, view.query_types or {})
+    write_json(args.stats, {**view.stats, "held_out_ids": view.held_out_ids})
+    write_pool(held_out, args.heldout)
+    log.info("test view of %s: %d candidates, %d of %d queries keep a positive; %d captions held out",
+             args.benchmark_dir.name, view.stats["candidates"], view.stats["queries_with_positives"],
+             view.stats["queries"], len(held_out))

@@ -40,6 +40,7 @@ from typing import Sequence
 from capflow.errors import UserError
 from capflow.io import iter_jsonl, read_json, write_json, write_text
 from capflow.recipes import Recipe
+from capflow.vocabulary import parse_setting_label, setting_label  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -443,24 +444,7 @@ def main(args) -> None:
           device=args.device)
 
 
-# --- run labels and Table 4 (a kind of `capflow tables`) -----------------------------------------------
-
-_SETTING_LABEL = re.compile(r"^(?P<pool>[a-z0-9_]+)-(?P<mix>[a-z]+)-seed(?P<seed>\d+)$")
-
-
-def setting_label(pool: str, mix: str, seed: int | str) -> str:
-    """The model label of a finetuned run in its metrics JSON, e.g. ``ood-kw-seed0``."""
-    return f"{pool}-{mix}-seed{seed}"
-
-
-def parse_setting_label(label: str) -> tuple[str, str, int] | None:
-    from capflow.trainsets import MIXES
-
-    match = _SETTING_LABEL.match(label)
-    if not match or match["mix"] not in MIXES:
-        return None
-    return match["pool"], match["mix"], int(match["seed"])
-
+# --- Table 4 (a kind of `capflow tables`) -----------------------------------------------------------
 
 def build_table(inputs: Sequence[Path], args):
     """The paper's Table 4 from metrics JSON (and trainset stats for the generator label).
@@ -470,7 +454,7 @@ def build_table(inputs: Sequence[Path], args):
     standard deviation when there are several.
     """
     from capflow.tables import Cell, Column, Row, Table, mean_std
-    from capflow.trainsets import MIX_DISPLAY, MIXES, POOL_DISPLAY
+    from capflow.vocabulary import MIX_DISPLAY, MIXES, POOL_DISPLAY
 
     runs, stats = [], []
     for path in inputs:

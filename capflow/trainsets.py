@@ -18,17 +18,15 @@ import hashlib
 import logging
 from collections import defaultdict
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 from capflow.errors import UserError
 from capflow.io import iter_jsonl, read_json, write_json, write_jsonl
-from capflow.prompts import KINDS, LANGUAGES
+from capflow.prompts import LANGUAGES
+from capflow.vocabulary import KINDS, MIX_DISPLAY, MIXES, POOL_DISPLAY  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
-MIXES: dict[str, tuple[str, ...]] = {"sm": ("sm",), "kw": ("kw",), "smkw": ("sm", "kw")}
-MIX_DISPLAY = {"sm": "SM", "kw": "KW", "smkw": "SM+KW"}
-POOL_DISPLAY = {"ood": "OOD pool", "id": "ID pool"}
 TOKEN_UNIT = {"zh": "jieba words", "en": "whitespace words"}
 QUERY_LENGTH_UNIT = {"zh": "chars", "en": "words"}
 QUERY_FIELDS = {"passage_id": str, "kind": str, "query": str}
@@ -124,9 +122,15 @@ def trainset_stats(pairs: Sequence[dict], heldout: int, texts: dict[str, str], l
     }
 
 
+class TrainsetFiles(NamedTuple):
+    train: Path
+    heldout: Path
+    stats: Path
+
+
 def build_trainset(pool: str, mix: str, passages_path: Path, query_paths: Sequence[Path],
                    stats_paths: Sequence[Path], language: str, heldout_fraction: float, seed: int,
-                   out_dir: Path) -> dict:
+                   out: TrainsetFiles) -> dict:
     from capflow.generate.shards import load_pool
 
     if mix not in MIXES:
@@ -148,10 +152,9 @@ def build_trainset(pool: str, mix: str, passages_path: Path, query_paths: Sequen
         "heldout_fraction": heldout_fraction, "seed": seed,
         **trainset_stats(pairs, len(heldout), texts, language),
     }
-    out_dir = Path(out_dir)
-    write_jsonl(out_dir / "train.jsonl", train)
-    write_jsonl(out_dir / "heldout.jsonl", heldout)
-    write_json(out_dir / "stats.json", stats)
+    write_jsonl(out.train, train)
+    write_jsonl(out.heldout, heldout)
+    write_json(out.stats, stats)
     return stats
 
 
@@ -223,12 +226,15 @@ def configure_parser(parser) -> None:
     parser.add_argument("--language", required=True, choices=LANGUAGES, help="passage language (token/length units)")
     parser.add_argument("--heldout-fraction", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out-dir", required=True, type=Path, help="writes train.jsonl, heldout.jsonl, stats.json")
+    parser.add_argument("--train", required=True, type=Path, help="output: training pairs JSONL")
+    parser.add_argument("--heldout", required=True, type=Path, help="output: held-out pairs JSONL")
+    parser.add_argument("--out-stats", required=True, type=Path, help="output: the training set's stats JSON")
 
 
 def main(args) -> None:
     stats = build_trainset(args.pool, args.mix, args.passages, args.queries, args.stats, args.language,
-                           args.heldout_fraction, args.seed, args.out_dir)
+                           args.heldout_fraction, args.seed,
+                           TrainsetFiles(args.train, args.heldout, args.out_stats))
     log.info("%s-%s: %d queries (%d held out) for %d passages, %.2f per passage, generator %s", args.pool, args.mix,
              stats["queries"], stats["heldout_queries"], stats["passages"], stats["queries_per_passage"],
              stats["generator"])

@@ -1,92 +1,118 @@
-# Paths, targets and input functions: the one place where the workflow's layout is decided.
+# The one place where the workflow's layout is decided: every results path, every input function,
+# every target list and the checks that run when the workflow is planned, in pipeline order (data,
+# zero-shot, pools, generation, training sets, finetuning, evaluation, tables).
 import json
+import shlex
 from pathlib import Path
+from types import SimpleNamespace
 
+from capflow import benchmark as bm
+from capflow.configcheck import check_planned_config
+from capflow.data import QUERY_TYPES, local_source_files
 from capflow.errors import UserError
 from capflow.recipes import load_recipes
+from capflow.train import TrainSettings
+from capflow.vocabulary import KINDS, MIXES, NAME_PATTERN, POOLS, one_of, setting_label
 
 RESULTS = config["results"]
+GENERATE = config["generate"]
+POOL_CONFIG = config["pools"]
+LEAKAGE = config["leakage"]
+FINETUNE = config["finetune"]
+EVALUATE = config["evaluate"]
+EVALUATION_VIEWS = {b["name"]: b["view"] for b in EVALUATE["benchmarks"]}
+MTEB_BENCHMARKS = [name for name, view in EVALUATION_VIEWS.items() if view == "mteb"]
+
+try:
+    RECIPES = load_recipes(config["models_file"], workflow.source_path("../workflow/schemas/models.schema.yaml"))
+    check_planned_config(config, RECIPES)
+except UserError as exc:
+    raise WorkflowError(str(exc)) from None
 
 
-def load_model_registry():
-    try:
-        return load_recipes(config["models_file"])
-    except UserError as exc:
-        raise WorkflowError(str(exc)) from None
+def job_paths(rule, key, folder, files):
+    """Where one job of `rule` writes: `files` (name -> file) under results/<folder>/, its log
+    results/logs/<rule>/<key>.log and its time and memory results/benchmarks/<rule>/<key>.tsv."""
+    return SimpleNamespace(
+        files={name: f"{RESULTS}/{folder}/{file}" for name, file in files.items()},
+        log=f"{RESULTS}/logs/{rule}/{key}.log",
+        timing=f"{RESULTS}/benchmarks/{rule}/{key}.tsv",
+    )
 
 
-RECIPES = load_model_registry()
-
-
-def check_known(kind, names, known, key):
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise WorkflowError(f"config {key}: unknown {kind} {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-
-
-check_known("model(s)", config["zeroshot"]["models"], RECIPES, "zeroshot.models")
-check_known("benchmark(s)", config["zeroshot"]["benchmarks"], config["benchmarks"], "zeroshot.benchmarks")
+def cli_options(options):
+    """`--key value` words, each value shell-quoted; None values are left out."""
+    return " ".join(f"--{key} {shlex.quote(str(value))}" for key, value in options.items() if value is not None)
 
 
 wildcard_constraints:
-    benchmark=r"[^/]+",
-    model=r"[^/]+",
+    benchmark=one_of([*config["benchmarks"], *MTEB_BENCHMARKS]),
+    model=one_of(RECIPES),
+    pool=one_of(POOLS),
+    kind=one_of(KINDS),
+    mix=one_of(MIXES),
+    seed=r"\d+",
+    shard=r"\d+",
+    table=r"[a-z0-9_]+",
 
 
-def output_dir(wildcards, output):
-    """The folder of a rule's first output, for steps that write several files into one folder."""
-    return str(Path(output[0]).parent)
+# --- data --------------------------------------------------------------------------------------------
+def data_paths(benchmark="{benchmark}"):
+    names = {"candidates": bm.CANDIDATES, "queries": bm.QUERIES, "types": QUERY_TYPES}
+    return job_paths("data", benchmark, f"data/{benchmark}", names)
 
 
-def output_prefix(wildcards, output):
-    """A rule's first output without its extension (table writers add .tex/.md/.csv)."""
-    return str(Path(output[0]).with_suffix(""))
+def mteb_paths(benchmark="{benchmark}"):
+    paths = data_paths(benchmark)
+    paths.files["stats"] = f"{RESULTS}/data/{benchmark}/mteb.json"
+    return paths
 
 
-# --- data ---
-def benchmark_dir(benchmark):
-    return f"{RESULTS}/data/{benchmark}"
+def benchmark_source(wildcards):
+    """The local copy's files (so editing one, or pointing $CAPFLOW_DATA_DIR elsewhere, reruns the
+    data job); none when the benchmark comes from the hub, whose pinned revision is a param."""
+    return local_source_files(wildcards.benchmark, config["data"]["local_dirs"])
 
 
-def benchmark_files(benchmark):
-    base = benchmark_dir(benchmark)
-    return {
-        "candidates": f"{base}/candidates.jsonl",
-        "queries": f"{base}/queries.jsonl",
-        "types": f"{base}/query_types.json",
-    }
+def benchmark_source_label(wildcards):
+    files = benchmark_source(wildcards)
+    if files:
+        return f"local:{Path(files[0]).parent.resolve()}"
+    repo = config["benchmarks"][wildcards.benchmark].get("repo")
+    return f"hub:{repo}@{config['data']['revision']}"
 
 
-def benchmark_dir_of(wildcards):
-    return benchmark_dir(wildcards.benchmark)
+def benchmark_data_options(wildcards):
+    return cli_options(
+        {
+            "repo": config["benchmarks"][wildcards.benchmark].get("repo"),
+            "revision": config["data"]["revision"],
+            "endpoint": config["data"]["endpoint"],
+        }
+    )
 
 
 def benchmark_inputs(wildcards):
-    return benchmark_files(wildcards.benchmark)
+    return data_paths(wildcards.benchmark).files
 
 
-def benchmark_language(wildcards):
-    return config["benchmarks"][wildcards.benchmark]["language"]
+def input_benchmark_dir(wildcards, input):
+    """The benchmark dir of a rule's `candidates` input, for steps that read a whole benchmark."""
+    return str(Path(input.candidates).parent)
 
 
-def benchmark_repo(wildcards):
-    repo = config["benchmarks"][wildcards.benchmark].get("repo")
-    return f"--repo {repo}" if repo else ""
+# --- zero-shot ---------------------------------------------------------------------------------------
+def zeroshot_paths(benchmark="{benchmark}", model="{model}"):
+    names = {"run": "run.trec", "metrics": "metrics.json", "errors": "errors.jsonl"}
+    return job_paths("zeroshot", f"{benchmark}/{model}", f"zeroshot/{benchmark}/{model}", names)
 
 
-def hub_endpoint_arg(wildcards):
-    endpoint = config["data"]["endpoint"]
-    return f"--endpoint {endpoint}" if endpoint else ""
+EMBEDDING_CACHE = f"{RESULTS}/cache/embeddings"
 
 
-# --- zero-shot ---
 def recipe_json(wildcards):
-    """The recipe as a param, so that changing one model's recipe reruns only that model's jobs."""
+    """The model's recipe as a param: editing it reruns the model's jobs."""
     return RECIPES[wildcards.model].to_json()
-
-
-def embedding_cache():
-    return f"{RESULTS}/cache/embeddings"
 
 
 def zeroshot_gpus(wildcards):
@@ -94,34 +120,95 @@ def zeroshot_gpus(wildcards):
 
 
 def zeroshot_metrics(benchmarks=None, models=None):
-    return expand(
-        f"{RESULTS}/zeroshot/{{benchmark}}/{{model}}/metrics.json",
-        benchmark=benchmarks or config["zeroshot"]["benchmarks"],
-        model=models or config["zeroshot"]["models"],
-    )
+    return [
+        zeroshot_paths(b, m).files["metrics"]
+        for b in benchmarks or config["zeroshot"]["benchmarks"]
+        for m in models or config["zeroshot"]["models"]
+    ]
 
 
-# --- tables ---
-def table_files(name):
-    return [f"{RESULTS}/tables/{name}.{ext}" for ext in ("tex", "md", "csv")]
+# --- pools -------------------------------------------------------------------------------------------
+def holdout_benchmark():
+    """The benchmark whose captions the id pool is held out of (embedded default), else None."""
+    source = POOL_CONFIG["id"]["source"]
+    return source["benchmark"] if source["kind"] == "holdout" else None
 
 
-def table_targets():
-    """Every table: what `snakemake tables` and `snakemake all` build."""
-    return table_files("zeroshot") + trainset_targets() + finetune_targets()
+def testview_paths(benchmark="{benchmark}"):
+    names = {
+        "candidates": bm.CANDIDATES,
+        "queries": bm.QUERIES,
+        "types": QUERY_TYPES,
+        "stats": "testview.json",
+        "heldout": "heldout.jsonl",
+    }
+    return job_paths("testview", benchmark, f"testview/{benchmark}", names)
 
 
-def all_targets():
-    return table_targets()
+def testview_options(wildcards):
+    source = POOL_CONFIG["id"]["source"]
+    return cli_options({"key": "pools.id.source.holdout", "holdout": source["holdout"], "seed": POOL_CONFIG["id"]["seed"]})
 
 
-# --- generate ---
-GENERATE = config["generate"]
-TRAINSET_KINDS = {"sm": ["sm"], "kw": ["kw"], "smkw": ["sm", "kw"]}
+def pool_source_paths(pool="{pool}"):
+    names = {"passages": "source.jsonl", "stats": "source_stats.json"}
+    return job_paths("pools", pool, f"pools/{pool}", names)
+
+
+def pool_source_input(wildcards):
+    """The pool's source file, so that a change to it rebuilds the pool. A missing or unset file is
+    left to `capflow pool`, whose error names the config key."""
+    source = POOL_CONFIG[wildcards.pool]["source"]
+    if source["kind"] == "holdout":
+        return [testview_paths(source["benchmark"]).files["heldout"]]
+    path = source.get("path")
+    return [path] if path and Path(path).is_file() else []
+
+
+def pool_options(wildcards):
+    """`capflow pool` options from config: a param, so changing any of them rebuilds the pool."""
+    pool = POOL_CONFIG[wildcards.pool]
+    source = pool["source"]
+    kind = source["kind"]
+    options = {"kind": kind, "key": f"pools.{wildcards.pool}.source"}
+    if kind == "holdout":
+        options["path"] = pool_source_input(wildcards)[0]
+    if kind in ("jsonl", "text", "peoples-daily"):
+        options["path"] = source["path"]
+    if kind in ("jsonl", "hub"):
+        options.update({"text-field": source["text_field"], "id-field": source["id_field"]})
+    if kind == "hub":
+        options.update({key: source[key] for key in ("dataset", "config", "split", "revision")})
+    for key in ("min_chars", "max_chars", "size", "seed"):
+        options[key.replace("_", "-")] = pool[key]
+    return cli_options(options)
+
+
+def leakage_paths(pool="{pool}"):
+    names = {"passages": "passages.jsonl", "report": "leakage.json", "histogram": "leakage_histogram.csv"}
+    return job_paths("leakage", pool, f"pools/{pool}", names)
+
+
+def leakage_test_captions(wildcards):
+    """The test captions: the test view's when the id pool is a hold-out of that benchmark, else
+    the whole benchmark's."""
+    benchmark = LEAKAGE["benchmark"]
+    paths = testview_paths(benchmark) if benchmark == holdout_benchmark() else data_paths(benchmark)
+    return paths.files["candidates"]
+
+
+# --- generation --------------------------------------------------------------------------------------
+def generation_paths(pool="{pool}", kind="{kind}", shard="{shard}"):
+    names = {
+        "queries": f"shard-{shard}.jsonl",
+        "stats": f"shard-{shard}.stats.json",
+        "rejects": f"shard-{shard}.rejects.jsonl",
+    }
+    return job_paths("generate", f"{pool}/{kind}/shard-{shard}", f"generate/{pool}/{kind}", names)
 
 
 def generation_pool(wildcards):
-    return f"{RESULTS}/pools/{wildcards.pool}/passages.jsonl"
+    return leakage_paths(wildcards.pool).files["passages"]
 
 
 def generation_prompt_files(wildcards):
@@ -134,42 +221,32 @@ def generation_prompt_files(wildcards):
 
 def generation_options(wildcards):
     """`capflow generate` options from config: a param, so changing any of them reruns generation."""
-    import shlex
-
+    backend = GENERATE["backend"]
     sampling, vllm, openai = GENERATE["sampling"], GENERATE["vllm"], GENERATE["openai"]
-    options = {
-        "backend": GENERATE["backend"], "language": GENERATE["language"],
-        "max-query-chars": GENERATE["max_query_chars"],
-    }
-    if GENERATE["backend"] != "heuristic":
-        options.update({
-            "model": GENERATE["model"], "prompts": GENERATE["prompts"],
-            "chat-template-kwargs": json.dumps(GENERATE["chat_template_kwargs"], sort_keys=True),
-            "temperature": sampling["temperature"], "top-p": sampling["top_p"],
-            "max-tokens": sampling["max_tokens"], "seed": sampling["seed"],
-        })
-    if GENERATE["backend"] == "vllm":
-        options.update({"tensor-parallel-size": vllm["tensor_parallel_size"],
-                        "gpu-memory-utilization": vllm["gpu_memory_utilization"],
-                        "max-model-len": vllm["max_model_len"], "dtype": vllm["dtype"]})
-    if GENERATE["backend"] == "openai":
-        options.update({"base-url": openai["base_url"], "api-key-env": openai["api_key_env"],
-                        "concurrency": openai["concurrency"], "timeout-s": openai["timeout_s"],
-                        "max-retries": openai["max_retries"], "backoff-s": openai["backoff_s"],
-                        "extra-body": json.dumps(openai["extra_body"], sort_keys=True)})
-    if GENERATE["backend"] == "transformers":
-        options["batch-size"] = GENERATE["transformers"]["batch_size"]
-        if GENERATE["transformers"]["device"]:
-            options["device"] = GENERATE["transformers"]["device"]
-    flags = [f"--{key} {shlex.quote(str(value))}" for key, value in options.items()]
-    if GENERATE["backend"] != "heuristic" and not GENERATE["structured_output"]:
-        flags.append("--no-structured-output")
-    return " ".join(flags)
-
-
-def generation_env(wildcards):
-    """vLLM pins its own torch, so its jobs get their own conda env (used with --sdm conda)."""
-    return "../workflow/envs/vllm.yaml" if GENERATE["backend"] == "vllm" else "../workflow/envs/core.yaml"
+    options = {"backend": backend, "language": GENERATE["language"], "max-query-chars": GENERATE["max_query_chars"]}
+    if backend != "heuristic":
+        options.update(
+            {
+                "model": GENERATE["model"],
+                "prompts": GENERATE["prompts"],
+                "chat-template-kwargs": json.dumps(GENERATE["chat_template_kwargs"], sort_keys=True),
+                "temperature": sampling["temperature"],
+                "top-p": sampling["top_p"],
+                "max-tokens": sampling["max_tokens"],
+                "seed": sampling["seed"],
+            }
+        )
+    if backend == "vllm":
+        options.update({key.replace("_", "-"): value for key, value in sorted(vllm.items())})
+    if backend == "openai":
+        options.update({key.replace("_", "-"): value for key, value in sorted(openai.items()) if key != "extra_body"})
+        options["extra-body"] = json.dumps(openai["extra_body"], sort_keys=True)
+    if backend == "transformers":
+        options.update({key.replace("_", "-"): value for key, value in sorted(GENERATE["transformers"].items())})
+    flags = cli_options(options)
+    if backend != "heuristic" and not GENERATE["structured_output"]:
+        flags += " --no-structured-output"
+    return flags
 
 
 def generation_gpus(wildcards):
@@ -180,79 +257,72 @@ def generation_gpus(wildcards):
     return 0
 
 
-def generation_shards(pool, kind, suffix=".jsonl"):
-    return [f"{RESULTS}/generate/{pool}/{kind}/shard-{i}{suffix}" for i in range(GENERATE["shards"])]
+# --- training sets -----------------------------------------------------------------------------------
+def trainset_paths(pool="{pool}", mix="{mix}"):
+    names = {"train": "train.jsonl", "heldout": "heldout.jsonl", "stats": "stats.json"}
+    return job_paths("trainsets", f"{pool}-{mix}", f"trainsets/{pool}-{mix}", names)
 
 
-def trainset_queries(wildcards):
-    return [f for kind in TRAINSET_KINDS[wildcards.mix] for f in generation_shards(wildcards.pool, kind)]
+def trainset_shards(wildcards, name):
+    return [
+        generation_paths(wildcards.pool, kind, shard).files[name]
+        for kind in MIXES[wildcards.mix]
+        for shard in range(GENERATE["shards"])
+    ]
 
 
-def trainset_shard_stats(wildcards):
-    return [f for kind in TRAINSET_KINDS[wildcards.mix]
-            for f in generation_shards(wildcards.pool, kind, ".stats.json")]
-
-
-def trainset_dir(pool, mix):
-    return f"{RESULTS}/trainsets/{pool}-{mix}"
+def trainset_inputs(wildcards):
+    return {
+        "passages": generation_pool(wildcards),
+        "queries": trainset_shards(wildcards, "queries"),
+        "stats": trainset_shards(wildcards, "stats"),
+    }
 
 
 def trainset_stats_files():
-    return expand(f"{trainset_dir('{pool}', '{mix}')}/stats.json",
-                  pool=config["trainsets"]["pools"], mix=config["trainsets"]["mixes"])
+    return [
+        trainset_paths(pool, mix).files["stats"]
+        for pool in config["trainsets"]["pools"]
+        for mix in config["trainsets"]["mixes"]
+    ]
 
 
-def trainset_targets():
-    return table_files("trainsets")
-
-
-# --- finetune/evaluate ---
-from capflow.train import TrainSettings, setting_label
-
-FINETUNE = config["finetune"]
-EVALUATE = config["evaluate"]
-EVALUATION_VIEWS = {b["name"]: b["view"] for b in EVALUATE["benchmarks"]}
-check_known("model", [FINETUNE["base_model"]], RECIPES, "finetune.base_model")
-check_known("model(s)", EVALUATE["zeroshot_models"], RECIPES, "evaluate.zeroshot_models")
-check_known("benchmark(s)", [b for b, view in EVALUATION_VIEWS.items() if view != "mteb"], config["benchmarks"],
-            "evaluate.benchmarks")
-check_known("benchmark(s)", [b for b, view in EVALUATION_VIEWS.items() if view == "mteb"], EVALUATE["mteb"],
-            "evaluate.benchmarks (view mteb)")
-
-
-def finetune_dir(pool, mix, seed):
-    return f"{RESULTS}/finetune/{pool}-{mix}/seed-{seed}"
+# --- finetuning --------------------------------------------------------------------------------------
+def finetune_paths(pool="{pool}", mix="{mix}", seed="{seed}"):
+    names = {"model": "model", "loss": "loss.csv", "summary": "train.json"}
+    job = f"{pool}-{mix}/seed-{seed}"
+    return job_paths("finetune", job, f"finetune/{job}", names)
 
 
 def finetune_inputs(wildcards):
-    trainset = trainset_dir(wildcards.pool, wildcards.mix)
-    return {"train": f"{trainset}/train.jsonl", "heldout": f"{trainset}/heldout.jsonl",
-            "passages": generation_pool(wildcards)}
+    trainset = trainset_paths(wildcards.pool, wildcards.mix).files
+    return {"train": trainset["train"], "heldout": trainset["heldout"], "passages": generation_pool(wildcards)}
 
 
 def finetune_recipe_json(wildcards):
-    return RECIPES[FINETUNE["base_model"]].to_json()
+    """What training depends on: a new table label or inference batch size retrains nothing."""
+    return RECIPES[FINETUNE["base_model"]].vector_json()
 
 
 def finetune_options(wildcards):
     """`capflow train` settings from config (all but the seed, a wildcard): a param, so a change reruns."""
     import dataclasses
-    import shlex
 
-    return " ".join(f"--{f.name.replace('_', '-')} {shlex.quote(str(FINETUNE[f.name]))}"
-                    for f in dataclasses.fields(TrainSettings) if f.name != "seed" and FINETUNE[f.name] is not None)
-
-
-def finetune_gpus(wildcards):
-    return FINETUNE["gpus"]
+    names = [f.name for f in dataclasses.fields(TrainSettings) if f.name != "seed"]
+    return cli_options({name.replace("_", "-"): FINETUNE[name] for name in names})
 
 
 def finetune_runs():
     """Evaluation run names of the finetuned models: <pool>-<mix>/seed-<seed>."""
-    return [f"{pool}-{mix}/seed-{seed}" for pool in config["trainsets"]["pools"]
-            for mix in config["trainsets"]["mixes"] for seed in FINETUNE["seeds"]]
+    return [
+        f"{pool}-{mix}/seed-{seed}"
+        for pool in config["trainsets"]["pools"]
+        for mix in config["trainsets"]["mixes"]
+        for seed in FINETUNE["seeds"]
+    ]
 
 
+# --- evaluation --------------------------------------------------------------------------------------
 def evaluation_runs():
     """Zero-shot reference rows (the base model first), then every finetuned model."""
     models = dict.fromkeys([FINETUNE["base_model"], *EVALUATE["zeroshot_models"]])
@@ -268,35 +338,34 @@ def parse_evaluation_run(run):
     return "finetuned", (pool, mix, seed.removeprefix("seed-"))
 
 
-def mteb_benchmark_pattern():
-    """Benchmarks the mteb_data rule makes (a pattern that matches nothing when there are none)."""
-    names = [b for b, view in EVALUATION_VIEWS.items() if view == "mteb"]
-    return "|".join(names) if names else r"(?!x)x"
+def evaluation_paths(benchmark="{benchmark}", run="{run}"):
+    names = {"run": "run.trec", "metrics": "metrics.json", "errors": "errors.jsonl"}
+    return job_paths("evaluate", f"{benchmark}/{run}", f"evaluate/{benchmark}/{run}", names)
 
 
 def mteb_options(wildcards):
-    import shlex
-
     source = EVALUATE["mteb"][wildcards.benchmark]
-    options = f"--source {shlex.quote(source['repo'])} --split {shlex.quote(source['split'])}"
-    return options + (f" --revision {shlex.quote(source['revision'])}" if source["revision"] else "")
+    return cli_options({"source": source["repo"], "split": source["split"], "revision": source["revision"]})
 
 
-def evaluation_benchmark_dir(wildcards):
-    if EVALUATION_VIEWS[wildcards.benchmark] == "testview":
-        return testview_dir(wildcards.benchmark)
-    return benchmark_dir(wildcards.benchmark)
+def evaluation_view_files(benchmark):
+    if EVALUATION_VIEWS[benchmark] == "testview":
+        return testview_paths(benchmark).files
+    return data_paths(benchmark).files
 
 
 def evaluation_inputs(wildcards):
     name = wildcards.benchmark
-    view = testview_files(name) if EVALUATION_VIEWS[name] == "testview" else benchmark_files(name)
-    files = {"candidates": view["candidates"], "queries": view["queries"]}
+    view = evaluation_view_files(name)
+    files = {"candidates": view["candidates"], "queries": view["queries"], "types": view["types"]}
     kind, what = parse_evaluation_run(wildcards.run)
     if kind == "finetuned":
-        files["model"] = f"{finetune_dir(*what)}/model"
-    elif (RECIPES[what].kind == "dense" and name in config["zeroshot"]["benchmarks"]
-          and what in config["zeroshot"]["models"]):
+        files["model"] = finetune_paths(*what).files["model"]
+    elif (
+        RECIPES[what].kind == "dense"
+        and name in config["zeroshot"]["benchmarks"]
+        and what in config["zeroshot"]["models"]
+    ):
         # After the zero-shot job on the same texts, whose embeddings then come from the cache.
         files["after"] = zeroshot_metrics([name], [what])
     return files
@@ -307,11 +376,11 @@ def evaluation_recipe_json(wildcards):
     return RECIPES[what if kind == "zeroshot" else FINETUNE["base_model"]].to_json()
 
 
-def evaluation_model_args(wildcards):
+def evaluation_model_options(wildcards):
     kind, what = parse_evaluation_run(wildcards.run)
     if kind == "zeroshot":
         return ""
-    return f"--weights {finetune_dir(*what)}/model --label {setting_label(*what)}"
+    return cli_options({"weights": finetune_paths(*what).files["model"], "label": setting_label(*what)})
 
 
 def evaluation_label(name):
@@ -328,7 +397,7 @@ def evaluation_language(wildcards):
     return config["benchmarks"][wildcards.benchmark]["language"]
 
 
-def evaluation_identical_ids_flag(wildcards):
+def evaluation_flags(wildcards):
     """MTEB never ranks a document for a query with the same id; neither do MTEB-view evaluations."""
     return "--ignore-identical-ids" if EVALUATION_VIEWS[wildcards.benchmark] == "mteb" else ""
 
@@ -339,118 +408,37 @@ def evaluation_gpus(wildcards):
 
 
 def evaluation_metrics():
-    return expand(f"{RESULTS}/evaluate/{{benchmark}}/{{run}}/metrics.json",
-                  benchmark=EVALUATION_VIEWS, run=evaluation_runs())
+    return [evaluation_paths(b, run).files["metrics"] for b in EVALUATION_VIEWS for run in evaluation_runs()]
+
+
+# --- tables ------------------------------------------------------------------------------------------
+def table_paths(table="{table}"):
+    return job_paths("tables", table, "tables", {ext: f"{table}.{ext}" for ext in ("tex", "md", "csv")})
+
+
+def TABLE_PREFIX(wildcards, output):
+    return str(Path(output.csv).with_suffix(""))
 
 
 def finetune_table_inputs():
     return evaluation_metrics() + trainset_stats_files()
 
 
-def finetune_table_benchmarks():
-    return [evaluation_label(b) for b in EVALUATION_VIEWS]
-
-
-def finetune_table_note_args():
-    import shlex
-
+def finetune_table_notes():
     views = [b for b, view in EVALUATION_VIEWS.items() if view == "testview"]
     if not views:
         return ""
-    note = (f"{', '.join(views)} (test view): the benchmark without the captions held out as the in-domain "
-            "pool; every row, zero-shot ones included, is evaluated on that same view.")
-    return f"--note {shlex.quote(note)}"
+    note = (
+        f"{', '.join(views)} (test view): the benchmark without the captions held out as the in-domain "
+        "pool; every row, zero-shot ones included, is evaluated on that same view."
+    )
+    return cli_options({"note": note})
 
 
-def finetune_targets():
-    return table_files("finetune")
+def table_targets():
+    """Every table: what `snakemake tables` and `snakemake all` build."""
+    return [file for table in ("zeroshot", "trainsets", "finetune") for file in table_paths(table).files.values()]
 
 
-# --- pools ---
-POOLS = config["pools"]
-LEAKAGE = config["leakage"]
-
-
-def holdout_benchmark():
-    """The benchmark whose captions the id pool is held out of (embedded default), else None."""
-    source = POOLS["id"]["source"]
-    return source["benchmark"] if source["kind"] == "holdout" else None
-
-
-def check_pool_config():
-    held = holdout_benchmark()
-    if held is not None:
-        check_known("benchmark", [held], config["benchmarks"], "pools.id.source.benchmark")
-        if LEAKAGE["benchmark"] != held:
-            raise WorkflowError(f"config leakage.benchmark: must be '{held}', the benchmark the id pool is held out "
-                                f"of (its test view holds the test captions), not '{LEAKAGE['benchmark']}'")
-    if POOLS["ood"]["source"]["kind"] == "holdout":
-        raise WorkflowError("config pools.ood.source.kind: 'holdout' is for the id pool only")
-    check_known("benchmark", [LEAKAGE["benchmark"]], config["benchmarks"], "leakage.benchmark")
-
-
-check_pool_config()
-
-
-def testview_dir(benchmark):
-    return f"{RESULTS}/testview/{benchmark}"
-
-
-def testview_files(benchmark):
-    """The test view (a benchmark dir) plus the held-out captions and the hold-out's stats."""
-    base = testview_dir(benchmark)
-    return {
-        "candidates": f"{base}/candidates.jsonl",
-        "queries": f"{base}/queries.jsonl",
-        "types": f"{base}/query_types.json",
-        "view_stats": f"{base}/testview.json",
-        "heldout": f"{base}/heldout.jsonl",
-        "heldout_stats": f"{base}/heldout_stats.json",
-    }
-
-
-def holdout_options(wildcards):
-    if wildcards.benchmark != holdout_benchmark():
-        raise WorkflowError(f"no test view of {wildcards.benchmark}: pools.id.source holds no captions out of it")
-    return f"--key pools.id.source --holdout {POOLS['id']['source']['holdout']} --seed {POOLS['id']['seed']}"
-
-
-def pool_source_input(wildcards):
-    """The pool's source file, so that a change to it rebuilds the pool. A missing or unset file is
-    left to `capflow pool`, whose error names the config key."""
-    source = POOLS[wildcards.pool]["source"]
-    if source["kind"] == "holdout":
-        return testview_files(source["benchmark"])["heldout"]
-    path = source["path"] if source["kind"] in ("jsonl", "text", "peoples-daily") else None
-    return [path] if path and Path(path).is_file() else []
-
-
-def pool_options(wildcards):
-    """`capflow pool` options from config: a param, so changing any of them rebuilds the pool."""
-    import shlex
-
-    pool = POOLS[wildcards.pool]
-    source = pool["source"]
-    kind = source["kind"]
-    options = {"kind": kind, "key": f"pools.{wildcards.pool}.source"}
-    if kind == "holdout":  # the held-out captions, written with the test view
-        options.update({"kind": "jsonl", "path": pool_source_input(wildcards)})
-    if kind in ("jsonl", "text", "peoples-daily"):
-        options["path"] = source["path"]
-    if kind in ("jsonl", "hub"):
-        options.update({"text-field": source["text_field"], "id-field": source["id_field"]})
-    if kind == "hub":
-        options.update({key: source[key] for key in ("dataset", "config", "split", "revision")})
-    options.update({"min-chars": pool["min_chars"], "max-chars": pool["max_chars"], "size": pool["size"],
-                    "seed": pool["seed"]})
-    return " ".join(f"--{key} {shlex.quote(str(value))}" for key, value in options.items() if value is not None)
-
-
-def leakage_test_dir(wildcards):
-    """The test captions: the test view when the id pool is a hold-out, else the whole benchmark."""
-    benchmark = LEAKAGE["benchmark"]
-    return testview_dir(benchmark) if benchmark == holdout_benchmark() else benchmark_dir(benchmark)
-
-
-def leakage_test_candidates(wildcards):
-    return f"{leakage_test_dir(wildcards)}/candidates.jsonl"
+def all_targets():
+    return table_targets()

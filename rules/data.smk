@@ -1,17 +1,21 @@
+# Benchmarks: each validated from its local copy or downloaded from the hub (rules/common.smk says
+# where each file goes; the local copy's files are inputs, so editing one reruns the job).
+
+
 rule benchmark_data:
+    input:
+        benchmark_source,
     output:
-        **benchmark_files("{benchmark}"),
+        **data_paths().files,
     params:
         local_dirs=config["data"]["local_dirs"],
-        repo=benchmark_repo,
-        endpoint=hub_endpoint_arg,
-        revision=config["data"]["revision"],
-        out_dir=output_dir,
+        source=benchmark_source_label,
+        options=benchmark_data_options,
     conda:
         "../workflow/envs/core.yaml"
     log:
-        f"{RESULTS}/logs/data/{{benchmark}}.log",
+        data_paths().log,
     shell:
-        "capflow data --name {wildcards.benchmark} --local-dirs {params.local_dirs:q} {params.repo}"
-        " {params.endpoint} --revision {params.revision} --out {params.out_dir}"
-        " > {log} 2>&1"
+        "capflow --log {log:q} data --name {wildcards.benchmark:q} --local-dirs {params.local_dirs:q}"
+        " {params.options} --candidates {output.candidates:q} --queries {output.queries:q}"
+        " --types {output.types:q}"

@@ -1,5 +1,5 @@
 # Evaluation of the finetuned models (and of the zero-shot models beside them) through the same
-# `capflow retrieve` as zero-shot, on every configured evaluation benchmark; and Table 4.
+# `capflow retrieve` as zero-shot, on every configured evaluation benchmark.
 
 
 ruleorder: mteb_data > benchmark_data
@@ -7,67 +7,46 @@ ruleorder: mteb_data > benchmark_data
 
 rule mteb_data:
     output:
-        **benchmark_files("{benchmark}"),
+        **mteb_paths().files,
     wildcard_constraints:
-        benchmark=mteb_benchmark_pattern(),
+        benchmark=one_of(MTEB_BENCHMARKS),
     params:
         source=mteb_options,
-        out_dir=output_dir,
     conda:
         "../workflow/envs/core.yaml"
     log:
-        f"{RESULTS}/logs/data/{{benchmark}}.log",
+        mteb_paths().log,
     shell:
-        "capflow mteb-data {params.source} --out {params.out_dir} > {log} 2>&1"
+        "capflow --log {log:q} mteb-data {params.source} --candidates {output.candidates:q}"
+        " --queries {output.queries:q} --types {output.types:q} --stats {output.stats:q}"
 
 
 rule evaluate:
     input:
         unpack(evaluation_inputs),
     output:
-        run=f"{RESULTS}/evaluate/{{benchmark}}/{{run}}/run.trec",
-        metrics=f"{RESULTS}/evaluate/{{benchmark}}/{{run}}/metrics.json",
-        errors=f"{RESULTS}/evaluate/{{benchmark}}/{{run}}/errors.jsonl",
+        **evaluation_paths().files,
     wildcard_constraints:
-        run=r"zeroshot/[^/]+|[a-z0-9_]+-(?:sm|kw|smkw)/seed-\d+",
+        run=one_of(evaluation_runs()),
     params:
         recipe=evaluation_recipe_json,
-        model=evaluation_model_args,
-        benchmark_dir=evaluation_benchmark_dir,
+        model=evaluation_model_options,
+        benchmark_dir=input_benchmark_dir,
         label=evaluation_benchmark_label,
         language=evaluation_language,
         depth=EVALUATE["depth"],
-        cache=embedding_cache(),
-        identical_ids=evaluation_identical_ids_flag,
+        cache=EMBEDDING_CACHE,
+        flags=evaluation_flags,
     resources:
         gpu=evaluation_gpus,
     conda:
         "../workflow/envs/core.yaml"
     log:
-        f"{RESULTS}/logs/evaluate/{{benchmark}}/{{run}}.log",
+        evaluation_paths().log,
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate/{{benchmark}}/{{run}}.tsv"
+        evaluation_paths().timing
     shell:
-        "capflow gpu-run --gpus {resources.gpu} -- capflow retrieve --benchmark {params.benchmark_dir}"
-        " --benchmark-label {params.label:q} --recipe-json {params.recipe:q} {params.model}"
-        " --language {params.language} --depth {params.depth} --cache {params.cache} {params.identical_ids}"
-        " --run {output.run} --metrics {output.metrics} --errors {output.errors} > {log} 2>&1"
-
-
-rule table_finetune:
-    input:
-        finetune_table_inputs(),
-    output:
-        table_files("finetune"),
-    params:
-        prefix=output_prefix,
-        benchmarks=finetune_table_benchmarks(),
-        ks=EVALUATE["table_ks"],
-        notes=finetune_table_note_args(),
-    conda:
-        "../workflow/envs/core.yaml"
-    log:
-        f"{RESULTS}/logs/tables/finetune.log",
-    shell:
-        "capflow tables finetune --inputs {input} --benchmarks {params.benchmarks:q} --ks {params.ks}"
-        " {params.notes} --out-prefix {params.prefix} > {log} 2>&1"
+        "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} retrieve"
+        " --benchmark {params.benchmark_dir:q} --benchmark-label {params.label:q} --recipe-json {params.recipe:q}"
+        " {params.model} --language {params.language:q} --depth {params.depth} --cache {params.cache:q}"
+        " {params.flags} --run {output.run:q} --metrics {output.metrics:q} --errors {output.errors:q}"

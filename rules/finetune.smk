@@ -6,26 +6,22 @@ rule finetune:
     input:
         unpack(finetune_inputs),
     output:
-        model=directory(f"{finetune_dir('{pool}', '{mix}', '{seed}')}/model"),
-        loss=f"{finetune_dir('{pool}', '{mix}', '{seed}')}/loss.csv",
-        summary=f"{finetune_dir('{pool}', '{mix}', '{seed}')}/train.json",
-    wildcard_constraints:
-        pool=r"[a-z0-9_]+",
-        mix=r"sm|kw|smkw",
-        seed=r"\d+",
+        model=directory(finetune_paths().files["model"]),
+        loss=finetune_paths().files["loss"],
+        summary=finetune_paths().files["summary"],
     params:
         recipe=finetune_recipe_json,
         options=finetune_options,
     resources:
-        gpu=finetune_gpus,
+        gpu=FINETUNE["gpus"],
     conda:
         "../workflow/envs/core.yaml"
     log:
-        f"{RESULTS}/logs/finetune/{{pool}}-{{mix}}/seed-{{seed}}.log",
+        finetune_paths().log,
     benchmark:
-        f"{RESULTS}/benchmarks/finetune/{{pool}}-{{mix}}/seed-{{seed}}.tsv"
+        finetune_paths().timing
     shell:
-        "capflow gpu-run --gpus {resources.gpu} -- capflow train --recipe-json {params.recipe:q}"
-        " --train {input.train} --heldout {input.heldout} --passages {input.passages}"
-        " --seed {wildcards.seed} {params.options} --out {output.model} --loss-csv {output.loss}"
-        " --summary {output.summary} > {log} 2>&1"
+        "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} train --recipe-json {params.recipe:q}"
+        " --train {input.train:q} --heldout {input.heldout:q} --passages {input.passages:q}"
+        " --seed {wildcards.seed} {params.options} --out {output.model:q} --loss-csv {output.loss:q}"
+        " --summary {output.summary:q}"

@@ -7,25 +7,23 @@ rule generate:
         passages=generation_pool,
         prompts=generation_prompt_files,
     output:
-        queries=f"{RESULTS}/generate/{{pool}}/{{kind}}/shard-{{shard}}.jsonl",
-        stats=f"{RESULTS}/generate/{{pool}}/{{kind}}/shard-{{shard}}.stats.json",
-        rejects=f"{RESULTS}/generate/{{pool}}/{{kind}}/shard-{{shard}}.rejects.jsonl",
-    wildcard_constraints:
-        pool=r"[a-z0-9_]+",
-        kind=r"sm|kw",
-        shard=r"\d+",
+        **generation_paths().files,
     params:
         shards=GENERATE["shards"],
         options=generation_options,
     resources:
         gpu=generation_gpus,
     conda:
-        generation_env
+        branch(
+            GENERATE["backend"] == "vllm",
+            then="../workflow/envs/vllm.yaml",
+            otherwise="../workflow/envs/core.yaml",
+        )
     log:
-        f"{RESULTS}/logs/generate/{{pool}}/{{kind}}/shard-{{shard}}.log",
+        generation_paths().log,
     benchmark:
-        f"{RESULTS}/benchmarks/generate/{{pool}}/{{kind}}/shard-{{shard}}.tsv"
+        generation_paths().timing
     shell:
-        "capflow gpu-run --gpus {resources.gpu} -- capflow generate --passages {input.passages}"
-        " --kind {wildcards.kind} --shard {wildcards.shard} --shards {params.shards} {params.options}"
-        " --out {output.queries} --stats {output.stats} --rejects {output.rejects} > {log} 2>&1"
+        "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} generate --passages {input.passages:q}"
+        " --kind {wildcards.kind:q} --shard {wildcards.shard:q} --shards {params.shards} {params.options}"
+        " --out {output.queries:q} --stats {output.stats:q} --rejects {output.rejects:q}"

@@ -1,67 +1,59 @@
 # Passage pools: the test view a hold-out leaves, each pool built from its source, and the leakage
-# filter that turns it into the results/pools/<pool>/passages.jsonl generation reads.
+# filter that turns it into the passages generation reads.
 
 
 rule testview:
     input:
         unpack(benchmark_inputs),
     output:
-        **testview_files("{benchmark}"),
+        **testview_paths().files,
     params:
-        benchmark_dir=benchmark_dir_of,
-        options=holdout_options,
-        out_dir=output_dir,
+        benchmark_dir=input_benchmark_dir,
+        options=testview_options,
     conda:
         "../workflow/envs/core.yaml"
     log:
-        f"{RESULTS}/logs/testview/{{benchmark}}.log",
+        testview_paths().log,
     shell:
-        "capflow pool --kind holdout --benchmark-dir {params.benchmark_dir} {params.options}"
-        " --testview-out {params.out_dir} --out {output.heldout} --stats {output.heldout_stats} > {log} 2>&1"
+        "capflow --log {log:q} testview --benchmark-dir {params.benchmark_dir:q} {params.options}"
+        " --candidates {output.candidates:q} --queries {output.queries:q} --types {output.types:q}"
+        " --stats {output.stats:q} --heldout {output.heldout:q}"
 
 
 rule pool:
     input:
         pool_source_input,
     output:
-        passages=f"{RESULTS}/pools/{{pool}}/source.jsonl",
-        stats=f"{RESULTS}/pools/{{pool}}/source_stats.json",
-    wildcard_constraints:
-        pool=r"ood|id",
+        **pool_source_paths().files,
     params:
         options=pool_options,
     conda:
         "../workflow/envs/core.yaml"
     log:
-        f"{RESULTS}/logs/pools/{{pool}}.log",
+        pool_source_paths().log,
     benchmark:
-        f"{RESULTS}/benchmarks/pools/{{pool}}.tsv"
+        pool_source_paths().timing
     shell:
-        "capflow pool {params.options} --out {output.passages} --stats {output.stats} > {log} 2>&1"
+        "capflow --log {log:q} pool {params.options} --out {output.passages:q} --stats {output.stats:q}"
 
 
 rule leakage:
     input:
-        pool=f"{RESULTS}/pools/{{pool}}/source.jsonl",
-        test=leakage_test_candidates,
+        pool=pool_source_paths().files["passages"],
+        test=leakage_test_captions,
     output:
-        passages=f"{RESULTS}/pools/{{pool}}/passages.jsonl",
-        report=f"{RESULTS}/pools/{{pool}}/leakage.json",
-        histogram=f"{RESULTS}/pools/{{pool}}/leakage_histogram.csv",
-    wildcard_constraints:
-        pool=r"ood|id",
+        **leakage_paths().files,
     params:
-        test_dir=leakage_test_dir,
         threshold=LEAKAGE["threshold"],
         exact_from=LEAKAGE["exact_from"],
     threads: 2
     conda:
         "../workflow/envs/core.yaml"
     log:
-        f"{RESULTS}/logs/leakage/{{pool}}.log",
+        leakage_paths().log,
     benchmark:
-        f"{RESULTS}/benchmarks/leakage/{{pool}}.tsv"
+        leakage_paths().timing
     shell:
-        "capflow leakage --pool {input.pool} --test {params.test_dir} --threshold {params.threshold:q}"
-        " --exact-from {params.exact_from:q} --workers {threads} --out-passages {output.passages}"
-        " --report {output.report} --histogram {output.histogram} > {log} 2>&1"
+        "capflow --log {log:q} leakage --pool {input.pool:q} --test-captions {input.test:q}"
+        " --threshold {params.threshold:q} --exact-from {params.exact_from:q} --workers {threads}"
+        " --out-passages {output.passages:q} --report {output.report:q} --histogram {output.histogram:q}"

@@ -3,41 +3,19 @@
 
 rule trainset:
     input:
-        passages=generation_pool,
-        queries=trainset_queries,
-        stats=trainset_shard_stats,
+        unpack(trainset_inputs),
     output:
-        train=f"{trainset_dir('{pool}', '{mix}')}/train.jsonl",
-        heldout=f"{trainset_dir('{pool}', '{mix}')}/heldout.jsonl",
-        stats=f"{trainset_dir('{pool}', '{mix}')}/stats.json",
-    wildcard_constraints:
-        pool=r"[a-z0-9_]+",
-        mix=r"sm|kw|smkw",
+        **trainset_paths().files,
     params:
         language=GENERATE["language"],
         fraction=config["trainsets"]["heldout_fraction"],
         seed=config["trainsets"]["seed"],
-        out_dir=output_dir,
     conda:
         "../workflow/envs/core.yaml"
     log:
-        f"{RESULTS}/logs/trainsets/{{pool}}-{{mix}}.log",
+        trainset_paths().log,
     shell:
-        "capflow trainset --pool {wildcards.pool} --mix {wildcards.mix} --passages {input.passages}"
-        " --queries {input.queries} --stats {input.stats} --language {params.language}"
-        " --heldout-fraction {params.fraction} --seed {params.seed} --out-dir {params.out_dir} > {log} 2>&1"
-
-
-rule table_trainsets:
-    input:
-        trainset_stats_files(),
-    output:
-        table_files("trainsets"),
-    params:
-        prefix=output_prefix,
-    conda:
-        "../workflow/envs/core.yaml"
-    log:
-        f"{RESULTS}/logs/tables/trainsets.log",
-    shell:
-        "capflow tables trainsets --inputs {input} --out-prefix {params.prefix} > {log} 2>&1"
+        "capflow --log {log:q} trainset --pool {wildcards.pool:q} --mix {wildcards.mix:q}"
+        " --passages {input.passages:q} --queries {input.queries:q} --stats {input.stats:q}"
+        " --language {params.language:q} --heldout-fraction {params.fraction} --seed {params.seed}"
+        " --train {output.train:q} --heldout {output.heldout:q} --out-stats {output.stats:q}"

@@ -1,26 +1,27 @@
+# Zero-shot retrieval: every configured model on every configured benchmark (the paper's Table 2).
+
+
 rule zeroshot:
     input:
         unpack(benchmark_inputs),
     output:
-        run=f"{RESULTS}/zeroshot/{{benchmark}}/{{model}}/run.trec",
-        metrics=f"{RESULTS}/zeroshot/{{benchmark}}/{{model}}/metrics.json",
-        errors=f"{RESULTS}/zeroshot/{{benchmark}}/{{model}}/errors.jsonl",
+        **zeroshot_paths().files,
     params:
         recipe=recipe_json,
-        language=benchmark_language,
+        language=lookup(dpath="benchmarks/{benchmark}/language", within=config),
         depth=config["zeroshot"]["depth"],
-        cache=embedding_cache(),
-        benchmark_dir=benchmark_dir_of,
+        cache=EMBEDDING_CACHE,
+        benchmark_dir=input_benchmark_dir,
     resources:
         gpu=zeroshot_gpus,
     conda:
         "../workflow/envs/core.yaml"
     log:
-        f"{RESULTS}/logs/zeroshot/{{benchmark}}/{{model}}.log",
+        zeroshot_paths().log,
     benchmark:
-        f"{RESULTS}/benchmarks/zeroshot/{{benchmark}}/{{model}}.tsv"
+        zeroshot_paths().timing
     shell:
-        "capflow retrieve --benchmark {params.benchmark_dir} --benchmark-label {wildcards.benchmark}"
-        " --recipe-json {params.recipe:q} --language {params.language} --depth {params.depth}"
-        " --cache {params.cache} --run {output.run} --metrics {output.metrics} --errors {output.errors}"
-        " > {log} 2>&1"
+        "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} retrieve"
+        " --benchmark {params.benchmark_dir:q} --benchmark-label {wildcards.benchmark:q}"
+        " --recipe-json {params.recipe:q} --language {params.language:q} --depth {params.depth}"
+        " --cache {params.cache:q} --run {output.run:q} --metrics {output.metrics:q} --errors {output.errors:q}"

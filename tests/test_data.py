@@ -13,7 +13,10 @@ from conftest import run_capflow, write_jsonl
 
 
 def materialise_cli(name, local_dir, out, *extra, env=None):
-    return run_capflow("data", "--name", name, "--local-dirs", local_dir, "--out", out, *extra,
+    """`capflow data` writing a benchmark dir ``out`` (the workflow names the same three files)."""
+    outputs = ["--candidates", out / "candidates.jsonl", "--queries", out / "queries.jsonl",
+               "--types", out / "query_types.json"]
+    return run_capflow("data", "--name", name, "--local-dirs", local_dir, *outputs, *extra,
                        env={"CAPFLOW_DATA_DIR": "", **(env or {})})
 
 
@@ -127,7 +130,7 @@ def test_downloaded_invalid_file_is_rejected(hub_server, tmp_path):
 
 def test_no_source_names_the_config_key(tmp_path):
     with pytest.raises(UserError, match="data.local_dirs"):
-        data.materialise("Tiny", tmp_path / "out", local_dirs=[str(tmp_path)], repo=None)
+        data.materialise("Tiny", local_dirs=[str(tmp_path)], repo=None)
 
 
 @pytest.mark.integration

@@ -233,7 +233,7 @@ def test_cli_filters_and_reports(tmp_path):
         {"id": "p2", "text": "火车站的候车大厅里人很多。", "source": "s"},
     ])
     out, report, hist = tmp_path / "kept.jsonl", tmp_path / "leakage.json", tmp_path / "hist.csv"
-    result = run_capflow("leakage", "--pool", pool, "--test", test_dir, "--threshold", "0.7",
+    result = run_capflow("leakage", "--pool", pool, "--test-captions", test_dir / "candidates.jsonl", "--threshold", "0.7",
                          "--out-passages", out, "--report", report, "--histogram", hist)
     assert result.returncode == 0, result.stderr
     assert [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()] == [
@@ -251,7 +251,7 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path):
     pool = tmp_path / "pool.jsonl"
     pool.write_text('{"id": "p1", "text": "fine"}\n{"id": "p2", "text": oops}\n', encoding="utf-8")
     out, report = tmp_path / "kept.jsonl", tmp_path / "leakage.json"
-    args = ["--test", test_dir, "--out-passages", out, "--report", report]
+    args = ["--test-captions", test_dir / "candidates.jsonl", "--out-passages", out, "--report", report]
     result = run_capflow("leakage", "--pool", pool, *args)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == f"capflow leakage: error: {pool}:2: malformed JSON: Expecting value"
@@ -261,7 +261,7 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path):
     result = run_capflow("leakage", "--pool", pool, "--threshold", "seventy", *args)
     assert result.returncode == 2 and "threshold must be a number in (0, 1]" in result.stderr
     pool.write_text('{"id": "p1", "text": "fine"}\n', encoding="utf-8")
-    result = run_capflow("leakage", "--pool", pool, "--test", tmp_path / "nowhere",
+    result = run_capflow("leakage", "--pool", pool, "--test-captions", tmp_path / "nowhere.jsonl",
                          "--out-passages", out, "--report", report)
     assert result.returncode == 2 and "file not found" in result.stderr
     assert not out.exists()

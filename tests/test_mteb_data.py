@@ -12,7 +12,7 @@ import pytest
 from capflow import cli
 from capflow import mteb_data as md
 from capflow import retrieve as rt
-from capflow.benchmark import load_benchmark
+from capflow.benchmark import load_benchmark, write_benchmark
 from capflow.errors import UserError
 from capflow.recipes import Recipe
 
@@ -54,14 +54,15 @@ def write_dataset(root, corpus=CORPUS, queries=QUERIES, qrels=QRELS):
 def test_conversion_gives_a_benchmark_dir_that_retrieve_scores_unchanged(tmp_path):
     source = write_dataset(tmp_path / "EcomMini")
     benchmark = md.load_mteb_retrieval(str(source), "dev", cache_dir=str(tmp_path / "cache"))
-    stats = md.write_benchmark(benchmark, tmp_path / "out", str(source), "dev", None)
+    stats = md.conversion_stats(benchmark, str(source), "dev", None)
     assert stats == {"source": str(source), "split": "dev", "revision": None, "candidates": 4, "queries": 3,
-                     "queries_with_positives": 2, "positives": 2, "identical_query_document_ids": 0}
+                     "queries_with_positives": 2, "positives": 2, "identical_query_document_ids": 0,
+                     "identical_ids": []}
+    (tmp_path / "out").mkdir()
+    write_benchmark(benchmark, tmp_path / "out" / "candidates.jsonl", tmp_path / "out" / "queries.jsonl")
     loaded = load_benchmark(tmp_path / "out")
     assert loaded.candidate_texts[2] == "品牌 运动鞋 男款"  # title and text, as MTEB embeds documents
     assert loaded.qrels == {"q1": {"d1": 1}, "q2": {"d2": 1}, "q3": {}}  # score 0 is not a positive
-    assert json.loads((tmp_path / "out" / "query_types.json").read_text()) == {}
-    assert not (tmp_path / "out" / md.IDENTICAL_IDS).exists()
     run = rt.retrieve(loaded, Recipe(name="bm25", kind="bm25"), language="zh", depth=10)
     summary, _ = rt.score_run(loaded, run, {})
     assert summary["queries_evaluated"] == 2 and summary["metrics"]["ndcg@1"] == 1.0
@@ -71,9 +72,8 @@ def test_queries_sharing_a_document_id_are_listed(tmp_path):
     source = write_dataset(tmp_path / "Clash", queries={"_id": ["q1", "d2", "q3"], "text": QUERIES["text"]},
                            qrels={**QRELS, "query-id": ["q1", "d2", "q3"]})
     benchmark = md.load_mteb_retrieval(str(source), "dev", cache_dir=str(tmp_path / "cache"))
-    stats = md.write_benchmark(benchmark, tmp_path / "out", str(source), "dev", None)
-    assert stats["identical_query_document_ids"] == 1
-    assert json.loads((tmp_path / "out" / md.IDENTICAL_IDS).read_text()) == ["d2"]
+    stats = md.conversion_stats(benchmark, str(source), "dev", None)
+    assert stats["identical_query_document_ids"] == 1 and stats["identical_ids"] == ["d2"]
 
 
 @pytest.mark.parametrize("change, message", [
@@ -88,11 +88,16 @@ def test_bad_datasets_are_one_line_errors(tmp_path, change, message):
         md.load_mteb_retrieval(str(source), "dev", cache_dir=str(tmp_path / "cache"))
 
 
+def outputs(folder):
+    return ["--candidates", str(folder / "candidates.jsonl"), "--queries", str(folder / "queries.jsonl"),
+            "--types", str(folder / "query_types.json"), "--stats", str(folder / "mteb.json")]
+
+
 def test_cli_converts_and_reports_a_missing_split_in_one_line(tmp_path, capsys):
     source = write_dataset(tmp_path / "VideoMini")
-    assert cli.main(["mteb-data", "--source", str(source), "--out", str(tmp_path / "out")]) == 0
+    assert cli.main(["mteb-data", "--source", str(source), *outputs(tmp_path / "out")]) == 0
     assert load_benchmark(tmp_path / "out").candidate_ids == CORPUS["id"]
-    code = cli.main(["mteb-data", "--source", str(source), "--split", "test", "--out", str(tmp_path / "out2")])
+    code = cli.main(["mteb-data", "--source", str(source), "--split", "test", *outputs(tmp_path / "out2")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith(f"capflow mteb-data: error: cannot load {source} (corpus, test): ")
     assert not (tmp_path / "out2").exists()

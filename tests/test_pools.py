@@ -195,11 +195,16 @@ def test_holdout_size_out_of_range_names_key(tiny_benchmark):
         testview.split_holdout(tiny_benchmark, 4, seed=0, key="pools.id.source.holdout")
 
 
-def test_cli_holdout_writes_pool_and_loadable_test_view(tiny_benchmark, tmp_path):
+def test_testview_then_holdout_pool(tiny_benchmark, tmp_path):
     (tiny_benchmark / "query_types.json").write_text(json.dumps({"q1": "animal"}))
-    pool, view_dir = tmp_path / "id" / "unfiltered.jsonl", tmp_path / "testview" / "Tiny"
-    result = run_capflow("pool", "--kind", "holdout", "--benchmark-dir", tiny_benchmark, "--holdout", "1",
-                         "--seed", "5", "--testview-out", view_dir, "--out", pool, "--stats", tmp_path / "s.json")
+    view_dir, held = tmp_path / "testview" / "Tiny", tmp_path / "testview" / "Tiny" / "heldout.jsonl"
+    result = run_capflow("testview", "--benchmark-dir", tiny_benchmark, "--holdout", "1", "--seed", "5",
+                         "--candidates", view_dir / "candidates.jsonl", "--queries", view_dir / "queries.jsonl",
+                         "--types", view_dir / "query_types.json", "--stats", view_dir / "testview.json",
+                         "--heldout", held)
+    assert result.returncode == 0, result.stderr
+    pool = tmp_path / "id" / "source.jsonl"
+    result = run_capflow("pool", "--kind", "holdout", "--path", held, "--out", pool, "--stats", tmp_path / "s.json")
     assert result.returncode == 0, result.stderr
     rows = read_rows(pool)
     assert len(rows) == 1 and rows[0]["source"] == "holdout:Tiny"
@@ -211,10 +216,9 @@ def test_cli_holdout_writes_pool_and_loadable_test_view(tiny_benchmark, tmp_path
     assert stats["held_out_ids"] == [rows[0]["id"]] and stats["candidates"] == 3
 
 
-def test_cli_holdout_needs_its_arguments(tiny_benchmark, tmp_path):
-    result = run_capflow("pool", "--kind", "holdout", "--benchmark-dir", tiny_benchmark, "--holdout", "1",
-                         "--out", tmp_path / "p.jsonl")
-    assert result.returncode == 2 and "needs --testview-out" in result.stderr
+def test_holdout_pool_needs_the_held_out_file(tmp_path):
+    result = run_capflow("pool", "--kind", "holdout", "--key", "pools.id.source", "--out", tmp_path / "p.jsonl")
+    assert result.returncode == 2 and "pools.id.source.path is not set" in result.stderr
 
 
 @pytest.mark.integration

@@ -172,3 +172,28 @@ def test_changing_one_recipe_reruns_only_that_models_jobs(done, small_data):
     assert "run=zeroshot/bm25" not in " ".join(planned["wildcards"]["evaluate"])
     # the recipe is a param of the jobs, not a file they read: modification times alone see no change
     assert plan_small(done, small_data, "--rerun-triggers", "mtime", "--", "all")["jobs"] == {}
+
+
+def test_a_new_table_label_or_batch_size_retrains_nothing(done, small_data):
+    models_file = done / "config" / "models.yaml"
+    models = yaml.safe_load(models_file.read_text())
+    models["all-MiniLM-L6-v2"].update(display="MiniLM (renamed)", batch_size=16)
+    models_file.write_text(yaml.safe_dump(models, sort_keys=False, allow_unicode=True))
+    planned = plan_small(done, small_data, "--rerun-triggers", "params", "--", "all")
+    assert "finetune" not in planned["jobs"], planned["jobs"]
+
+
+def test_changed_benchmark_data_reruns_the_data_jobs(done, small_data, tmp_path):
+    # The same files at another place ($CAPFLOW_DATA_DIR moved): the source changed, so both data jobs rerun.
+    moved = shutil.copytree(small_data, tmp_path / "moved")
+    planned = plan(done, moved, "--configfile=small.yaml", "--rerun-triggers", "input", "--", "all")
+    assert planned["jobs"].get("benchmark_data") == 2, planned["jobs"]
+    # Editing one label where the run read it: that benchmark's data job reruns, and what follows it.
+    queries = small_data / "CapRetrieval" / "queries.jsonl"
+    private = shutil.copytree(small_data, tmp_path / "private")  # copy2 keeps the modification times
+    lines = (private / "CapRetrieval" / "queries.jsonl").read_text().splitlines()
+    lines[0] = lines[0].replace('"score": 1', '"score": 0', 1)
+    (private / "CapRetrieval" / "queries.jsonl").write_text("\n".join(lines) + "\n")
+    assert queries.read_text() != (private / "CapRetrieval" / "queries.jsonl").read_text()
+    planned = plan(done, private, "--configfile=small.yaml", "--rerun-triggers", "mtime", "--", "all")
+    assert planned["wildcards"]["benchmark_data"] == ["benchmark=CapRetrieval"], planned["wildcards"]

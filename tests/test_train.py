@@ -329,11 +329,11 @@ def test_paper_dag_finetunes_every_setting_and_seed_and_evaluates_on_three_bench
     models = set(re.findall(r"--out (results/finetune/[a-z]+-[a-z]+/seed-\d)/model ", result.stdout))
     assert models == {f"results/finetune/{p}-{m}/seed-{s}" for p in ("ood", "id") for m in ("sm", "kw", "smkw")
                       for s in (0, 1)}
-    train = next(line for line in result.stdout.splitlines() if "capflow train " in line)
+    train = next(line for line in result.stdout.splitlines() if " train --recipe-json " in line)
     assert "gpu-run --gpus 1 --" in train and "bge-base-zh-v1.5" in train
     for flag in ("--batch-size 128", "--max-steps 4000", "--temperature 0.02", "--query-max-length 32",
                  "--passage-max-length 128", "--learning-rate 2e-05"):
         assert flag in train
-    assert "capflow mteb-data --source mteb/EcomRetrieval --split dev --revision 977aaa4" in result.stdout
-    evaluate = [line for line in result.stdout.splitlines() if "capflow retrieve" in line and "--weights" in line]
+    assert "mteb-data --source mteb/EcomRetrieval --split dev --revision 977aaa4" in result.stdout
+    evaluate = [line for line in result.stdout.splitlines() if " retrieve " in line and "--weights" in line]
     assert len(evaluate) == 36 and all("--label " in line for line in evaluate)

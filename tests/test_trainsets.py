@@ -5,7 +5,7 @@ import json
 import pytest
 
 from capflow.errors import UserError
-from capflow.trainsets import build_trainset, heldout_mask
+from capflow.trainsets import TrainsetFiles, build_trainset, heldout_mask
 from conftest import run_capflow, write_jsonl
 
 ZH_POOL = [
@@ -13,6 +13,10 @@ ZH_POOL = [
     {"id": "p2", "text": "两只猫，一只狗。", "source": "t"},  # 两只 / 猫 / ， / 一只 / 狗 / 。 -> 4 words
     {"id": "p3", "text": "没有查询的段落", "source": "t"},
 ]
+
+
+def files_in(folder):
+    return TrainsetFiles(folder / "train.jsonl", folder / "heldout.jsonl", folder / "stats.json")
 
 
 def shard(tmp_path, name, rows, generator="heuristic (no LLM)"):
@@ -37,7 +41,7 @@ def zh_shards(tmp_path):
 
 def test_stats_are_the_papers_table_6_columns(tmp_path, zh_shards):
     pool, sm, kw = zh_shards
-    stats = build_trainset("id", "smkw", pool, [sm[0], kw[0]], [sm[1], kw[1]], "zh", 0.0, 0, tmp_path / "out")
+    stats = build_trainset("id", "smkw", pool, [sm[0], kw[0]], [sm[1], kw[1]], "zh", 0.0, 0, files_in(tmp_path / "out"))
     # "燃气表" twice for p1 is kept once; "猫和狗" as SM and as KW for p2 is kept once, as SM
     assert stats["queries"] == 5 and stats["train_queries"] == 5 and stats["heldout_queries"] == 0
     assert stats["passages"] == 2 and stats["pool_passages"] == 3
@@ -59,7 +63,7 @@ def test_stats_are_the_papers_table_6_columns(tmp_path, zh_shards):
 def test_english_units_are_whitespace_words(tmp_path):
     pool = write_jsonl(tmp_path / "pool.jsonl", [{"id": "a", "text": "A red cat , on a sofa.", "source": "t"}])
     kw = shard(tmp_path, "kw", [q("a", "kw", "red cat"), q("a", "kw", "sofa")], generator="Qwen/Qwen3-32B (vllm)")
-    stats = build_trainset("ood", "kw", pool, [kw[0]], [kw[1]], "en", 0.0, 0, tmp_path / "out")
+    stats = build_trainset("ood", "kw", pool, [kw[0]], [kw[1]], "en", 0.0, 0, files_in(tmp_path / "out"))
     assert stats["passage_tokens"] == 6  # the lone "," is not a word
     assert stats["query_length_mean"] == 1.5 and stats["query_length_unit"] == "words"
     assert stats["generator"] == "Qwen/Qwen3-32B (vllm)"
@@ -86,7 +90,7 @@ def test_train_and_heldout_split_the_pairs_and_files_are_reproducible(tmp_path):
     kw = shard(tmp_path, "kw", many("kw", 140))
     outputs = []
     for run in ("a", "b"):
-        build_trainset("ood", "kw", pool, [kw[0]], [kw[1]], "en", 0.05, 13, tmp_path / run)
+        build_trainset("ood", "kw", pool, [kw[0]], [kw[1]], "en", 0.05, 13, files_in(tmp_path / run))
         outputs.append({name: (tmp_path / run / name).read_bytes()
                         for name in ("train.jsonl", "heldout.jsonl", "stats.json")})
     assert outputs[0] == outputs[1]
@@ -99,13 +103,13 @@ def test_train_and_heldout_split_the_pairs_and_files_are_reproducible(tmp_path):
 def test_queries_of_another_kind_or_passage_are_errors_with_file_and_line(tmp_path, zh_shards):
     pool, sm, kw = zh_shards
     with pytest.raises(UserError, match=r"kw-0.jsonl:1: query of kind 'kw' in a sm training set"):
-        build_trainset("id", "sm", pool, [kw[0]], [kw[1]], "zh", 0.05, 0, tmp_path / "out")
+        build_trainset("id", "sm", pool, [kw[0]], [kw[1]], "zh", 0.05, 0, files_in(tmp_path / "out"))
     stray = shard(tmp_path, "sm-1", [q("p1", "sm", "ok"), q("p9", "sm", "lost")])
     with pytest.raises(UserError, match=r"sm-1.jsonl:2: passage 'p9' is not in the pool"):
-        build_trainset("id", "sm", pool, [stray[0]], [stray[1]], "zh", 0.05, 0, tmp_path / "out")
+        build_trainset("id", "sm", pool, [stray[0]], [stray[1]], "zh", 0.05, 0, files_in(tmp_path / "out"))
     empty = shard(tmp_path, "sm-2", [])
     with pytest.raises(UserError, match="no generated queries for id-sm"):
-        build_trainset("id", "sm", pool, [empty[0]], [empty[1]], "zh", 0.05, 0, tmp_path / "out")
+        build_trainset("id", "sm", pool, [empty[0]], [empty[1]], "zh", 0.05, 0, files_in(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
 
@@ -116,7 +120,8 @@ def test_cli_and_table_6_label_the_heuristic_generator(tmp_path, zh_shards):
         out = tmp_path / f"id-{mix}"
         result = run_capflow("trainset", "--pool", "id", "--mix", mix, "--passages", pool,
                              "--queries", *[s[0] for s in shards], "--stats", *[s[1] for s in shards],
-                             "--language", "zh", "--heldout-fraction", "0.05", "--seed", "3", "--out-dir", out)
+                             "--language", "zh", "--heldout-fraction", "0.05", "--seed", "3", "--train", out / "train.jsonl",
+                             "--heldout", out / "heldout.jsonl", "--out-stats", out / "stats.json")
         assert result.returncode == 0, result.stderr
         stats_files.append(out / "stats.json")
     result = run_capflow("tables", "trainsets", "--inputs", *stats_files, "--out-prefix", tmp_path / "trainsets")

@@ -14,7 +14,8 @@ from pathlib import Path
 from capflow.errors import UserError
 from capflow.generate.backend import (BACKENDS, GeneratorSettings, OpenAIOptions, Sampling, TransformersOptions,
                                       VllmOptions)
-from capflow.prompts import KINDS, LANGUAGES, load_prompts
+from capflow.prompts import LANGUAGES, load_prompts
+from capflow.vocabulary import KINDS
 
 
 def _json_object(text: str) -> dict:

@@ -19,7 +19,8 @@ from capflow.errors import UserError
 from capflow.generate.backend import Backend, GenerationRequest, GeneratorSettings, make_backend
 from capflow.generate.parsing import clean_queries, parse_answer
 from capflow.io import iter_jsonl, write_json, write_jsonl
-from capflow.prompts import KINDS, PromptSet
+from capflow.prompts import PromptSet
+from capflow.vocabulary import KINDS
 
 log = logging.getLogger(__name__)
 

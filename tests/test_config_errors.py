@@ -1,0 +1,187 @@
+"""Config and recipe mistakes stop the workflow when it is planned, in one line naming the key; hostile
+values never reach a shell unquoted."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from capflow.configcheck import check_config, check_recipes
+from capflow.errors import UserError
+from conftest import REPO, run_snakemake, write_jsonl
+
+CONFIG_SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+MODELS_SCHEMA = REPO / "workflow" / "schemas" / "models.schema.yaml"
+
+
+def plan_with(workdir, config: dict | None = None, models: dict | None = None):
+    """A dry run of the workflow with ``config`` on top of the embedded default (and ``models`` as the registry)."""
+    args = ["-n", "--cores", "1"]
+    if models is not None:
+        (workdir / "bad_models.yaml").write_text(yaml.safe_dump(models, allow_unicode=True))
+        config = {**(config or {}), "models_file": "bad_models.yaml"}
+    if config is not None:
+        (workdir / "bad.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+        args.append("--configfile=bad.yaml")
+    return run_snakemake(workdir, *args, "all")
+
+
+# config value -> the line the plan must stop with
+CONFIG_CASES = {
+    "threshold-zero": ({"leakage": {"threshold": 0}}, "config leakage.threshold must be in (0, 1], got 0"),
+    "threshold-above-one": ({"leakage": {"threshold": 1.5}}, "config leakage.threshold must be in (0, 1], got 1.5"),
+    "threshold-text": ({"leakage": {"threshold": "abc"}},
+                       "config leakage.threshold must be a number in (0, 1], got 'abc'"),
+    "exact-from-zero": ({"leakage": {"exact_from": 0}}, "config leakage.exact_from must be in (0, 1], got 0"),
+    "base-model-bm25": ({"finetune": {"base_model": "bm25"}},
+                        "config finetune.base_model: 'bm25' is not a dense encoder and cannot be finetuned"),
+    "no-zeroshot-models": ({"zeroshot": {"models": []}}, "config zeroshot.models: [] should be non-empty"),
+    "no-mixes": ({"trainsets": {"mixes": []}}, "config trainsets.mixes: [] should be non-empty"),
+    "no-pools": ({"trainsets": {"pools": []}}, "config trainsets.pools: [] should be non-empty"),
+    "unknown-mix": ({"trainsets": {"mixes": ["kw", "both"]}}, "config trainsets.mixes.1: 'both' is not one of"),
+    "empty-results": ({"results": ""}, "config results: '' should be non-empty"),
+    "root-results": ({"results": "/"},
+                     "config results: must name a folder other than the file system root, got '/'"),
+    "hostile-benchmark-name": ({"benchmarks": {"x$(touch pwned)": {"language": "en"}}},
+                               "config benchmarks: 'x$(touch pwned)' does not match"),
+    "hostile-model-name": ({"zeroshot": {"models": ["bm25", "m;rm -rf x"]}},
+                           "config zeroshot.models.1: 'm;rm -rf x' does not match"),
+    "regex-benchmark-name": ({"evaluate": {"benchmarks": [{"name": "Cap.*", "view": "mteb"}],
+                                           "mteb": {"Cap.*": {"repo": "x/y"}}}},
+                             "config evaluate.mteb: 'Cap.*' does not match"),
+    "testview-without-holdout": ({"evaluate": {"benchmarks": [{"name": "CapRetrieval", "view": "testview"}]}},
+                                 "config evaluate.benchmarks: no test view of CapRetrieval"),
+}
+
+
+def deep_update(base: dict, extra: dict) -> dict:
+    """``extra`` on top of ``base``, as Snakemake merges a --configfile into the default config."""
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = deep_update(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) \
+            else value
+    return merged
+
+
+def check_as_planned(overrides: dict) -> None:
+    """What the Snakefile and rules/common.smk run at planning, in the same order, without Snakemake."""
+    from snakemake.utils import validate
+
+    from capflow.configcheck import check_planned_config
+    from capflow.recipes import load_recipes
+
+    config = deep_update(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), overrides)
+    check_config(config, CONFIG_SCHEMA)
+    validate(config, str(CONFIG_SCHEMA))
+    check_planned_config(config, load_recipes(REPO / config["models_file"], MODELS_SCHEMA))
+
+
+@pytest.mark.parametrize("config, message", CONFIG_CASES.values(), ids=CONFIG_CASES.keys())
+def test_config_errors_are_found_at_planning_in_one_line(config, message):
+    with pytest.raises(UserError) as error:
+        check_as_planned(config)
+    assert str(error.value).startswith(message), str(error.value)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("case", ["threshold-text", "hostile-benchmark-name"])
+def test_a_config_error_stops_snakemake_before_any_job(workflow_copy, case):
+    config, message = CONFIG_CASES[case]
+    result = plan_with(workflow_copy, config)
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert message in out, out[-2000:]
+    assert "Traceback" not in out
+    assert not (workflow_copy / "pwned").exists() and not (workflow_copy / "results").exists()
+
+
+def minilm(**changes) -> dict:
+    recipes = yaml.safe_load((REPO / "config" / "models.yaml").read_text())
+    recipes["all-MiniLM-L6-v2"].update(changes)
+    return recipes
+
+
+RECIPE_CASES = {
+    "misspelt-key": (minilm(polling="cls"),
+                     "model 'all-MiniLM-L6-v2': unknown recipe key 'polling' (did you mean 'pooling'?)"),
+    "batch-size-zero": (minilm(batch_size=0),
+                        "model 'all-MiniLM-L6-v2': batch_size: 0 is less than the minimum of 1"),
+    "batch-size-negative": (minilm(batch_size=-1),
+                            "model 'all-MiniLM-L6-v2': batch_size: -1 is less than the minimum of 1"),
+    "max-length-text": (minilm(max_length="abc"),
+                        "model 'all-MiniLM-L6-v2': max_length: 'abc' is not of type 'integer'"),
+    "lowercase-no-string": (minilm(lowercase="no"),
+                            "model 'all-MiniLM-L6-v2': lowercase: 'no' is not of type 'boolean'"),
+    "entry-not-a-mapping": ({**minilm(), "bm25": "oops"},
+                            "model 'bm25': the entry must be a mapping of recipe keys, got 'oops'"),
+    "hostile-model-name": ({**minilm(), "a b": {"kind": "bm25"}}, "model name 'a b' does not match"),
+}
+
+
+@pytest.mark.parametrize("models, message", RECIPE_CASES.values(), ids=RECIPE_CASES.keys())
+def test_recipe_errors_name_the_model_and_the_key(tmp_path, models, message):
+    path = tmp_path / "models.yaml"
+    path.write_text(yaml.safe_dump(models, allow_unicode=True))
+    with pytest.raises(UserError, match=None) as error:
+        check_recipes(models, MODELS_SCHEMA, path)
+    assert str(error.value).startswith(f"{path}: {message}"), str(error.value)
+
+
+def test_a_recipe_error_stops_the_plan(workflow_copy):
+    result = plan_with(workflow_copy, models=minilm(batch_size=0))
+    assert result.returncode != 0
+    assert "bad_models.yaml: model 'all-MiniLM-L6-v2': batch_size: 0 is less than the minimum of 1" in (
+        result.stdout + result.stderr)
+
+
+def test_schema_defaults_agree_with_the_code():
+    """The defaults live in the schemas; the dataclasses that CLI users get must say the same."""
+    import dataclasses
+
+    from capflow.recipes import Recipe
+    from capflow.train import TrainSettings
+
+    models = yaml.safe_load(MODELS_SCHEMA.read_text())["additionalProperties"]["properties"]
+    recipe_defaults = {f.name: f.default for f in dataclasses.fields(Recipe) if f.name != "name"}
+    assert {key: spec["default"] for key, spec in models.items()} == recipe_defaults
+    finetune = yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"]["finetune"]["properties"]
+    for field in dataclasses.fields(TrainSettings):
+        if field.name != "seed":
+            assert finetune[field.name]["default"] == field.default, field.name
+
+
+def test_schema_enums_are_the_vocabulary():
+    from capflow.vocabulary import MIXES, POOLS
+
+    trainsets = yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"]["trainsets"]["properties"]
+    assert trainsets["mixes"]["items"]["enum"] == list(MIXES)
+    assert trainsets["pools"]["items"]["enum"] == list(POOLS)
+
+
+def test_unknown_key_is_found_before_the_schema():
+    with pytest.raises(UserError, match=r"unknown config key 'zeroshot.model' \(did you mean 'zeroshot.models'\?\)"):
+        check_config({"zeroshot": {"model": ["bm25"]}}, CONFIG_SCHEMA)
+
+
+@pytest.fixture
+def tiny_data(tmp_path):
+    root = tmp_path / "data"
+    for name in ("CapRetrieval", "CapRetrievalEn"):
+        write_jsonl(root / name / "candidates.jsonl", [{"id": "c1", "text": "a red cat"}, {"id": "c2", "text": "a dog"}])
+        write_jsonl(root / name / "queries.jsonl", [{"id": "q1", "query": "cat", "positives": [{"id": "c1", "score": 2}]}])
+    return root
+
+
+def test_hostile_values_are_quoted_not_run(workflow_copy, tiny_data):
+    """A revision and a results folder holding shell syntax reach the commands as plain words."""
+    results = "my results $(touch pwned)"
+    (workflow_copy / "hostile.yaml").write_text(yaml.safe_dump({
+        "results": results, "data": {"revision": "main$(touch pwned)", "local_dirs": ["nowhere"]}}))
+    result = run_snakemake(workflow_copy, "--cores", "1", "--configfile=hostile.yaml", "--",
+                           f"{results}/zeroshot/CapRetrieval/bm25/metrics.json",
+                           env={"CAPFLOW_DATA_DIR": str(tiny_data)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (workflow_copy / "pwned").exists()
+    assert (workflow_copy / results / "zeroshot" / "CapRetrieval" / "bm25" / "metrics.json").is_file()
+    assert sorted(p.name for p in workflow_copy.iterdir() if p.name not in (
+        "Snakefile", "rules", "workflow", "config", "hostile.yaml", ".snakemake")) == [results]
