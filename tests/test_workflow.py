@@ -81,3 +81,18 @@ def test_zeroshot_dag_runs_and_reruns_nothing(workflow_copy, benchmark_root):
     log = (results / "logs" / "zeroshot" / "CapRetrievalEn" / "all-MiniLM-L6-v2.log").read_text()
     assert "passage texts: 3024, cached 3024, to encode 0" in log
     assert ndcg("CapRetrievalEn", "all-MiniLM-L6-v2") == [72.55, 70.64, 70.88]
+
+
+def test_a_failed_job_shows_its_one_line_message_on_the_console(workflow_copy, tmp_path):
+    bad = tmp_path / "bad" / "CapRetrieval"
+    bad.mkdir(parents=True)
+    (bad / "candidates.jsonl").write_text('{"id": "c1", "text": "a cat"}\n')
+    (bad / "queries.jsonl").write_text('{"id": "q1", "query": "cat", "positives": [{"id": "c9", "score": 1}]}\n')
+    result = run_snakemake(workflow_copy, "--cores", "1", "results/data/CapRetrieval/queries.jsonl",
+                           env={"CAPFLOW_DATA_DIR": str(bad.parent)})
+    assert result.returncode != 0
+    expected = f"capflow data: error: {bad / 'queries.jsonl'}:1: query 'q1': positive 'c9' is not a known candidate"
+    assert expected in result.stderr.splitlines(), result.stderr[-3000:]
+    log = workflow_copy / "results" / "logs" / "data" / "CapRetrieval.log"
+    assert log.read_text().strip().splitlines()[-1] == expected
+    assert not (workflow_copy / "results" / "data" / "CapRetrieval" / "queries.jsonl").exists()
