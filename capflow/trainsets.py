@@ -32,6 +32,7 @@ POOL_DISPLAY = {"ood": "OOD pool", "id": "ID pool"}
 TOKEN_UNIT = {"zh": "jieba words", "en": "whitespace words"}
 QUERY_LENGTH_UNIT = {"zh": "chars", "en": "words"}
 QUERY_FIELDS = {"passage_id": str, "kind": str, "query": str}
+LEAKAGE_REPORT = "leakage.json"  # what the leakage step writes beside the pool's passages.jsonl
 
 
 def passage_tokens(text: str, language: str) -> int:
@@ -92,6 +93,31 @@ def generator_label(stats_paths: Iterable[Path]) -> str:
     return " + ".join(sorted(set(labels))) or "unknown"
 
 
+def _shard_count(stats_paths: Sequence[Path], key: str) -> int | None:
+    """The sum of ``key`` over the shard stats, or None when some shard does not record it."""
+    values = [read_json(path) for path in stats_paths]
+    if not all(isinstance(v, dict) and isinstance(v.get(key), int) for v in values):
+        return None
+    return sum(v[key] for v in values)
+
+
+def why_no_queries(passages_path: Path, pool_size: int, stats_paths: Sequence[Path]) -> str:
+    """Why a mix has no query at all: an empty pool (the leakage filter kept nothing) or only rejects."""
+    if pool_size == 0:
+        report_path = Path(passages_path).parent / LEAKAGE_REPORT
+        try:
+            counts = read_json(report_path)["counts"]
+            return (f"the leakage filter kept no passage of the pool ({counts['in']} in, {counts['dropped']} dropped, "
+                    f"{counts['kept']} kept; see {report_path})")
+        except (UserError, KeyError, TypeError):
+            return f"the pool {passages_path} holds no passage (did the leakage filter keep none?)"
+    passages, rejects = _shard_count(stats_paths, "passages"), _shard_count(stats_paths, "rejects")
+    if passages is None or rejects is None:
+        return "every answer was rejected (see the rejects files)"
+    return (f"every answer was rejected ({rejects} rejects for {passages} of the pool's {pool_size} passages; "
+            "see the rejects files)")
+
+
 def _mean(total: float, count: int) -> float:
     return round(total / count, 4) if count else 0.0
 
@@ -138,7 +164,7 @@ def build_trainset(pool: str, mix: str, passages_path: Path, query_paths: Sequen
     texts = {p.id: p.text for p in load_pool(passages_path)}
     pairs = read_pairs(query_paths, MIXES[mix], set(texts))
     if not pairs:
-        raise UserError(f"no generated queries for {pool}-{mix}: every answer was rejected (see the rejects files)")
+        raise UserError(f"no generated queries for {pool}-{mix}: {why_no_queries(passages_path, len(texts), stats_paths)}")
     heldout_flags = heldout_mask(pairs, heldout_fraction, seed)
     train = [p for p, held in zip(pairs, heldout_flags) if not held]
     heldout = [p for p, held in zip(pairs, heldout_flags) if held]
