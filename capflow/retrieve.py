@@ -62,7 +62,8 @@ def configure_parser(parser) -> None:
     which.add_argument("--model", help="a model name from --models")
     parser.add_argument("--models", type=Path, default=Path("config/models.yaml"), help="recipe registry")
     parser.add_argument("--weights", help="use these weights (e.g. a finetuned model directory) with the recipe")
-    parser.add_argument("--benchmark-label", help="benchmark name written into the outputs (default: the directory name)")
+    parser.add_argument("--benchmark-label",
+                        help="benchmark name written into the outputs (default: the directory name)")
     parser.add_argument("--label", help="model label written into the outputs (default: the recipe name)")
     parser.add_argument("--language", required=True, help="benchmark language (BM25 tokenizer): zh or en")
     parser.add_argument("--depth", type=int, default=100, help="ranked candidates kept per query")

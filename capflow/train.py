@@ -197,8 +197,8 @@ def prepare_work_dir(work: Path, record: dict, restart: bool = False) -> Path | 
         if existing is None:
             raise UserError(f"is not a training folder of this step (no run record); {afresh}", work)
         if existing != record:
-            raise UserError(f"holds checkpoints of another run (differs in {', '.join(differing_keys(existing, record))})"
-                            f"; {afresh}", work)
+            differing = ", ".join(differing_keys(existing, record))
+            raise UserError(f"holds checkpoints of another run (differs in {differing}); {afresh}", work)
         shutil.rmtree(work / "model", ignore_errors=True)
         checkpoint = latest_checkpoint(work / "checkpoints")
         if checkpoint:

@@ -164,7 +164,8 @@ def build_trainset(pool: str, mix: str, passages_path: Path, query_paths: Sequen
     texts = {p.id: p.text for p in load_pool(passages_path)}
     pairs = read_pairs(query_paths, MIXES[mix], set(texts))
     if not pairs:
-        raise UserError(f"no generated queries for {pool}-{mix}: {why_no_queries(passages_path, len(texts), stats_paths)}")
+        reason = why_no_queries(passages_path, len(texts), stats_paths)
+        raise UserError(f"no generated queries for {pool}-{mix}: {reason}")
     heldout_flags = heldout_mask(pairs, heldout_fraction, seed)
     train = [p for p, held in zip(pairs, heldout_flags) if not held]
     heldout = [p for p, held in zip(pairs, heldout_flags) if held]
