@@ -4,7 +4,9 @@ Training is the sentence-transformers trainer with InfoNCE over in-batch negativ
 (``MultipleNegativesRankingLoss``, scale = 1 / temperature; its GradCache variant when a
 ``mini_batch_size`` is set) and batches without duplicate texts (``BatchSamplers.NO_DUPLICATES``):
 several generated queries share one passage, and two of them in one batch would make a passage its
-own query's negative. Texts pass through the recipe exactly as at evaluation (``Recipe.prepare``).
+own query's negative. A training set with fewer than two distinct passages has no negatives at all
+(the loss is 0 at every step) and is refused. Texts pass through the recipe exactly as at
+evaluation (``Recipe.prepare``).
 
 Mixed precision (bf16 autocast over fp32 weights) is on where the hardware computes in bf16: CUDA
 GPUs that support it and CPUs with AVX512-BF16 or AMX (about twice as fast as fp32 there).
@@ -16,8 +18,8 @@ recipe's evaluation length.
 
 The run trains in ``<out>.partial/`` beside the output, which holds the run record (a fingerprint of
 recipe, settings, data and base weights) and the checkpoints. A rerun of the same run resumes from
-the latest checkpoint; a different run finding that folder refuses to touch it. Only a finished
-model is renamed to ``<out>``: a standard sentence-transformers directory.
+the latest checkpoint; a different run finding that folder refuses to touch it (``--restart`` discards
+it). Only a finished model is renamed to ``<out>``: a standard sentence-transformers directory.
 """
 
 from __future__ import annotations
