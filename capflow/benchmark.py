@@ -7,6 +7,7 @@ A benchmark dir holds ``candidates.jsonl`` {id, text}, ``queries.jsonl`` {id, qu
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,17 @@ _WHITESPACE = re.compile(r"\s+")
 
 def normalise_whitespace(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()
+
+
+def has_visible_text(text: str) -> bool:
+    """False for text of only whitespace and invisible characters (zero-width spaces, joiners, BOMs, controls)."""
+    return any(not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc", "Zs", "Zl", "Zp") for ch in text)
+
+
+def check_id(value: str, what: str, path: Path, lineno: int) -> None:
+    """Ids travel through whitespace-separated TREC runs: an empty id or one with whitespace breaks them."""
+    if not value or any(ch.isspace() for ch in value):
+        raise UserError(f"{what} id {value!r} is empty or contains whitespace", path, lineno)
 
 
 @dataclass
@@ -50,9 +62,10 @@ def load_candidates(path: Path) -> tuple[list[str], list[str]]:
     seen: dict[str, int] = {}
     for lineno, obj in iter_jsonl(path, {"id": str, "text": str}):
         cid = obj["id"]
+        check_id(cid, "candidate", path, lineno)
         if cid in seen:
             raise UserError(f"duplicate candidate id '{cid}' (first on line {seen[cid]})", path, lineno)
-        if not obj["text"].strip():
+        if not has_visible_text(obj["text"]):
             raise UserError(f"empty text for candidate '{cid}'", path, lineno)
         seen[cid] = lineno
         ids.append(cid)
@@ -67,9 +80,10 @@ def load_queries(path: Path, candidate_ids: set[str]) -> list[Query]:
     seen: dict[str, int] = {}
     for lineno, obj in iter_jsonl(path, {"id": str, "query": str, "positives": list}):
         qid = obj["id"]
+        check_id(qid, "query", path, lineno)
         if qid in seen:
             raise UserError(f"duplicate query id '{qid}' (first on line {seen[qid]})", path, lineno)
-        if not obj["query"].strip():
+        if not has_visible_text(obj["query"]):
             raise UserError(f"empty text for query '{qid}'", path, lineno)
         seen[qid] = lineno
         qrels: dict[str, int] = {}
@@ -115,6 +129,12 @@ def match_types(queries: list[Query], types: dict[str, list[str]]) -> tuple[dict
         else:
             assigned[q.id] = type_name
     return assigned, unmatched
+
+
+def unknown_type_entries(queries: list[Query], types: dict[str, list[str]]) -> list[str]:
+    """Texts listed in ``types`` that match no query (after whitespace normalisation), in file order."""
+    known = {normalise_whitespace(q.text) for q in queries}
+    return [text for texts in types.values() for text in texts if normalise_whitespace(text) not in known]
 
 
 def load_benchmark(directory: str | Path) -> Benchmark:

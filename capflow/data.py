@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "CAPFLOW_DATA_DIR"
 QUERY_TYPES = "query_types.json"
+UNKNOWN_TYPES_SHOWN = 5
 
 
 def source_dir(name: str, local_dirs: list[str]) -> Path | None:
@@ -26,7 +27,11 @@ def source_dir(name: str, local_dirs: list[str]) -> Path | None:
     roots = [os.environ[DATA_DIR_ENV]] if os.environ.get(DATA_DIR_ENV) else list(local_dirs)
     for root in roots:
         candidate = Path(root) / name
-        if (candidate / bm.CANDIDATES).exists():
+        if candidate.is_dir():
+            missing = [f for f in (bm.CANDIDATES, bm.QUERIES) if not (candidate / f).exists()]
+            if missing:
+                raise UserError(f"local copy of benchmark '{name}' is incomplete: {' and '.join(missing)} missing "
+                                "(complete it or remove the directory to download it)", candidate)
             return candidate
     return None
 
@@ -53,10 +58,10 @@ def materialise(name: str, *, local_dirs: list[str], repo: str | None, revision:
     """The validated benchmark and its query-type map, from the local copy or else the hub."""
     local = source_dir(name, local_dirs)
     if local is not None:
-        log.info("reading %s from %s", name, local)
+        log.info("source of %s: the local copy %s", name, local)
         benchmark = bm.load_benchmark(local)
     elif repo:
-        log.info("downloading %s from %s", name, repo)
+        log.info("source of %s: the hub repo %s (revision %s), no local copy found", name, repo, revision)
         with tempfile.TemporaryDirectory(prefix=f"capflow-{name}.download.") as tmp:
             fetch_from_hub(repo, revision, endpoint, Path(tmp))
             benchmark = bm.load_benchmark(tmp)
@@ -68,6 +73,10 @@ def materialise(name: str, *, local_dirs: list[str], repo: str | None, revision:
         log.info("query types: %d matched, %d unmatched", len(query_types), len(unmatched))
         for q in unmatched:
             log.warning("query without a type: %s %r", q.id, q.text)
+        unknown = bm.unknown_type_entries(benchmark.queries, benchmark.types)
+        if unknown:
+            log.warning("%s: %d entries name no query of the benchmark, e.g. %s", bm.TYPES, len(unknown),
+                        ", ".join(repr(t) for t in unknown[:UNKNOWN_TYPES_SHOWN]))
     return benchmark, query_types
 
 

@@ -30,7 +30,7 @@ from typing import Iterable, Iterator
 from capflow import hub
 from capflow.benchmark import normalise_whitespace
 from capflow.errors import UserError
-from capflow.io import iter_jsonl, write_json, write_jsonl
+from capflow.io import decode_utf8, iter_jsonl, open_binary, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -77,17 +77,11 @@ def read_jsonl_source(path: Path, *, text_field: str = "text", id_field: str | N
 
 
 def read_text_source(path: Path) -> Iterator[Passage]:
-    try:
-        handle = open(path, encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot read: {exc.strerror}", path) from None
-    with handle:
-        try:
-            for lineno, line in enumerate(handle, start=1):
-                if line.strip():
-                    yield Passage(f"{path.stem}:{lineno}", line, path.name, str(path), lineno)
-        except UnicodeDecodeError as exc:
-            raise UserError(f"not UTF-8 text ({exc.reason})", path) from None
+    with open_binary(path) as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            line = decode_utf8(raw, path, lineno)
+            if line.strip():
+                yield Passage(f"{path.stem}:{lineno}", line, path.name, str(path), lineno)
 
 
 def read_hub_source(dataset: str, *, key: str, config: str | None = None, split: str = "train",

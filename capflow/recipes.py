@@ -56,9 +56,12 @@ class Recipe:
     @classmethod
     def from_json(cls, text: str) -> "Recipe":
         try:
-            return from_mapping(json.loads(text)["name"], json.loads(text))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise UserError(f"invalid recipe JSON: {exc}") from None
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"invalid recipe JSON: {exc.msg} (column {exc.colno})") from None
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            raise UserError("invalid recipe JSON: expected an object with a string 'name'")
+        return from_mapping(raw["name"], raw)
 
     def with_path(self, path: str, name: str | None = None) -> "Recipe":
         """The same recipe over other weights (a finetuned copy), never the hub or package copy."""

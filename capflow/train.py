@@ -4,7 +4,9 @@ Training is the sentence-transformers trainer with InfoNCE over in-batch negativ
 (``MultipleNegativesRankingLoss``, scale = 1 / temperature; its GradCache variant when a
 ``mini_batch_size`` is set) and batches without duplicate texts (``BatchSamplers.NO_DUPLICATES``):
 several generated queries share one passage, and two of them in one batch would make a passage its
-own query's negative. Texts pass through the recipe exactly as at evaluation (``Recipe.prepare``).
+own query's negative. A training set with fewer than two distinct passages has no negatives at all
+(the loss is 0 at every step) and is refused. Texts pass through the recipe exactly as at
+evaluation (``Recipe.prepare``).
 
 Mixed precision (bf16 autocast over fp32 weights) is on where the hardware computes in bf16: CUDA
 GPUs that support it and CPUs with AVX512-BF16 or AMX (about twice as fast as fp32 there).
@@ -16,8 +18,8 @@ recipe's evaluation length.
 
 The run trains in ``<out>.partial/`` beside the output, which holds the run record (a fingerprint of
 recipe, settings, data and base weights) and the checkpoints. A rerun of the same run resumes from
-the latest checkpoint; a different run finding that folder refuses to touch it. Only a finished
-model is renamed to ``<out>``: a standard sentence-transformers directory.
+the latest checkpoint; a different run finding that folder refuses to touch it (``--restart`` discards
+it). Only a finished model is renamed to ``<out>``: a standard sentence-transformers directory.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from capflow.benchmark import has_visible_text
 from capflow.errors import UserError
 from capflow.io import iter_jsonl, read_json, write_json, write_text
 from capflow.recipes import Recipe
@@ -93,7 +96,7 @@ def load_pairs(path: Path, passages: dict[str, str]) -> list[tuple[str, str]]:
     """(query, passage id) pairs of a training file; every passage must be in the pool."""
     pairs = []
     for lineno, row in iter_jsonl(path, PAIR_FIELDS):
-        if not row["query"].strip():
+        if not has_visible_text(row["query"]):
             raise UserError("empty query", path, lineno)
         if row["passage_id"] not in passages:
             raise UserError(f"passage '{row['passage_id']}' is not in the pool", path, lineno)
@@ -105,6 +108,23 @@ def load_pool_texts(path: Path) -> dict[str, str]:
     from capflow.generate.shards import load_pool
 
     return {p.id: p.text for p in load_pool(path)}
+
+
+def check_in_batch_negatives(pairs: Sequence[tuple[str, str]], batch_size: int, path: Path) -> list[str]:
+    """Refuse a training set whose batches cannot hold two distinct passages; return warnings.
+
+    With in-batch negatives each query's only negatives are the other passages of its batch: with
+    one distinct passage there are none, and the loss is exactly 0 at every step.
+    """
+    distinct = len({pid for _, pid in pairs})
+    if distinct < 2:
+        raise UserError(f"{len(pairs)} training pair(s) over {distinct} distinct passage(s): in-batch negatives need "
+                        "at least 2 distinct passages (the loss would be 0 at every step)", path)
+    warnings = []
+    if len(pairs) < batch_size:
+        warnings.append(f"the training set ({len(pairs)} pairs, {distinct} distinct passages) is smaller than one "
+                        f"batch ({batch_size}): every step sees the same few in-batch negatives")
+    return warnings
 
 
 def pair_columns(recipe: Recipe, pairs: Sequence[tuple[str, str]], passages: dict[str, str],
@@ -166,15 +186,22 @@ def latest_checkpoint(checkpoints: Path) -> Path | None:
     return max(steps)[1] if steps else None
 
 
-def prepare_work_dir(work: Path, record: dict) -> Path | None:
-    """Create the run's working folder, or reopen it for the same run; return a checkpoint to resume."""
+def prepare_work_dir(work: Path, record: dict, restart: bool = False) -> Path | None:
+    """Create the run's working folder, or reopen it for the same run; return a checkpoint to resume.
+
+    With ``restart`` an existing folder (of this run or another) is discarded first.
+    """
+    if work.exists() and restart:
+        log.warning("--restart: discarding %s", work)
+        shutil.rmtree(work)
     if work.exists():
         existing = read_record(work / RUN_RECORD)
+        afresh = f"remove it (rm -r '{work}') or rerun with --restart to start this run afresh"
         if existing is None:
-            raise UserError("is not a training folder of this step (no run record); remove it to train", work)
+            raise UserError(f"is not a training folder of this step (no run record); {afresh}", work)
         if existing != record:
-            raise UserError(f"holds checkpoints of another run (differs in {', '.join(differing_keys(existing, record))}); "
-                            "remove it to start this run afresh", work)
+            differing = ", ".join(differing_keys(existing, record))
+            raise UserError(f"holds checkpoints of another run (differs in {differing}); {afresh}", work)
         shutil.rmtree(work / "model", ignore_errors=True)
         checkpoint = latest_checkpoint(work / "checkpoints")
         if checkpoint:
@@ -336,7 +363,7 @@ def replace_dir(source: Path, target: Path, scratch: Path) -> None:
 
 def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages_path: Path, out: Path,
           loss_path: Path, heldout_path: Path | None = None, summary_path: Path | None = None,
-          device: str | None = None, callbacks: Sequence = ()) -> dict:
+          device: str | None = None, callbacks: Sequence = (), restart: bool = False) -> dict:
     """Finetune ``recipe``'s model on the pairs of ``train_path``; write the model, loss CSV and summary."""
     from capflow import encoders
 
@@ -346,6 +373,9 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
     pairs = load_pairs(train_path, passages)
     if not pairs:
         raise UserError("no training pairs", train_path)
+    warnings = check_in_batch_negatives(pairs, settings.batch_size, train_path)
+    for warning in warnings:
+        log.warning("WARNING: %s", warning)
     heldout = load_pairs(heldout_path, passages) if heldout_path else []
     if heldout_path and not heldout:
         log.warning("%s holds no pairs: no hold-out loss", heldout_path)
@@ -355,7 +385,7 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
                         encoders.fingerprint(weights))
     check_output(out, record)
     work = out.with_name(out.name + ".partial")
-    resume = prepare_work_dir(work, record)
+    resume = prepare_work_dir(work, record, restart)
 
     device = device or encoders.pick_device()
     if device == "cpu":
@@ -392,6 +422,7 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
         "final_eval_loss": next((r["eval_loss"] for r in reversed(rows) if "eval_loss" in r), None),
         "mean_train_loss": result.training_loss,
         **peak_memory_mb(device),
+        "warnings": warnings,
     }
     write_text(loss_path, loss_csv(rows))
     if summary_path:
@@ -417,6 +448,8 @@ def configure_parser(parser) -> None:
     parser.add_argument("--loss-csv", required=True, type=Path, help="per-step losses: step, train_loss, eval_loss")
     parser.add_argument("--summary", type=Path, help="run summary JSON (steps, pairs/s, peak memory)")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--restart", action="store_true",
+                        help="discard an existing <out>.partial folder (checkpoints of this or another run) first")
     defaults = TrainSettings()
     for field in dataclasses.fields(TrainSettings):
         flag = "--" + field.name.replace("_", "-")
@@ -441,7 +474,7 @@ def main(args) -> None:
         raise UserError(f"model '{recipe.name}' is not a dense encoder and cannot be finetuned")
     train(recipe, settings_from_args(args), train_path=args.train, heldout_path=args.heldout,
           passages_path=args.passages, out=args.out, loss_path=args.loss_csv, summary_path=args.summary,
-          device=args.device)
+          device=args.device, restart=args.restart)
 
 
 # --- Table 4 (a kind of `capflow tables`) -----------------------------------------------------------

@@ -90,6 +90,34 @@ def generator_label(stats_paths: Iterable[Path]) -> str:
     return " + ".join(sorted(set(labels))) or "unknown"
 
 
+def _shard_count(stats_paths: Sequence[Path], key: str) -> int | None:
+    """The sum of ``key`` over the shard stats, or None when some shard does not record it."""
+    values = [read_json(path) for path in stats_paths]
+    if not all(isinstance(v, dict) and isinstance(v.get(key), int) for v in values):
+        return None
+    return sum(v[key] for v in values)
+
+
+def why_no_queries(passages_path: Path, pool_size: int, stats_paths: Sequence[Path],
+                   leakage_report: Path | None = None) -> str:
+    """Why a mix has no query at all: an empty pool (the leakage filter kept nothing) or only rejects."""
+    if pool_size == 0:
+        report_path = leakage_report
+        try:
+            if report_path is None:
+                raise UserError("no leakage report given")
+            counts = read_json(report_path)["counts"]
+            return (f"the leakage filter kept no passage of the pool ({counts['in']} in, {counts['dropped']} dropped, "
+                    f"{counts['kept']} kept; see {report_path})")
+        except (UserError, KeyError, TypeError):
+            return f"the pool {passages_path} holds no passage (did the leakage filter keep none?)"
+    passages, rejects = _shard_count(stats_paths, "passages"), _shard_count(stats_paths, "rejects")
+    if passages is None or rejects is None:
+        return "every answer was rejected (see the rejects files)"
+    return (f"every answer was rejected ({rejects} rejects for {passages} of the pool's {pool_size} passages; "
+            "see the rejects files)")
+
+
 def _mean(total: float, count: int) -> float:
     return round(total / count, 4) if count else 0.0
 
@@ -130,7 +158,7 @@ class TrainsetFiles(NamedTuple):
 
 def build_trainset(pool: str, mix: str, passages_path: Path, query_paths: Sequence[Path],
                    stats_paths: Sequence[Path], language: str, heldout_fraction: float, seed: int,
-                   out: TrainsetFiles) -> dict:
+                   out: TrainsetFiles, leakage_report: Path | None = None) -> dict:
     from capflow.generate.shards import load_pool
 
     if mix not in MIXES:
@@ -142,7 +170,8 @@ def build_trainset(pool: str, mix: str, passages_path: Path, query_paths: Sequen
     texts = {p.id: p.text for p in load_pool(passages_path)}
     pairs = read_pairs(query_paths, MIXES[mix], set(texts))
     if not pairs:
-        raise UserError(f"no generated queries for {pool}-{mix}: every answer was rejected (see the rejects files)")
+        reason = why_no_queries(passages_path, len(texts), stats_paths, leakage_report)
+        raise UserError(f"no generated queries for {pool}-{mix}: {reason}")
     heldout_flags = heldout_mask(pairs, heldout_fraction, seed)
     train = [p for p, held in zip(pairs, heldout_flags) if not held]
     heldout = [p for p, held in zip(pairs, heldout_flags) if held]
@@ -226,6 +255,8 @@ def configure_parser(parser) -> None:
     parser.add_argument("--language", required=True, choices=LANGUAGES, help="passage language (token/length units)")
     parser.add_argument("--heldout-fraction", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--leakage-report", type=Path,
+                        help="the pool's leakage report, quoted when the filter kept no passage")
     parser.add_argument("--train", required=True, type=Path, help="output: training pairs JSONL")
     parser.add_argument("--heldout", required=True, type=Path, help="output: held-out pairs JSONL")
     parser.add_argument("--out-stats", required=True, type=Path, help="output: the training set's stats JSON")
@@ -234,7 +265,7 @@ def configure_parser(parser) -> None:
 def main(args) -> None:
     stats = build_trainset(args.pool, args.mix, args.passages, args.queries, args.stats, args.language,
                            args.heldout_fraction, args.seed,
-                           TrainsetFiles(args.train, args.heldout, args.out_stats))
+                           TrainsetFiles(args.train, args.heldout, args.out_stats), args.leakage_report)
     log.info("%s-%s: %d queries (%d held out) for %d passages, %.2f per passage, generator %s", args.pool, args.mix,
              stats["queries"], stats["heldout_queries"], stats["passages"], stats["queries_per_passage"],
              stats["generator"])

@@ -71,7 +71,10 @@ def mteb_paths(benchmark="{benchmark}"):
 def benchmark_source(wildcards):
     """The local copy's files (so editing one, or pointing $CAPFLOW_DATA_DIR elsewhere, reruns the
     data job); none when the benchmark comes from the hub, whose pinned revision is a param."""
-    return local_source_files(wildcards.benchmark, config["data"]["local_dirs"])
+    try:
+        return local_source_files(wildcards.benchmark, config["data"]["local_dirs"])
+    except UserError as exc:
+        raise WorkflowError(str(exc)) from None
 
 
 def benchmark_source_label(wildcards):
@@ -274,6 +277,7 @@ def trainset_shards(wildcards, name):
 def trainset_inputs(wildcards):
     return {
         "passages": generation_pool(wildcards),
+        "leakage": leakage_paths(wildcards.pool).files["report"],
         "queries": trainset_shards(wildcards, "queries"),
         "stats": trainset_shards(wildcards, "stats"),
     }

@@ -17,5 +17,6 @@ rule trainset:
     shell:
         "capflow --log {log:q} trainset --pool {wildcards.pool:q} --mix {wildcards.mix:q}"
         " --passages {input.passages:q} --queries {input.queries:q} --stats {input.stats:q}"
-        " --language {params.language:q} --heldout-fraction {params.fraction} --seed {params.seed}"
+        " --leakage-report {input.leakage:q} --language {params.language:q}"
+        " --heldout-fraction {params.fraction} --seed {params.seed}"
         " --train {output.train:q} --heldout {output.heldout:q} --out-stats {output.stats:q}"

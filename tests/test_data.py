@@ -142,3 +142,26 @@ def test_reference_benchmarks_load(benchmark_root):
     assert sum(1 for q in zh.queries if not q.qrels) == 27
     assigned, unmatched = match_types(zh.queries, zh.types)
     assert (len(assigned), len(unmatched)) == (398, 6)
+
+
+def test_the_log_names_the_source_and_types_naming_no_query(tiny_benchmark, tmp_path):
+    types = {"animal": ["cat", "kitten", "puppy"], "document": ["train ticket", "passport", "visa", "stamp", "map"]}
+    (tiny_benchmark / "types.json").write_text(json.dumps(types))
+    result = materialise_cli("Tiny", tiny_benchmark.parent, tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert f"source of Tiny: the local copy {tiny_benchmark}" in result.stderr
+    assert ("types.json: 6 entries name no query of the benchmark, e.g. 'kitten', 'puppy', 'passport', 'visa', "
+            "'stamp'\n") in result.stderr
+
+
+@pytest.mark.parametrize("missing", ["candidates.jsonl", "queries.jsonl"])
+def test_an_incomplete_local_copy_is_refused_not_downloaded(hub_server, tiny_benchmark, tmp_path, missing):
+    (tiny_benchmark / missing).unlink()
+    out = tmp_path / "out"
+    result = materialise_cli("Tiny", tiny_benchmark.parent, out, "--repo", "someone/Tiny",
+                             "--endpoint", hub_server[0])
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"capflow data: error: {tiny_benchmark}: local copy of benchmark 'Tiny' is incomplete: {missing} missing "
+        "(complete it or remove the directory to download it)")
+    assert not out.exists()

@@ -164,3 +164,27 @@ def test_shipped_prompts_travel_as_chat_messages(repo_root):
     with FakeOpenAIServer() as server:
         backend_for(server, schema=prompts.schema).generate([request])
     assert server.requests[0]["body"]["messages"] == prompts.messages("sm", "A red cat.")
+
+
+@pytest.mark.parametrize("payload", [
+    {"choices": [{"message": "just a string"}]},
+    {"choices": [{"message": {"role": "assistant", "content": [{"type": "text", "text": "[\"a\"]"}]}}]},
+    {"choices": [{"message": {"role": "assistant", "content": 42}}]},
+    {"choices": [{"message": {"role": "assistant", "content": None}}]},
+    "{\"choices\": " + "[" * 100000,
+], ids=["message-string", "content-list", "content-int", "content-null", "deeply-nested-body"])
+def test_odd_messages_become_empty_answers_not_crashes(payload):
+    with FakeOpenAIServer(lambda body, attempt: (200, payload, {}, 0.0)) as server:
+        assert backend_for(server).generate(requests_for(2)) == ["", ""]
+
+
+def test_a_deeply_nested_answer_is_a_reject_not_a_crash():
+    from capflow.generate.shards import collect
+
+    answer = "[" * 100000
+    with FakeOpenAIServer(lambda body, attempt: (200, completion(answer), {}, 0.0)) as server:
+        requests = requests_for(1)
+        answers = backend_for(server).generate(requests)
+    queries, rejects = collect(requests, answers, max_chars=64)
+    assert queries == []
+    assert [(r["passage_id"], r["reason"]) for r in rejects] == [("p0", "unparseable: JSON nested too deeply")]

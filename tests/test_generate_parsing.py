@@ -50,3 +50,10 @@ def test_clean_queries_keeps_chinese_and_compares_without_punctuation():
                             "图片中显示了一个燃气表。", max_chars=64)
     assert cleaned.kept == ["燃气表", "墙上的燃气表"]
     assert [r for _, r in cleaned.rejected] == [DUPLICATE, PASSAGE_COPY]
+
+
+@pytest.mark.parametrize("raw", ["[" * 100000, "{\"queries\": " + "[" * 100000, "```json\n" + "[" * 5000 + "\n```"],
+                         ids=["brackets", "queries-key", "fenced"])
+def test_deeply_nested_brackets_are_unparseable_not_a_crash(raw):
+    parsed = parse_answer(raw)
+    assert parsed.items == [] and parsed.error == "unparseable: JSON nested too deeply"

@@ -103,3 +103,13 @@ def test_llm_backends_need_prompts_and_a_model(tmp_path):
     assert result.returncode == 2 and "needs --prompts" in result.stderr
     result, _ = generate(tmp_path, pool, "kw", 0, 1, "--backend", "vllm")
     assert result.returncode == 2 and "needs a model" in result.stderr
+
+
+def test_an_empty_pool_writes_an_empty_shard_and_says_why(tmp_path):
+    pool = write_jsonl(tmp_path / "passages.jsonl", [])
+    out = tmp_path / "out"
+    result = run_capflow("generate", "--passages", pool, "--kind", "kw", "--out", out / "kw-0.jsonl",
+                         "--stats", out / "kw-0.stats.json", "--rejects", out / "kw-0.rejects.jsonl")
+    assert result.returncode == 0, result.stderr
+    assert "WARNING: the pool is empty (did the leakage filter keep no passage?)" in result.stderr
+    assert (out / "kw-0.jsonl").read_text() == "" and json.loads((out / "kw-0.stats.json").read_text())["passages"] == 0

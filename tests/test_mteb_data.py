@@ -12,6 +12,7 @@ import pytest
 from capflow import cli
 from capflow import mteb_data as md
 from capflow import retrieve as rt
+from capflow import scoring
 from capflow.benchmark import load_benchmark, write_benchmark
 from capflow.errors import UserError
 from capflow.recipes import Recipe
@@ -64,7 +65,7 @@ def test_conversion_gives_a_benchmark_dir_that_retrieve_scores_unchanged(tmp_pat
     assert loaded.candidate_texts[2] == "品牌 运动鞋 男款"  # title and text, as MTEB embeds documents
     assert loaded.qrels == {"q1": {"d1": 1}, "q2": {"d2": 1}, "q3": {}}  # score 0 is not a positive
     run = rt.retrieve(loaded, Recipe(name="bm25", kind="bm25"), language="zh", depth=10)
-    summary, _ = rt.score_run(loaded, run, {})
+    summary, _ = scoring.score_run(loaded, run, {})
     assert summary["queries_evaluated"] == 2 and summary["metrics"]["ndcg@1"] == 1.0
 
 

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from capflow import dense, scoring
 from capflow import retrieve as rt
 from capflow.benchmark import load_benchmark
 from capflow.errors import UserError
@@ -13,22 +14,22 @@ from conftest import REPO, build_tiny_bert, run_capflow
 def test_cosine_top_k_orders_by_score_and_keeps_ties_in_candidate_order():
     passages = np.array([[1, 0], [0, 1], [1, 0], [0.6, 0.8]], dtype=np.float32)
     queries = np.array([[1, 0], [0, 1]], dtype=np.float32)
-    top = rt.cosine_top_k(queries, passages, depth=3)
+    top = dense.cosine_top_k(queries, passages, depth=3)
     assert [i for i, _ in top[0]] == [0, 2, 3]
     assert [i for i, _ in top[1]] == [1, 3, 0]
     assert top[0][2][1] == pytest.approx(0.6)
-    assert len(rt.cosine_top_k(queries, passages, depth=10)[0]) == 4
+    assert len(dense.cosine_top_k(queries, passages, depth=10)[0]) == 4
 
 
 def test_trec_round_trip_and_errors(tmp_path):
     run = {"q1": [("c2", 0.5), ("c1", 0.25)], "q2": [("c3", 1.0)]}
     path = tmp_path / "run.trec"
-    rt.write_trec(path, run, "m")
+    scoring.write_trec(path, run, "m")
     assert path.read_text().splitlines()[0] == "q1 Q0 c2 1 0.500000 m"
-    assert rt.read_trec(path) == run
+    assert scoring.read_trec(path) == run
     path.write_text("q1 Q0 c2 1 high m\n")
     with pytest.raises(UserError, match=r"run.trec:1: score 'high' is not a number"):
-        rt.read_trec(path)
+        scoring.read_trec(path)
 
 
 def test_bm25_step_writes_run_metrics_and_error_report(tiny_benchmark, tmp_path):
@@ -70,17 +71,17 @@ def test_embedding_cache_reuses_entries_and_never_mixes_models(tmp_path, tiny_be
     second = Recipe(name="tiny-b", path=str(tiny_bert(tmp_path / "b", 1)), pooling="mean", max_length=64)
 
     state = {}
-    vectors = rt.embed(first, bench.candidate_texts, "passage", cache, "cpu", state)
+    vectors = dense.embed(first, bench.candidate_texts, "passage", cache, "cpu", state)
     assert state["encoded"] == 4 and np.allclose(np.linalg.norm(vectors, axis=1), 1)
     again = {}
-    assert np.array_equal(rt.embed(first, bench.candidate_texts, "passage", cache, "cpu", again), vectors)
+    assert np.array_equal(dense.embed(first, bench.candidate_texts, "passage", cache, "cpu", again), vectors)
     assert again["encoded"] == 0 and "model" not in again  # nothing encoded, no model loaded
 
     other = {}
-    other_vectors = rt.embed(second, bench.candidate_texts, "passage", cache, "cpu", other)
+    other_vectors = dense.embed(second, bench.candidate_texts, "passage", cache, "cpu", other)
     assert other["encoded"] == 4 and not np.allclose(other_vectors, vectors)
     cls = {}
-    rt.embed(Recipe(name="tiny-a", path=first.path, pooling="cls", max_length=64), bench.candidate_texts,
+    dense.embed(Recipe(name="tiny-a", path=first.path, pooling="cls", max_length=64), bench.candidate_texts,
              "passage", cache, "cpu", cls)
     assert cls["encoded"] == 4  # another pooling is another model
     assert len(list(cache.iterdir())) == 3
@@ -91,10 +92,10 @@ def test_minilm_on_capretrieval_en(benchmark_root, tmp_path):
     bench = load_benchmark(benchmark_root / "CapRetrievalEn")
     recipe = load_recipes(REPO / "config/models.yaml")["all-MiniLM-L6-v2"]
     run = rt.retrieve(bench, recipe, language="en", depth=100, cache_root=tmp_path / "cache")
-    summary, _ = rt.score_run(bench, run, {})
+    summary, _ = scoring.score_run(bench, run, {})
     assert [round(100 * summary["metrics"][f"ndcg@{k}"], 2) for k in (1, 5, 10)] == [72.55, 70.64, 70.88]
     state = {}
-    rt.embed(recipe, bench.candidate_texts, "passage", tmp_path / "cache", None, state)
+    dense.embed(recipe, bench.candidate_texts, "passage", tmp_path / "cache", None, state)
     assert state["encoded"] == 0
 
 

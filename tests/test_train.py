@@ -227,8 +227,35 @@ def test_checkpoints_of_another_run_are_refused(tiny_model, trainset, tmp_path, 
     shutil.rmtree(out / "model")
     code, err = capflow_train(capsys, tiny_model, trainset, out, "--save-steps", "1", "--learning-rate", "1e-4")
     assert_one_line_error(code, err, f"{partial}: holds checkpoints of another run (differs in settings); "
-                                     "remove it to start this run afresh", out)
+                                     f"remove it (rm -r '{partial}') or rerun with --restart to start this run afresh",
+                          out)
     assert (partial / tr.RUN_RECORD).exists()  # left as it was
+    code, _ = capflow_train(capsys, tiny_model, trainset, out, "--save-steps", "1", "--learning-rate", "1e-4",
+                            "--restart")
+    assert code == 0 and (out / "model" / tr.RUN_RECORD).exists() and not partial.exists()
+
+
+@pytest.mark.parametrize("pairs, expected", [
+    ([("cat", "p0")] * 20, "20 training pair(s) over 1 distinct passage(s)"),
+    ([(f"query {i}", "p0") for i in range(20)], "20 training pair(s) over 1 distinct passage(s)"),
+    ([("cat", "p0")], "1 training pair(s) over 1 distinct passage(s)"),
+], ids=["identical-pairs", "one-passage-many-queries", "single-pair"])
+def test_a_set_without_in_batch_negatives_is_refused(tiny_model, trainset, tmp_path, capsys, pairs, expected):
+    write_jsonl(trainset.train, [{"query": q, "passage_id": pid, "kind": "kw"} for q, pid in pairs])
+    code, err = capflow_train(capsys, tiny_model, trainset, tmp_path / "out")
+    assert_one_line_error(code, err, f"{trainset.train}: {expected}: in-batch negatives need at least 2 distinct "
+                                     "passages (the loss would be 0 at every step)", tmp_path / "out")
+
+
+def test_a_set_smaller_than_one_batch_trains_with_a_recorded_warning(tiny_model, trainset, tmp_path, caplog):
+    settings = tr.TrainSettings(**{**SETTINGS.__dict__, "batch_size": 128, "max_steps": 1, "eval_steps": None})
+    summary = run_train(tiny_model, trainset, tmp_path, settings)
+    expected = (f"the training set (88 pairs, 22 distinct passages) is smaller than one batch (128): every step sees "
+                "the same few in-batch negatives")
+    assert summary["warnings"] == [expected]
+    assert json.loads((tmp_path / "train.json").read_text())["warnings"] == [expected]
+    assert f"WARNING: {expected}" in caplog.text
+    assert run_train(tiny_model, trainset, tmp_path / "full")["warnings"] == []
 
 
 def test_a_model_of_another_run_is_not_overwritten(tiny_model, trainset, tmp_path, capsys):

@@ -135,3 +135,29 @@ def test_cli_and_table_6_label_the_heuristic_generator(tmp_path, zh_shards):
     tex = (tmp_path / "trainsets.tex").read_text()
     assert r"\textbf" not in tex and "heuristic (no LLM)" in tex
     assert (tmp_path / "trainsets.csv").read_text().count("heuristic (no LLM)") == 3
+
+
+def test_a_pool_emptied_by_the_leakage_filter_is_named_with_its_counts(tmp_path):
+    pool = write_jsonl(tmp_path / "pools" / "id" / "passages.jsonl", [])
+    (pool.parent / "leakage.json").write_text(json.dumps({"counts": {"in": 40, "dropped": 40, "kept": 0}}))
+    queries, stats = shard(tmp_path, "kw-0", [])
+    stats.write_text(json.dumps({"generator": "heuristic (no LLM)", "passages": 0, "queries": 0, "rejects": 0}))
+    with pytest.raises(UserError) as caught:
+        build_trainset("id", "kw", pool, [queries], [stats], "zh", 0.05, 0, files_in(tmp_path / "out"),
+                       leakage_report=pool.parent / "leakage.json")
+    assert str(caught.value) == ("no generated queries for id-kw: the leakage filter kept no passage of the pool "
+                                 f"(40 in, 40 dropped, 0 kept; see {pool.parent / 'leakage.json'})")
+    (pool.parent / "leakage.json").unlink()
+    with pytest.raises(UserError, match=r"the pool .*passages.jsonl holds no passage \(did the leakage filter"):
+        build_trainset("id", "kw", pool, [queries], [stats], "zh", 0.05, 0, files_in(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_only_rejects_are_counted_from_the_shard_stats(tmp_path):
+    pool = write_jsonl(tmp_path / "pool.jsonl", ZH_POOL)
+    queries, stats = shard(tmp_path, "kw-0", [])
+    stats.write_text(json.dumps({"generator": "heuristic (no LLM)", "passages": 3, "queries": 0, "rejects": 7}))
+    with pytest.raises(UserError) as caught:
+        build_trainset("id", "kw", pool, [queries], [stats], "zh", 0.05, 0, files_in(tmp_path / "out"))
+    assert str(caught.value) == ("no generated queries for id-kw: every answer was rejected (7 rejects for 3 of "
+                                 "the pool's 3 passages; see the rejects files)")

@@ -109,13 +109,18 @@ class OpenAIBackend:
             if isinstance(reason, (TimeoutError, socket.timeout)):
                 raise RetryableError(f"timed out after {self.options.timeout_s}s") from None
             raise RetryableError(f"connection failed: {reason}") from None
+        # a malformed response body is the server's garbage, not the job's failure: an empty answer (a reject)
         try:
             message = json.loads(payload)["choices"][0]["message"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            # a malformed response body is the server's garbage, not the job's failure
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError):
             log.warning("openai backend: response without choices[0].message: %r", payload[:200])
             return ""
-        return message.get("content") or ""
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, str):
+            if content is not None or not isinstance(message, dict):
+                log.warning("openai backend: choices[0].message has no text content: %r", payload[:200])
+            return ""
+        return content
 
 
 def _retry_after(value: str | None) -> float | None:

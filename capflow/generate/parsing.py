@@ -46,7 +46,10 @@ def parse_answer(raw: str) -> ParsedAnswer:
     if not text:
         return ParsedAnswer(error=f"{UNPARSEABLE}: empty answer")
     for block in _FENCE.findall(text) + [text]:
-        items = _json_items(block)
+        try:
+            items = _json_items(block)
+        except RecursionError:
+            return ParsedAnswer(error=f"{UNPARSEABLE}: JSON nested too deeply")
         if items is not None:
             return ParsedAnswer(items)
     truncated = _TRUNCATED_ARRAY.search(text)
@@ -113,6 +116,13 @@ class CleanQueries:
     rejected: list[tuple[str, str]]  # (text, reason)
 
 
+def _item_text(item) -> str:
+    try:
+        return json.dumps(item, ensure_ascii=False)[:500]
+    except RecursionError:
+        return "<nested too deeply>"
+
+
 def clean_queries(items: list, passage: str, max_chars: int) -> CleanQueries:
     kept: list[str] = []
     rejected: list[tuple[str, str]] = []
@@ -120,7 +130,7 @@ def clean_queries(items: list, passage: str, max_chars: int) -> CleanQueries:
     passage_key = comparison_key(passage)
     for item in items:
         if not isinstance(item, str):
-            rejected.append((json.dumps(item, ensure_ascii=False)[:500], NOT_A_STRING))
+            rejected.append((_item_text(item), NOT_A_STRING))
             continue
         query = normalise_query(item)
         key = comparison_key(query)

@@ -106,6 +106,8 @@ def run_shard(passages: Sequence[Passage], kind: str, shard: int, shards: int, s
     requests = build_requests(passages[start:end], kind, prompts)
     if backend is None:
         backend = make_backend(settings, prompts.schema if prompts else None)
+    if not passages:
+        log.warning("WARNING: the pool is empty (did the leakage filter keep no passage?): this shard writes no query")
     log.info("shard %d/%d: %d passages (%d..%d), kind %s, generator %s", shard, shards, len(requests), start,
              end - 1, kind, settings.label)
     began = time.perf_counter()

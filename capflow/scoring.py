@@ -1,0 +1,68 @@
+"""Scoring a run against a benchmark's qrels: TREC run files, the metrics summary and its JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from capflow import metrics
+from capflow.benchmark import Benchmark
+from capflow.errors import UserError
+from capflow.io import atomic_open, read_text, write_json
+from capflow.recipes import Recipe
+
+Run = dict[str, list[tuple[str, float]]]  # query id -> [(candidate id, score)], best first
+REPORT_KS = (1, 5, 10, 20, 100)
+
+
+def write_trec(path: Path, run: Run, tag: str) -> None:
+    with atomic_open(path) as handle:
+        for qid, hits in run.items():
+            for rank, (cid, score) in enumerate(hits, start=1):
+                handle.write(f"{qid} Q0 {cid} {rank} {score:.6f} {tag}\n")
+
+
+def read_trec(path: Path) -> Run:
+    run: Run = {}
+    for lineno, line in enumerate(read_text(path, missing="run file not found").splitlines(), start=1):
+        parts = line.split()
+        if len(parts) != 6:
+            raise UserError("expected 'qid Q0 docid rank score tag'", path, lineno)
+        try:
+            run.setdefault(parts[0], []).append((parts[2], float(parts[4])))
+        except ValueError:
+            raise UserError(f"score '{parts[4]}' is not a number", path, lineno) from None
+    return run
+
+
+def require_judged(benchmark: Benchmark, name: str) -> None:
+    """A benchmark without a single judged query has no score at all (not 0.00): an error naming it."""
+    if not any(q.qrels for q in benchmark.queries):
+        raise UserError(f"benchmark '{name}' has no judged query (no positive with label 1 or 2): nothing to score")
+
+
+def score_run(benchmark: Benchmark, run: Run, query_types: dict[str, str],
+              threshold: float | None = None, name: str = "the benchmark") -> tuple[dict, dict[str, dict[str, float]]]:
+    """The summary (means over judged queries, per type) and per-query metrics of ``run``."""
+    require_judged(benchmark, name)
+    rankings = {qid: [cid for cid, _ in hits] for qid, hits in run.items()}
+    mean, per_query = metrics.evaluate(rankings, benchmark.qrels, REPORT_KS)
+    by_type: dict[str, list[float]] = {}
+    for qid, values in per_query.items():
+        by_type.setdefault(query_types.get(qid, "untyped"), []).append(values["ndcg@10"])
+    summary = {
+        "queries": len(benchmark.queries),
+        "queries_evaluated": len(per_query),
+        "candidates": len(benchmark.candidate_ids),
+        "metrics": {k: round(v, 6) for k, v in mean.items()},
+        "ndcg@10_by_type": {t: round(sum(v) / len(v), 6) for t, v in sorted(by_type.items())} if query_types else {},
+    }
+    if threshold is not None:
+        scores = metrics.threshold_scores(run, benchmark.qrels, threshold)
+        summary["threshold"] = {"score": threshold, **{k: round(v, 6) for k, v in scores.items()}}
+    return summary, per_query
+
+
+def write_metrics(path: Path, summary: dict, *, benchmark: str, label: str, recipe: Recipe) -> None:
+    write_json(path, {"benchmark": benchmark, "model": label, "display": recipe.display, "group": recipe.group,
+                      "params": recipe.params, "recipe": dataclasses.asdict(recipe), **summary})
