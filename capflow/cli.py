@@ -18,7 +18,9 @@ from capflow.errors import UserError
 STEPS: dict[str, tuple[str, str]] = {
     "data": ("capflow.data", "materialise and validate a benchmark"),
     "retrieve": ("capflow.retrieve", "rank a benchmark's candidates with BM25 or an encoder, and score the run"),
-    "tables": ("capflow.tables", "build LaTeX/Markdown/CSV tables from metrics JSON"),
+    "per-query": ("capflow.report.perquery", "the long per-query frame (per_query.csv) of many runs"),
+    "tables": ("capflow.report.tables_step", "build one table (LaTeX/Markdown/CSV) of the report"),
+    "figures": ("capflow.report.figures_step", "draw one figure (PNG/PDF) of the report"),
     "gpu-run": ("capflow.devices", "run a command on free GPUs of this machine (its own CUDA_VISIBLE_DEVICES)"),
     "pool": ("capflow.pools", "build a passage pool from a source (a hold-out also writes the test view)"),
     "leakage": ("capflow.leakage", "drop pool passages whose ROUGE-L F1 against any test caption reaches a threshold"),

@@ -271,13 +271,17 @@ def metrics_json(path, model, benchmark, ndcg10, display="MiniLM"):
 
 
 def test_setting_labels_round_trip():
-    assert tr.setting_label("ood", "smkw", 3) == "ood-smkw-seed3"
-    assert tr.parse_setting_label("ood-smkw-seed3") == ("ood", "smkw", 3)
-    assert tr.parse_setting_label("all-MiniLM-L6-v2") is None and tr.parse_setting_label("bm25") is None
+    from capflow import runlabels
+
+    assert tr.setting_label("ood", "smkw", 3) == "ood-smkw-seed3"  # the rules import it from the train step
+    assert runlabels.parse_setting_label("ood-smkw-seed3") == ("ood", "smkw", 3)
+    assert runlabels.parse_setting_label("all-MiniLM-L6-v2") is None and runlabels.parse_setting_label("bm25") is None
+    assert runlabels.setting_display("id", "smkw") == "ID pool SM+KW"
 
 
 def test_finetune_table_has_base_pools_mixes_and_seed_spread(tmp_path):
-    from capflow.tables import to_csv, to_latex, to_markdown
+    from capflow.report import finetune
+    from capflow.report.table import to_csv, to_latex, to_markdown
 
     inputs = [metrics_json(tmp_path / "base.json", "all-MiniLM-L6-v2", "B", 0.50),
               metrics_json(tmp_path / "bm25.json", "bm25", "B", 0.40, display="BM25")]
@@ -289,7 +293,7 @@ def test_finetune_table_has_base_pools_mixes_and_seed_spread(tmp_path):
         stats = tmp_path / f"stats-{pool}-{mix}.json"
         stats.write_text(json.dumps({"pool": pool, "mix": mix, "generator": "heuristic (no LLM)"}))
         inputs.append(stats)
-    table = tr.build_table(inputs, SimpleNamespace(benchmarks=None, ks=[10], note=["extra note"], caption=None))
+    table = finetune.build(SimpleNamespace(inputs=inputs, benchmarks=None, ks=[10], note=["extra note"], caption=None))
     assert [(title, [r.label for r in rows]) for title, rows in table.groups] == [
         ("Zero-shot", ["MiniLM (base)", "BM25"]),
         ("Finetuned on the OOD pool", ["SM", "KW"]),
@@ -305,10 +309,12 @@ def test_finetune_table_has_base_pools_mixes_and_seed_spread(tmp_path):
 
 
 def test_finetune_table_refuses_other_json(tmp_path):
+    from capflow.report import finetune
+
     bad = tmp_path / "x.json"
     bad.write_text("{}")
     with pytest.raises(UserError, match="neither a metrics JSON"):
-        tr.build_table([bad], SimpleNamespace(benchmarks=None, ks=None, note=None, caption=None))
+        finetune.build(SimpleNamespace(inputs=[bad], benchmarks=None, ks=None, note=None, caption=None))
 
 
 # --- the finetune and evaluate rules ------------------------------------------------------------------
