@@ -20,6 +20,7 @@ from capflow import metrics
 from capflow.benchmark import Query, load_queries
 from capflow.errors import UserError
 from capflow.io import read_json, read_jsonl
+from capflow.report.csvframes import read_frame_csv, write_frame_csv
 from capflow.report.querygroups import group_of, load_query_types
 from capflow.runlabels import parse_setting_label, setting_display
 
@@ -129,24 +130,8 @@ def build_frame(metrics_paths: Sequence[Path], run_paths: Sequence[Path], benchm
 
 
 def read_frame(path: Path):
-    import pandas as pd
-
-    try:
-        frame = pd.read_csv(path, dtype={"query_id": str, "query_type": str, "seed": "Int64"},
-                            keep_default_na=False, na_values={"seed": [""]})
-    except FileNotFoundError:
-        raise UserError("file not found", path) from None
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise UserError(f"not a per-query frame: lacks {', '.join(missing)}", path)
-    return frame
-
-
-def write_frame(frame, path: Path) -> None:
-    from capflow.io import atomic_open
-
-    with atomic_open(path) as handle:
-        frame.to_csv(handle, index=False, float_format="%.6f", lineterminator="\n")
+    return read_frame_csv(path, COLUMNS, "per-query frame", dtype={"query_id": str, "query_type": str, "seed": "Int64"},
+                          na_values={"seed": [""]})
 
 
 def configure_parser(parser) -> None:
@@ -166,4 +151,4 @@ def configure_parser(parser) -> None:
 def main(args) -> None:
     frame = build_frame(args.metrics, args.runs, {k: Path(v) for k, v in args.benchmark},
                         {k: Path(v) for k, v in args.query_types}, args.measures, args.tie_order)
-    write_frame(frame, args.out)
+    write_frame_csv(frame, args.out)

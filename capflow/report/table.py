@@ -46,6 +46,7 @@ class Table:
     scale: float = 100.0
     decimals: int = 2
     row_header: str = "Model"  # header of the row-label column
+    text_width: str | None = None  # LaTeX: wrap text columns in paragraphs this wide (e.g. "5cm")
 
 
 def _best(table: Table) -> dict[str, float]:
@@ -95,11 +96,16 @@ def _header_groups(table: Table) -> list[tuple[str, int]]:
     return spans
 
 
+def _column_spec(table: Table) -> str:
+    text = f"p{{{table.text_width}}}" if table.text_width else "l"
+    return "l" + text * len(table.text_columns) + "r" * len(table.columns)
+
+
 def to_latex(table: Table) -> str:
     best = _best(table)
     lead = 1 + len(table.text_columns)
     lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{_latex_escape(table.caption)}}}",
-             rf"\label{{{table.label}}}", r"\begin{tabular}{" + "l" * lead + "r" * len(table.columns) + "}",
+             rf"\label{{{table.label}}}", r"\begin{tabular}{" + _column_spec(table) + "}",
              r"\toprule"]
     spans = _header_groups(table)
     if any(g for g, _ in spans):

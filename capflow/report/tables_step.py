@@ -18,8 +18,14 @@ TABLES: dict[str, tuple[str, str]] = {
                     "Table 3: per query group, BM25 and a featured model's nDCG@10 and E>B/E<B/E=B shares"),
     "query-groups": ("capflow.report.querytypes:build_ndcg", "nDCG@10 per query group for every model"),
     "query-wins": ("capflow.report.querytypes:build_wins", "E>B/E<B/E=B per query group for every model vs BM25"),
+    "generated": ("capflow.report.generated:build", "Table 5: SM and KW queries generated for one passage per pool"),
     "finetune": ("capflow.report.finetune:build", "Table 4: finetuned models from metrics JSON and trainset stats"),
     "trainsets": ("capflow.report.trainsets:build", "Table 6: generated training data from trainset stats"),
+    "classification": ("capflow.report.classification:build", "the classification setting at one threshold"),
+    "inversions": ("capflow.report.inversions:build_cases", "Table 7: label-0 captions above label-2 positives"),
+    "inversions-paired": ("capflow.report.inversions:build_paired",
+                          "Table 8: the same inversion cases on two benchmarks side by side"),
+    "inversion-counts": ("capflow.report.inversions:build_counts", "inverted pairs per model and query group"),
 }
 
 

@@ -19,11 +19,11 @@ def draw(args):
     xs, width = bar_positions(len(table.columns), len(rows))
     for x, (label, row) in zip(xs, rows):
         cells = [row.cells.get(col.key) for col in table.columns]
+        errors = [100 * c.std if c and c.std else 0 for c in cells]
         ax.bar(x, [100 * c.value if c and c.value is not None else 0 for c in cells], width,
-               yerr=[100 * c.std if c and c.std else 0 for c in cells], capsize=2,
-               label=label.replace("Finetuned on the ", ""))
+               yerr=errors if any(errors) else None, capsize=2, label=label.replace("Finetuned on the ", ""))
     ax.set_xticks(range(len(table.columns)), [f"{c.group}\n{c.header}" for c in table.columns])
     ax.set_ylabel("x100")
-    ax.legend(frameon=False, fontsize=7, ncols=2)
+    ax.legend(frameon=False, fontsize=7, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     ax.set_title(args.title or "Finetuning on generated queries")
     return fig

@@ -1,0 +1,205 @@
+"""The report's pieces on hand-built inputs: the classification setting, fusion, figures and LaTeX."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from capflow import metrics
+from capflow.errors import UserError
+from capflow.report import classification, hybrid
+from conftest import run_capflow
+
+# candidates c1..c4; queries A, D, B have positives, E has none
+QUERIES = ["A", "D", "B", "E"]
+COSINE = np.array([[0.90, 0.50, 0.10, 0.10],   # A: retrieves c1 (1 of its 2 positives)
+                   [0.00, 0.81, 0.85, 0.82],   # D: retrieves c2, c3, c4 (its 1 positive among them)
+                   [0.20, 0.20, 0.20, 0.20],   # B: retrieves nothing
+                   [0.30, 0.30, 0.30, 0.30]])  # E: retrieves nothing
+QRELS = {"A": {"c1": 2, "c2": 1}, "D": {"c3": 2}, "B": {"c4": 2}, "E": {}}
+
+
+def test_classification_setting_differs_from_the_run_threshold_scores():
+    positives = np.array([[c in QRELS[q] for c in ("c1", "c2", "c3", "c4")] for q in QUERIES])
+    # squared L2 distance <= 0.4 is cosine >= 0.8
+    ours = classification.classification_scores(COSINE, positives, 0.4)
+    # precision: A 1, D 1/3 (B retrieved nothing: left out); recall: A 1/2, D 1, B 0 (E has no positives: left out)
+    assert ours["query_precision"] == pytest.approx(2 / 3) and ours["query_recall"] == pytest.approx(0.5)
+    assert round(ours["f1"], 4) == 0.5714 and round(ours["f2"], 4) == 0.5263  # from the means, not per query
+    assert ours["pair_precision"] == pytest.approx(2 / 4) and ours["pair_recall"] == pytest.approx(2 / 4)
+    assert ours["no_positive_retrieving_nothing"] == 1.0 and ours["queries_with_retrieved"] == 2
+    run = {q: sorted(zip(("c1", "c2", "c3", "c4"), map(float, row)), key=lambda h: -h[1])
+           for q, row in zip(QUERIES, COSINE)}
+    theirs = metrics.threshold_scores(run, QRELS, 0.8)
+    # macro over judged queries, an empty result counted as precision 0, per-query F1 averaged
+    assert round(theirs["precision"], 4) == 0.4444 and round(theirs["f1"], 4) == 0.3889
+    assert theirs["recall"] == pytest.approx(ours["query_recall"])
+
+
+def test_reciprocal_rank_fusion_and_minmax_interpolation():
+    lexical = {"q": [("a", 9.0), ("b", 5.0), ("c", 1.0)]}
+    dense = {"q": [("c", 0.9), ("a", 0.8), ("d", 0.7)]}
+    fused = hybrid.rrf(lexical, dense, k=60)["q"]
+    assert [cid for cid, _ in fused] == ["a", "c", "b", "d"]
+    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62) and fused[2][1] == pytest.approx(1 / 62)
+    mixed = dict(hybrid.interpolate(lexical, dense, weight=0.25)["q"])
+    assert mixed["a"] == pytest.approx(0.75 * 1.0 + 0.25 * 0.5) and mixed["d"] == pytest.approx(0.0)
+    assert mixed["c"] == pytest.approx(0.25) and mixed["b"] == pytest.approx(0.75 * 0.5)
+    assert [cid for cid, _ in hybrid.rrf(lexical, dense, k=60, depth=2)["q"]] == ["a", "c"]
+    with pytest.raises(UserError, match="interpolation weight 1.5 is not between 0 and 1"):
+        hybrid.interpolate(lexical, dense, weight=1.5)
+
+
+# --- figures -----------------------------------------------------------------------------------------
+
+@pytest.fixture
+def report_inputs(tmp_path, tiny_benchmark):
+    """A validated tiny benchmark and hand-written per-query frame, losses, leakage histogram and sweep."""
+    data = tmp_path / "data" / "Tiny"
+    assert run_capflow("data", "--name", "Tiny", "--local-dirs", tiny_benchmark.parent, "--out", data).returncode == 0
+    frame = ["benchmark,view,model,display,group,seed,query_id,query_type,query_group,metric,value"]
+    for model, seed, values in (("bm25", "", (0.5, 1.0)), ("ood-kw", "0", (0.7, 0.2)), ("ood-kw", "1", (0.9, 0.4))):
+        for qid, qtype, group, value in zip(("q1", "q2"), ("singleton_object", ""), ("Singleton Entity", "Untyped"),
+                                            values):
+            frame.append(f"Tiny,full,{model},{model.upper()},x,{seed},{qid},{qtype},{group},ndcg@10,{value}")
+    (tmp_path / "per_query.csv").write_text("\n".join(frame) + "\n")
+    (tmp_path / "loss.csv").write_text("step,train_loss,eval_loss\n1,2.0,\n2,1.5,1.7\n3,1.2,\n4,1.0,1.3\n")
+    (tmp_path / "hist.csv").write_text("from,to,pool_passages,test_captions\n" +
+                                       "".join(f"{i / 10:.1f},{(i + 1) / 10:.1f},{10 - i},{i}\n" for i in range(10)))
+    rows = [{"benchmark": "Tiny", "view": "full", "model": "m", "display": "M", "threshold": t,
+             **classification.classification_scores(COSINE, np.array([[1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1],
+                                                                      [0, 0, 0, 0]], dtype=bool), t)}
+            for t in (0.2, 0.4, 0.8, 1.2)]
+    import pandas as pd
+
+    pd.DataFrame(rows, columns=classification.SWEEP_COLUMNS).to_csv(tmp_path / "sweep.csv", index=False)
+    runs = (("base", "all-MiniLM-L6-v2", 0.5), ("s0", "ood-kw-seed0", 0.6), ("s1", "ood-kw-seed1", 0.7))
+    for name, model, value in runs:
+        (tmp_path / f"{name}.json").write_text(json.dumps({"benchmark": "Tiny", "model": model, "display": "MiniLM",
+                                                           "metrics": {"ndcg@10": value, "ndcg@1": value}}))
+    return tmp_path
+
+
+FIGURE_ARGS = {
+    "query-types": lambda d: ["--benchmark", d / "data/Tiny"],
+    "positives": lambda d: ["--benchmark", d / "data/Tiny"],
+    "query-groups": lambda d: ["--per-query", d / "per_query.csv", "--benchmark", "Tiny"],
+    "loss": lambda d: ["--loss", "ood-kw", d / "loss.csv", "--loss", "id-kw", d / "loss.csv"],
+    "leakage": lambda d: ["--histogram", "ood", d / "hist.csv", "--histogram", "id", d / "hist.csv",
+                          "--threshold", "0.7"],
+    "finetune": lambda d: ["--inputs", d / "base.json", d / "s0.json", d / "s1.json", "--ks", "1", "10"],
+    "classification": lambda d: ["--sweep", d / "sweep.csv", "--benchmark", "Tiny"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIGURE_ARGS))
+def test_each_figure_is_a_real_reproducible_image(report_inputs, name):
+    from PIL import Image
+
+    png, pdf = report_inputs / f"{name}.png", report_inputs / f"{name}.pdf"
+    argv = ["figures", name, *FIGURE_ARGS[name](report_inputs), "--png", png, "--pdf", pdf]
+    result = run_capflow(*argv)
+    assert result.returncode == 0, result.stderr[-2000:]
+    with Image.open(png) as image:
+        assert image.width >= 600 and image.height >= 400
+        assert len(image.convert("RGB").getcolors(maxcolors=1 << 20)) > 10
+    assert pdf.read_bytes().startswith(b"%PDF")
+    first = png.read_bytes(), pdf.read_bytes()
+    assert run_capflow(*argv).returncode == 0
+    assert (png.read_bytes(), pdf.read_bytes()) == first
+
+
+def test_figure_input_errors_name_file_and_line(report_inputs):
+    bad = report_inputs / "bad-loss.csv"
+    bad.write_text("step,train_loss,eval_loss\n1,2.0,\n2,x,\n")
+    result = run_capflow("figures", "loss", "--loss", "a", bad, "--png", report_inputs / "x.png")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"capflow figures: error: {bad}:3: step and losses must be numbers"
+    assert not (report_inputs / "x.png").exists()
+
+
+# --- LaTeX -------------------------------------------------------------------------------------------
+
+def test_all_tex_compiles_with_chinese_cells(report_inputs, tmp_path):
+    if not shutil.which("xelatex"):
+        pytest.skip("xelatex not installed (apt-get install texlive-xetex texlive-lang-chinese fonts-noto-cjk)")
+    out = tmp_path / "tex"
+    assert run_capflow("tables", "query-groups", "--per-query", report_inputs / "per_query.csv", "--benchmark", "Tiny",
+                       "--tex", out / "t3.tex", "--caption", "按查询类型 (by query type) & more").returncode == 0
+    assert run_capflow("figures", "loss", "--loss", "ood-kw", report_inputs / "loss.csv",
+                       "--pdf", out / "fig" / "loss.pdf").returncode == 0
+    result = run_capflow("latex", "--tables", out / "t3.tex", "--figures", out / "fig" / "loss.pdf",
+                         "--out", out / "all.tex")
+    assert result.returncode == 0, result.stderr
+    assert r"\input{t3.tex}" in (out / "all.tex").read_text()
+    compiled = subprocess.run(["xelatex", "-interaction=nonstopmode", "-halt-on-error", "all.tex"], cwd=out,
+                              capture_output=True, text=True, timeout=120)
+    assert compiled.returncode == 0, compiled.stdout[-3000:]
+    assert "Missing character" not in (out / "all.log").read_text()
+    assert (out / "all.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_inversions_of_one_query():
+    from capflow.report.inversions import query_inversions
+
+    # c1, c2 label 2; c3 label 1 (never a negative nor a label-2 positive); c4, c5 not judged (label 0)
+    cosine = np.array([0.5, 0.9, 0.95, 0.6, 0.4])
+    found = query_inversions(cosine, {"c1": 2, "c2": 2, "c3": 1}, ["c1", "c2", "c3", "c4", "c5"])
+    assert found["inverted_pairs"] == 1 and found["negative"] == 3 and found["positive"] == 0
+    assert found["margin"] == pytest.approx(0.1)
+    assert query_inversions(cosine, {"c3": 1}, ["c1", "c2", "c3", "c4", "c5"]) is None
+
+
+def test_paired_inversion_table_joins_benchmarks_by_query_id(tmp_path):
+    from capflow.report.inversions import COLUMNS
+
+    lines = [",".join(COLUMNS)]
+    cases = (("Zh", "西瓜", 0.57, 0.48), ("En", "watermelon", 0.52, 0.50), ("Zh", "猫", 0.3, 0.6))
+    for bench, query, neg, pos in cases:
+        qid = "q2" if query == "猫" else "q1"
+        pairs = 3 if neg > pos else 0
+        lines.append(f"{bench},full,m,M,{qid},{query},Singleton Entity,2,{pairs},n1,neg text,{neg},p1,pos text,{pos},"
+                     f"{neg - pos}")
+    (tmp_path / "inv.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run_capflow("tables", "inversions-paired", "--inversions", tmp_path / "inv.csv", "--benchmark", "Zh",
+                         "--other", "En", "--md", tmp_path / "t8.md")
+    assert result.returncode == 0, result.stderr
+    md = (tmp_path / "t8.md").read_text(encoding="utf-8")
+    assert "| Query (Zh) | Query (En) | Zh cos 0 | Zh cos 2 | Zh inverted | En cos 0 | En cos 2 | En inverted |" in md
+    assert "| 西瓜 | watermelon | 0.57 | 0.48 | 3 | 0.52 | 0.50 | 3 |" in md
+    assert "猫" not in md  # no inversion and not one of the queries always shown
+
+
+def test_generated_queries_table_picks_a_seeded_passage_per_pool(tmp_path):
+    from conftest import write_jsonl
+
+    write_jsonl(tmp_path / "id.jsonl", [{"id": f"p{i}", "text": f"一只猫在沙发上睡觉，第{i}张图片。", "source": "x"}
+                                        for i in range(6)])
+    write_jsonl(tmp_path / "ood.jsonl", [{"id": "d1", "text": "A long paragraph about Python. " * 5, "source": "y"}])
+    write_jsonl(tmp_path / "id-sm.jsonl", [{"passage_id": f"p{i}", "kind": "sm", "query": f"猫在睡觉吗 {i}"}
+                                           for i in range(6)])
+    write_jsonl(tmp_path / "id-kw.jsonl", [{"passage_id": f"p{i}", "kind": "kw", "query": q}
+                                           for i in range(5) for q in ("猫", "沙发")])
+    write_jsonl(tmp_path / "ood-sm.jsonl", [{"passage_id": "d1", "kind": "sm", "query": "what is python"}])
+    write_jsonl(tmp_path / "ood-kw.jsonl", [{"passage_id": "d1", "kind": "kw", "query": "python"}])
+    (tmp_path / "stats.json").write_text(json.dumps({"generator": "heuristic (no LLM)"}))
+    argv = ["tables", "generated", "--pool", "id", tmp_path / "id.jsonl", "--pool", "ood", tmp_path / "ood.jsonl",
+            "--queries", "id", tmp_path / "id-sm.jsonl", "--queries", "id", tmp_path / "id-kw.jsonl",
+            "--queries", "ood", tmp_path / "ood-sm.jsonl", "--queries", "ood", tmp_path / "ood-kw.jsonl",
+            "--stats", "id", tmp_path / "stats.json", "--csv", tmp_path / "t5.csv", "--tex", tmp_path / "t5.tex"]
+    from capflow.report.generated import pick
+
+    chosen = {seed: pick(seed, "id", [f"p{i}" for i in range(5)]) for seed in (0, 1)}
+    for seed in (0, 1):
+        assert run_capflow(*argv, "--seed", seed).returncode == 0
+        lines = (tmp_path / "t5.csv").read_text(encoding="utf-8").splitlines()
+        assert lines[0] == "group,pool,Passage,SM,KW"
+        n = chosen[seed][1:]
+        assert lines[1] == f",ID pool (heuristic (no LLM)),一只猫在沙发上睡觉，第{n}张图片。,猫在睡觉吗 {n},猫; 沙发"
+        assert lines[2].startswith(",OOD pool,A long paragraph about Python.") and lines[2].endswith(",what is python,python")
+    assert chosen[0] != chosen[1]  # p5 has no KW query: never chosen
+    assert r"\begin{tabular}{lp{6.5cm}p{6.5cm}p{6.5cm}}" in (tmp_path / "t5.tex").read_text(encoding="utf-8")
