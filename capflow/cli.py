@@ -22,6 +22,8 @@ STEPS: dict[str, tuple[str, str]] = {
     "tables": ("capflow.report.tables_step", "build one table (LaTeX/Markdown/CSV) of the report"),
     "classification": ("capflow.report.classification",
                        "the authors' classification setting over a threshold sweep, from the embedding cache"),
+    "error-analysis": ("capflow.report.erroranalysis",
+                       "literal and semantic misses and false positives of runs against BM25, and an annotation sheet"),
     "inversions": ("capflow.report.inversions",
                    "label-0 captions scoring above label-2 positives, per dense model and query, from the cache"),
     "qrels": ("capflow.report.qrels", "write a benchmark's judgements as TREC qrels"),

@@ -200,6 +200,53 @@ def test_generated_queries_table_picks_a_seeded_passage_per_pool(tmp_path):
         assert lines[0] == "group,pool,Passage,SM,KW"
         n = chosen[seed][1:]
         assert lines[1] == f",ID pool (heuristic (no LLM)),一只猫在沙发上睡觉，第{n}张图片。,猫在睡觉吗 {n},猫; 沙发"
-        assert lines[2].startswith(",OOD pool,A long paragraph about Python.") and lines[2].endswith(",what is python,python")
+        assert lines[2].startswith(",OOD pool,A long paragraph about Python.")
+        assert lines[2].endswith(",what is python,python")
     assert chosen[0] != chosen[1]  # p5 has no KW query: never chosen
     assert r"\begin{tabular}{lp{6.5cm}p{6.5cm}p{6.5cm}}" in (tmp_path / "t5.tex").read_text(encoding="utf-8")
+
+
+def test_error_categories_of_one_query():
+    from capflow.report.erroranalysis import query_errors, query_terms
+
+    terms = query_terms("红色 的 猫", "zh")
+    assert terms == {"红色"}  # words of two or more characters when the query has any
+    text_of = {"p1": "一只红色的猫", "p2": "小动物", "p3": "宠物在睡觉", "n1": "红色的车", "n2": "蓝天", "n3": "草地"}
+    hits = ["n1", "p1", "n2"] + [f"x{i}" for i in range(7)] + ["p2"]  # p2 at rank 11, p3 not retrieved
+    text_of.update({f"x{i}": "无关" for i in range(7)})
+    errors = query_errors({"p1": 2, "p2": 2, "p3": 1}, hits, ["p3", "p2"], terms, text_of, "zh")
+    by_candidate = {e["candidate_id"]: (e["category"], e["rank"], e["bm25_rank"]) for e in errors}
+    assert by_candidate["p2"] == ("literal", 11, 2)  # BM25 has it in its top 10
+    assert by_candidate["p3"] == ("literal", None, 1)
+    assert by_candidate["n1"] == ("fp_shared_term", 1, None) and by_candidate["n2"] == ("fp_other", 3, None)
+    assert len(errors) == 2 + 2 + 7  # every top-10 negative ranks above the missed positives
+    semantic = query_errors({"p3": 2}, ["p1"], [], terms, text_of, "zh")
+    assert semantic[0]["category"] == "semantic" and semantic[1]["category"] == "fp_shared_term"
+    assert query_terms("A cat on the sofa", "en") == {"cat", "the", "sofa"}
+
+
+def test_error_analysis_sheet_and_filled_categories(tmp_path, tiny_benchmark):
+    data = tmp_path / "data" / "Tiny"
+    assert run_capflow("data", "--name", "Tiny", "--local-dirs", tiny_benchmark.parent, "--out", data).returncode == 0
+    for model in ("bm25", "m"):
+        hits = ["c2", "c1", "c3", "c4"] if model == "m" else ["c1", "c3", "c4", "c2"]
+        (tmp_path / f"{model}.trec").write_text("".join(f"q1 Q0 {c} {r} {1 - r / 10:.6f} {model}\n"
+                                                        for r, c in enumerate(hits, start=1)))
+        (tmp_path / f"{model}.json").write_text(json.dumps({"benchmark": "Tiny", "model": model}))
+    result = run_capflow("error-analysis", "--benchmark", data, "--language", "en",
+                         "--lexical-run", tmp_path / "bm25.trec", "--metrics", tmp_path / "m.json", "--runs", tmp_path / "m.trec", "--out", tmp_path / "err.csv",
+                         "--sheet", tmp_path / "sheet.csv")
+    assert result.returncode == 0, result.stderr
+    # q1 'cat': m ranks a dog caption first, above both positives; q2 (train ticket) retrieved nothing: c4 missed
+    errors = (tmp_path / "err.csv").read_text().splitlines()
+    assert [line.split(",")[7:11] for line in errors[1:]] == [["fp_other", "c2", "0", "1"],
+                                                              ["literal", "c4", "2", ""]]
+    sheet = (tmp_path / "sheet.csv").read_text().splitlines()
+    assert sheet[0] == "model,query_id,query,candidate_id,label,category,text,taxonomy,commonsense"
+    assert sheet[1].endswith(",,") and len(sheet) == 2
+    (tmp_path / "filled.csv").write_text(sheet[0] + "\n" + sheet[1][:-2] + ",hypernym,no\n")
+    assert run_capflow("tables", "error-annotations", "--sheet", tmp_path / "filled.csv",
+                       "--md", tmp_path / "a.md").returncode == 0
+    md = (tmp_path / "a.md").read_text()
+    assert "| taxonomy: hypernym | 1 |" in md and "| commonsense: no | 1 |" in md
+    assert "| taxonomy: (not annotated) | 0 |" in md

@@ -5,11 +5,10 @@ SHA-256(seed, pool, passage id), so the choice is stable and independent of file
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 from capflow.errors import UserError
 from capflow.io import iter_jsonl, read_json
-from capflow.report.table import Column, Row, Table
+from capflow.report.table import Row, Table
 from capflow.runlabels import POOL_DISPLAY
 
 PASSAGE_CHARS = 80
