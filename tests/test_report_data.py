@@ -186,3 +186,22 @@ def test_inversion_cases_read_every_score_from_the_cache(runs, tmp_path):
     assert len(rows) == 5 and rows[0].startswith("| Watermelon |") and rows[0].endswith("| 0.54 | 0.44 | 5 |")
     _ok("tables", "inversion-counts", "--inversions", out, "--benchmark", "CapRetrievalEn", "--md", tmp_path / "c.md")
     assert "| Entity (198) |" in (tmp_path / "c.md").read_text()
+
+
+def test_per_query_frame_is_byte_identical_on_rerun_and_bad_input_is_one_line(runs, per_query, tmp_path):
+    metrics_path, trec = run_files(runs, "CapRetrieval", "bm25")
+    argv = ["per-query", "--metrics", metrics_path, "--runs", trec, "--benchmark", "CapRetrieval",
+            runs / "data/CapRetrieval", "--out"]
+    _ok(*argv, tmp_path / "a.csv")
+    _ok(*argv, tmp_path / "b.csv")
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    bad_run = tmp_path / "bad.trec"
+    bad_run.write_text(trec.read_text().splitlines()[0] + "\nq1 Q0 cr.1 2 high bm25\n")
+    result = run_capflow("per-query", "--metrics", metrics_path, "--runs", bad_run, "--benchmark", "CapRetrieval",
+                         runs / "data/CapRetrieval", "--out", tmp_path / "c.csv")
+    assert result.returncode == 2 and not (tmp_path / "c.csv").exists()
+    assert result.stderr.strip() == f"capflow per-query: error: {bad_run}:2: score 'high' is not a number"
+    result = run_capflow("per-query", "--metrics", metrics_path, "--runs", trec, "--benchmark", "Other",
+                         runs / "data/CapRetrieval", "--out", tmp_path / "c.csv")
+    assert result.stderr.strip() == (f"capflow per-query: error: {metrics_path}: benchmark 'CapRetrieval' has no "
+                                     "--benchmark LABEL DIR")

@@ -56,8 +56,8 @@ ROWS = [
     ("Positives per query, min", "positives", "min"),
     ("Positives per query, max", "positives", "max"),
     ("Positives per query, avg", "positives", "avg"),
-    ("Label-2 positives per query, avg", "positives_label2", "avg"),
-    ("Label-1 positives per query, avg", "positives_label1", "avg"),
+    *((f"Label-{label} positives per query, {field}", f"positives_label{label}", field)
+      for label in (2, 1) for field in ("min", "max", "avg")),
     ("Queries without positives", "queries_without_positives", None),
 ]
 

@@ -25,11 +25,11 @@ TABLES: dict[str, tuple[str, str]] = {
     "inversions": ("capflow.report.inversions:build_cases", "Table 7: label-0 captions above label-2 positives"),
     "inversions-paired": ("capflow.report.inversions:build_paired",
                           "Table 8: the same inversion cases on two benchmarks side by side"),
+    "inversion-counts": ("capflow.report.inversions:build_counts", "inverted pairs per model and query group"),
     "error-analysis": ("capflow.report.erroranalysis:build_counts", "errors by category and query group per model"),
     "error-examples": ("capflow.report.erroranalysis:build_examples", "a few errors of each category per model"),
     "error-annotations": ("capflow.report.erroranalysis:build_annotations",
                           "counts of the categories filled into an annotation sheet"),
-    "inversion-counts": ("capflow.report.inversions:build_counts", "inverted pairs per model and query group"),
 }
 
 
