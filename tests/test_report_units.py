@@ -141,6 +141,12 @@ def test_all_tex_compiles_with_chinese_cells(report_inputs, tmp_path):
     assert compiled.returncode == 0, compiled.stdout[-3000:]
     assert "Missing character" not in (out / "all.log").read_text()
     assert (out / "all.pdf").read_bytes().startswith(b"%PDF")
+    if shutil.which("pdftoppm"):  # the table page renders to ink, not a blank page
+        from PIL import Image
+
+        subprocess.run(["pdftoppm", "-r", "50", "-f", "2", "-l", "2", "-png", "all.pdf", "page"], cwd=out, check=True)
+        with Image.open(next(out.glob("page*.png"))) as page:
+            assert page.convert("L").getextrema()[0] < 100
 
 
 def test_inversions_of_one_query():
