@@ -256,3 +256,18 @@ def test_error_analysis_sheet_and_filled_categories(tmp_path, tiny_benchmark):
     md = (tmp_path / "a.md").read_text()
     assert "| taxonomy: hypernym | 1 |" in md and "| commonsense: no | 1 |" in md
     assert "| taxonomy: (not annotated) | 0 |" in md
+
+
+def test_query_group_tables_average_seeds_and_keep_untyped_queries(report_inputs):
+    csv_path = report_inputs / "per_query.csv"
+    assert run_capflow("tables", "query-groups", "--per-query", csv_path, "--benchmark", "Tiny",
+                       "--md", report_inputs / "g.md").returncode == 0
+    md = (report_inputs / "g.md").read_text()
+    assert "| Model | Entity (1) | Untyped (1) | All (2) |" in md
+    assert "| OOD-KW | **80.00 ± 14.14** | 30.00 ± 14.14 | 55.00 ± 14.14 |" in md
+    assert run_capflow("tables", "query-wins", "--per-query", csv_path, "--benchmark", "Tiny",
+                       "--md", report_inputs / "w.md").returncode == 0
+    assert "| OOD-KW | 100/0/0 | 0/100/0 | 50/50/0 |" in (report_inputs / "w.md").read_text()
+    result = run_capflow("tables", "query-types", "--per-query", csv_path, "--benchmark", "Tiny",
+                         "--md", report_inputs / "t.md")
+    assert result.returncode == 2 and result.stderr.strip() == "capflow tables: error: query-types needs --featured MODEL"
