@@ -26,18 +26,23 @@ include: "rules/generate.smk"
 include: "rules/trainsets.smk"
 include: "rules/finetune.smk"
 include: "rules/evaluate.smk"
-include: "rules/tables.smk"
+include: "rules/report.smk"
 
 
-# Downloads need the internet, which cluster nodes often lack, and tables take a second: these run
-# where Snakemake runs, never as cluster jobs.
+# Downloads need the internet, which cluster nodes often lack, and tables, figures and light
+# analyses take a second: these run where Snakemake runs, never as cluster jobs.
 localrules:
     benchmark_data,
     mteb_data,
-    table_zeroshot,
-    table_trainsets,
-    table_finetune,
+    qrels,
+    mteb_json,
+    hybrid,
+    per_query,
+    table,
+    figure,
+    latex,
     tables,
+    figures,
     all,
 
 

@@ -35,6 +35,24 @@ def cosine_top_k(queries: np.ndarray, passages: np.ndarray, depth: int,
     return results
 
 
+def cache_key(recipe: Recipe, weights) -> str:
+    """A model's folder in the embedding cache: its weights' fingerprint and the recipe fields that
+    change what it outputs for a prepared text."""
+    from capflow import embcache, encoders
+
+    relevant = {k: getattr(recipe, k) for k in _EMBEDDING_FIELDS}
+    return embcache.model_key(encoders.fingerprint(weights), json.dumps(relevant, sort_keys=True))
+
+
+def eos_token(recipe: Recipe, weights) -> str | None:
+    """The EOS token the recipe appends to every text, if it asks for one."""
+    if not recipe.append_eos:
+        return None
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(weights).eos_token
+
+
 def embed(recipe: Recipe, texts: Sequence[str], role: str, cache_root: Path | None,
           device: str | None = None, state: dict | None = None) -> np.ndarray:
     """Embeddings for ``texts`` as ``role``, served from the cache where possible.
@@ -47,14 +65,9 @@ def embed(recipe: Recipe, texts: Sequence[str], role: str, cache_root: Path | No
     state = state if state is not None else {}
     if "weights" not in state:
         state["weights"] = encoders.resolve_weights(recipe)
-        relevant = {k: getattr(recipe, k) for k in _EMBEDDING_FIELDS}
-        state["key"] = embcache.model_key(encoders.fingerprint(state["weights"]),
-                                          json.dumps(relevant, sort_keys=True))
-    eos = state.get("eos")
-    if recipe.append_eos and eos is None:
-        from transformers import AutoTokenizer
-
-        eos = state["eos"] = AutoTokenizer.from_pretrained(state["weights"]).eos_token
+        state["key"] = cache_key(recipe, state["weights"])
+        state["eos"] = eos_token(recipe, state["weights"])
+    eos = state["eos"]
     prepared = encoders.prepared_texts(recipe, texts, role, eos)
     keys = [embcache.text_key(t) for t in prepared]
     cache = embcache.EmbeddingCache(cache_root, state["key"]) if cache_root else None

@@ -1,4 +1,4 @@
-"""``capflow train``: finetune an encoder on generated (query, passage) pairs, and Table 4.
+"""``capflow train``: finetune an encoder on generated (query, passage) pairs.
 
 Training is the sentence-transformers trainer with InfoNCE over in-batch negatives
 (``MultipleNegativesRankingLoss``, scale = 1 / temperature; its GradCache variant when a
@@ -43,7 +43,6 @@ from capflow.benchmark import has_visible_text
 from capflow.errors import UserError
 from capflow.io import iter_jsonl, read_json, write_json, write_text
 from capflow.recipes import Recipe
-from capflow.vocabulary import parse_setting_label, setting_label  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -475,71 +474,3 @@ def main(args) -> None:
     train(recipe, settings_from_args(args), train_path=args.train, heldout_path=args.heldout,
           passages_path=args.passages, out=args.out, loss_path=args.loss_csv, summary_path=args.summary,
           device=args.device, restart=args.restart)
-
-
-# --- Table 4 (a kind of `capflow tables`) -----------------------------------------------------------
-
-def build_table(inputs: Sequence[Path], args):
-    """The paper's Table 4 from metrics JSON (and trainset stats for the generator label).
-
-    Rows: the zero-shot models evaluated on the same benchmarks (the base model marked), then per
-    pool the finetuned SM, KW and SM+KW models; a cell is the mean over seeds, ± the sample
-    standard deviation when there are several.
-    """
-    from capflow.tables import Cell, Column, Row, Table, mean_std
-    from capflow.vocabulary import MIX_DISPLAY, MIXES, POOL_DISPLAY
-
-    runs, stats = [], []
-    for path in inputs:
-        data = read_json(path)
-        if isinstance(data, dict) and {"pool", "mix", "generator"} <= set(data):
-            stats.append(data)
-        elif isinstance(data, dict) and {"benchmark", "model", "metrics"} <= set(data):
-            runs.append(data)
-        else:
-            raise UserError("neither a metrics JSON (benchmark, model, metrics) nor trainset stats", path)
-    if not runs:
-        raise UserError("no metrics JSON among the inputs")
-    benchmarks = args.benchmarks or list(dict.fromkeys(r["benchmark"] for r in runs))
-    ks = args.ks or [1, 5, 10]
-    columns = [Column(f"{b}/ndcg@{k}", f"nDCG@{k}", group=b) for b in benchmarks for k in ks]
-
-    zeroshot: dict[str, Row] = {}
-    finetuned: dict[tuple[str, str], dict[str, list[float]]] = {}
-    seeds: dict[tuple[str, str], set[int]] = {}
-    base_displays = set()
-    for r in runs:
-        setting = parse_setting_label(r["model"])
-        if setting is None:
-            row = zeroshot.setdefault(r["model"], Row(r.get("display") or r["model"], {}))
-            for k in ks:
-                row.cells[f"{r['benchmark']}/ndcg@{k}"] = Cell(r["metrics"][f"ndcg@{k}"])
-            continue
-        pool, mix, seed = setting
-        base_displays.add(r.get("display"))
-        seeds.setdefault((pool, mix), set()).add(seed)
-        for k in ks:
-            finetuned.setdefault((pool, mix), {}).setdefault(f"{r['benchmark']}/ndcg@{k}", []).append(
-                r["metrics"][f"ndcg@{k}"])
-    for row in zeroshot.values():
-        if row.label in base_displays:
-            row.label += " (base)"
-
-    groups = [("Zero-shot", list(zeroshot.values()))] if zeroshot else []
-    pools = list(dict.fromkeys(pool for pool, _ in finetuned))
-    for pool in pools:
-        rows = [Row(MIX_DISPLAY[mix], {key: mean_std(values) for key, values in finetuned[(pool, mix)].items()})
-                for mix in MIXES if (pool, mix) in finetuned]
-        groups.append((f"Finetuned on the {POOL_DISPLAY.get(pool, pool)}", rows))
-
-    notes = []
-    generators = {(s["pool"], s["mix"]): s["generator"] for s in stats}
-    used = sorted({generators[key] for key in finetuned if key in generators})
-    if used:
-        notes.append(f"Training queries: {'; '.join(used)}.")
-    counts = sorted({len(v) for v in seeds.values()})
-    if counts and counts[-1] > 1:
-        notes.append(f"Finetuned rows: mean ± sample std over {'/'.join(map(str, counts))} seeds.")
-    notes += list(getattr(args, "note", None) or [])
-    caption = getattr(args, "caption", None) or "Finetuning on generated queries (Table 4), nDCG@k (x100)"
-    return Table(caption=caption, label="tab:finetune", columns=columns, groups=groups, notes=notes)

@@ -35,3 +35,8 @@ def parse_setting_label(label: str) -> tuple[str, str, int] | None:
     if not match or match["mix"] not in MIXES:
         return None
     return match["pool"], match["mix"], int(match["seed"])
+
+
+def setting_display(pool: str, mix: str) -> str:
+    """A finetuned setting for readers, e.g. ``ID pool SM+KW``."""
+    return f"{POOL_DISPLAY.get(pool, pool)} {MIX_DISPLAY.get(mix, mix)}"

@@ -3,6 +3,7 @@
 # zero-shot, pools, generation, training sets, finetuning, evaluation, tables).
 import json
 import shlex
+from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -53,7 +54,6 @@ wildcard_constraints:
     mix=one_of(MIXES),
     seed=r"\d+",
     shard=r"\d+",
-    table=r"[a-z0-9_]+",
 
 
 # --- data --------------------------------------------------------------------------------------------
@@ -415,17 +415,151 @@ def evaluation_metrics():
     return [evaluation_paths(b, run).files["metrics"] for b in EVALUATION_VIEWS for run in evaluation_runs()]
 
 
-# --- tables ------------------------------------------------------------------------------------------
+# --- report: tables, analyses and figures from finished results ------------------------------------
+REPORT = config["report"]
+
+
 def table_paths(table="{table}"):
     return job_paths("tables", table, "tables", {ext: f"{table}.{ext}" for ext in ("tex", "md", "csv")})
 
 
-def TABLE_PREFIX(wildcards, output):
-    return str(Path(output.csv).with_suffix(""))
+def figure_paths(figure="{figure}"):
+    return job_paths("figures", figure, "figures", {ext: f"{figure}.{ext}" for ext in ("png", "pdf")})
 
 
-def finetune_table_inputs():
-    return evaluation_metrics() + trainset_stats_files()
+def analysis_paths(analysis, benchmark="{benchmark}", extra=()):
+    """An analysis CSV of one benchmark (plus extra CSVs, e.g. the annotation sheet)."""
+    files = {"csv": f"{benchmark}.csv", **{name: f"{benchmark}.{name}.csv" for name in extra}}
+    return job_paths(analysis, benchmark, f"analysis/{analysis}", files)
+
+
+def qrels_paths(benchmark="{benchmark}"):
+    return job_paths("qrels", benchmark, f"data/{benchmark}", {"qrels": "qrels.trec"})
+
+
+def hybrid_paths(benchmark="{benchmark}", method="{method}", model="{model}"):
+    job = f"{benchmark}/{method}-{model}"
+    return job_paths("hybrid", job, f"hybrid/{job}", {"run": "run.trec", "metrics": "metrics.json"})
+
+
+def mteb_json_paths(scored="{scored}"):
+    """The MTEB-shaped result beside the metrics JSON of a zero-shot, evaluation or hybrid run."""
+    return job_paths("mteb_json", scored, scored, {"json": "mteb.json"})
+
+
+def scored_metrics(wildcards):
+    return f"{RESULTS}/{wildcards.scored}/metrics.json"
+
+
+def scored_folder(metrics_file):
+    return str(Path(metrics_file).parent.relative_to(RESULTS))
+
+
+def dense_zeroshot_models():
+    return [m for m in config["zeroshot"]["models"] if RECIPES[m].kind == "dense"]
+
+
+def featured_model():
+    return REPORT["featured_model"] or next(iter(dense_zeroshot_models()), None)
+
+
+def hybrid_runs():
+    """(benchmark, method, dense model): BM25 fused with each dense zero-shot model."""
+    if "bm25" not in config["zeroshot"]["models"]:
+        return []
+    return [(b, method, m) for b in config["zeroshot"]["benchmarks"] for method in REPORT["hybrid"]["methods"]
+            for m in dense_zeroshot_models()]
+
+
+def hybrid_inputs(wildcards):
+    lexical = zeroshot_paths(wildcards.benchmark, "bm25").files
+    dense = zeroshot_paths(wildcards.benchmark, wildcards.model).files
+    return {"candidates": data_paths(wildcards.benchmark).files["candidates"], "lexical_run": lexical["run"],
+            "lexical_metrics": lexical["metrics"], "dense_run": dense["run"], "dense_metrics": dense["metrics"]}
+
+
+def hybrid_options(wildcards):
+    hybrid = REPORT["hybrid"]
+    return cli_options({"method": wildcards.method, "rrf-k": hybrid["rrf_k"], "weight": hybrid["weight"],
+                        "depth": config["zeroshot"]["depth"], "label": f"{wildcards.method}-{wildcards.model}"})
+
+
+def types_source(benchmark):
+    """The benchmark whose query types apply to ``benchmark`` (itself, or its `types_from`)."""
+    return config["benchmarks"].get(benchmark, {}).get("types_from") or benchmark
+
+
+def types_file(benchmark):
+    return data_paths(types_source(benchmark)).files["types"]
+
+
+def scored_runs():
+    """(benchmark label, benchmark dir files, metrics, run) of every scored run, each (label, model) once."""
+    runs, seen = [], set()
+    for b in config["zeroshot"]["benchmarks"]:
+        for m in config["zeroshot"]["models"]:
+            files = zeroshot_paths(b, m).files
+            runs.append((b, data_paths(b).files, files["metrics"], files["run"]))
+            seen.add((b, m))
+        for _, method, m in [r for r in hybrid_runs() if r[0] == b]:
+            files = hybrid_paths(b, method, m).files
+            runs.append((b, data_paths(b).files, files["metrics"], files["run"]))
+    for b in EVALUATION_VIEWS:
+        for run in evaluation_runs():
+            kind, what = parse_evaluation_run(run)
+            if kind == "zeroshot" and (evaluation_label(b), what) in seen:
+                continue  # the same ranking as the zero-shot job's
+            files = evaluation_paths(b, run).files
+            runs.append((evaluation_label(b), evaluation_view_files(b), files["metrics"], files["run"]))
+    return runs
+
+
+def benchmark_label_options(runs):
+    """`--benchmark LABEL DIR` and `--query-types LABEL FILE` for every benchmark label of ``runs``."""
+    options, done = [], set()
+    for label, files, _, _ in runs:
+        if label in done:
+            continue
+        done.add(label)
+        name = label.split(" (")[0]
+        options += ["--benchmark", label, str(Path(files["candidates"]).parent), "--query-types", label, types_file(name)]
+    return " ".join(shlex.quote(word) for word in options)
+
+
+def per_query_inputs():
+    runs = scored_runs()
+    types = sorted({types_file(label.split(" (")[0]) for label, _, _, _ in runs})
+    return {"metrics": [r[2] for r in runs], "runs": [r[3] for r in runs], "types": types,
+            "benchmarks": sorted({f for r in runs for f in (r[1]["candidates"], r[1]["queries"])})}
+
+
+PER_QUERY_PATHS = job_paths("per_query", "per_query", "tables", {"csv": "per_query.csv"})
+PER_QUERY = PER_QUERY_PATHS.files["csv"]
+
+
+def dense_analysis_inputs(wildcards):
+    """The dense zero-shot runs of a benchmark, its candidates and its query types."""
+    runs = [zeroshot_paths(wildcards.benchmark, m).files for m in dense_zeroshot_models()]
+    return {"metrics": [r["metrics"] for r in runs], "runs": [r["run"] for r in runs],
+            "candidates": data_paths(wildcards.benchmark).files["candidates"], "types": types_file(wildcards.benchmark)}
+
+
+def lexical_run(wildcards):
+    return zeroshot_paths(wildcards.benchmark, "bm25").files["run"]
+
+
+def benchmark_words(wildcards, input):
+    """`LABEL DIR` of the benchmark a rule reads."""
+    return words(wildcards.benchmark, Path(input.candidates).parent)
+
+
+def types_words(wildcards, input):
+    """`LABEL FILE` of the query types that apply to the benchmark a rule reads."""
+    return words(wildcards.benchmark, input.types)
+
+
+def words(*values):
+    return " ".join(shlex.quote(str(v)) for v in values)
 
 
 def finetune_table_notes():
@@ -439,10 +573,158 @@ def finetune_table_notes():
     return cli_options({"note": note})
 
 
+def finetune_report_selection():
+    """Table 4's inputs (metrics of every evaluation, the training sets' stats) and its selection."""
+    inputs = evaluation_metrics() + trainset_stats_files()
+    labels = [evaluation_label(b) for b in EVALUATION_VIEWS]
+    return inputs, f"--inputs {words(*inputs)} --benchmarks {words(*labels)} --ks {words(*EVALUATE['table_ks'])}"
+
+
+def report_tables():
+    """Every table of the report: name -> (inputs, `capflow tables` arguments). Names are file names."""
+    zeroshot = config["zeroshot"]
+    featured = featured_model()
+    zeroshot_inputs = zeroshot_metrics() + [hybrid_paths(*r).files["metrics"] for r in hybrid_runs()]
+    finetune_inputs, finetune_selection = finetune_report_selection()
+    tables = {
+        "zeroshot": (
+            zeroshot_inputs,
+            f"zeroshot --inputs {words(*zeroshot_inputs)} --benchmarks {words(*zeroshot['benchmarks'])}",
+        ),
+        "trainsets": (trainset_stats_files(), f"trainsets --inputs {words(*trainset_stats_files())}"),
+        "finetune": (finetune_inputs, f"finetune {finetune_selection} {finetune_table_notes()}"),
+        "datasets": (
+            [f for b in zeroshot["benchmarks"] for f in data_paths(b).files.values()],
+            " ".join(
+                f"--benchmark {words(b, str(Path(data_paths(b).files['candidates']).parent), config['benchmarks'][b]['language'])}"
+                for b in zeroshot["benchmarks"]
+            ).join(["datasets ", ""]),
+        ),
+        "generated": (
+            [leakage_paths(pool).files["passages"] for pool in config["trainsets"]["pools"]]
+            + [generation_paths(pool, kind, shard).files[name] for pool in config["trainsets"]["pools"]
+               for kind in KINDS for shard in range(GENERATE["shards"]) for name in ("queries", "stats")],
+            "generated " + " ".join(
+                [f"--pool {words(pool, leakage_paths(pool).files['passages'])}" for pool in config["trainsets"]["pools"]]
+                + [f"--queries {words(pool, generation_paths(pool, kind, shard).files['queries'])}"
+                   f" --stats {words(pool, generation_paths(pool, kind, shard).files['stats'])}"
+                   for pool in config["trainsets"]["pools"] for kind in KINDS for shard in range(GENERATE["shards"])]
+            ),
+        ),
+    }
+    views = [(b, "full", b) for b in zeroshot["benchmarks"]]
+    views += [(b, "test view", f"{b}-testview") for b, view in EVALUATION_VIEWS.items() if view == "testview"]
+    for benchmark, view, name in views:
+        selection = f"--per-query {words(PER_QUERY)} --benchmark {words(benchmark)} --view {words(view)}"
+        tables[f"query_groups-{name}"] = ([PER_QUERY], f"query-groups {selection}")
+        if "bm25" in zeroshot["models"]:
+            tables[f"query_wins-{name}"] = ([PER_QUERY], f"query-wins {selection}")
+            if featured and view == "full":
+                tables[f"query_types-{name}"] = ([PER_QUERY], f"query-types {selection} --featured {words(featured)}")
+    for benchmark in zeroshot["benchmarks"] if dense_zeroshot_models() else []:
+        sweep = analysis_paths("classification", benchmark).files["csv"]
+        tables[f"classification-{benchmark}"] = (
+            [sweep],
+            f"classification --sweep {words(sweep)} --benchmark {words(benchmark)}"
+            f" --threshold {REPORT['classification']['threshold']}",
+        )
+        inversions = analysis_paths("inversions", benchmark).files["csv"]
+        selection = (f"--inversions {words(inversions)} --benchmark {words(benchmark)} --top {REPORT['inversions']['top']}"
+                     f" --always {words(*REPORT['inversions']['always'])}")
+        tables[f"inversions-{benchmark}"] = ([inversions], f"inversions {selection}")
+        tables[f"inversion_counts-{benchmark}"] = ([inversions], f"inversion-counts {selection}")
+        source = types_source(benchmark)
+        if source != benchmark and source in zeroshot["benchmarks"]:
+            both = analysis_paths("inversions", source).files["csv"]
+            tables[f"inversions_paired-{source}-{benchmark}"] = (
+                [both, inversions],
+                f"inversions-paired --inversions {words(both)} --benchmark {words(source)} --other {words(benchmark)}"
+                f" --top {REPORT['inversions']['top']} --always {words(*REPORT['inversions']['always'])}",
+            )
+    if "bm25" in zeroshot["models"]:
+        for benchmark in zeroshot["benchmarks"]:
+            errors = analysis_paths("errors", benchmark, ["sheet"]).files["csv"]
+            selection = f"--errors {words(errors)} --benchmark {words(benchmark)}"
+            tables[f"error_analysis-{benchmark}"] = ([errors], f"error-analysis {selection}")
+            tables[f"error_examples-{benchmark}"] = (
+                [errors], f"error-examples {selection} --examples {REPORT['errors']['examples']}")
+    if REPORT["errors"]["annotations"]:
+        sheet = REPORT["errors"]["annotations"]
+        tables["error_annotations"] = ([sheet], f"error-annotations --sheet {words(sheet)}")
+    return tables
+
+
+def report_figures():
+    """Every figure of the report: name -> (inputs, `capflow figures` arguments)."""
+    zeroshot = config["zeroshot"]
+    figures = {}
+    for b in zeroshot["benchmarks"]:
+        benchmark_dir = str(Path(data_paths(b).files["candidates"]).parent)
+        figures[f"query_types-{b}"] = (
+            [*data_paths(b).files.values(), types_file(b)],
+            f"query-types --benchmark {words(benchmark_dir)} --query-types {words(types_file(b))}",
+        )
+        figures[f"positives-{b}"] = (list(data_paths(b).files.values()), f"positives --benchmark {words(benchmark_dir)}")
+        figures[f"query_groups-{b}"] = ([PER_QUERY], f"query-groups --per-query {words(PER_QUERY)} --benchmark {words(b)}")
+        if dense_zeroshot_models():
+            sweep = analysis_paths("classification", b).files["csv"]
+            figures[f"classification-{b}"] = ([sweep], f"classification --sweep {words(sweep)} --benchmark {words(b)}")
+    runs = [parse_evaluation_run(run)[1] for run in finetune_runs()]
+    figures["loss"] = (
+        [finetune_paths(*run).files["loss"] for run in runs],
+        " ".join(f"--loss {words(setting_label(*run), finetune_paths(*run).files['loss'])}" for run in runs).join(["loss ", ""]),
+    )
+    pools = config["trainsets"]["pools"]
+    figures["leakage"] = (
+        [leakage_paths(pool).files["histogram"] for pool in pools],
+        " ".join(f"--histogram {words(pool, leakage_paths(pool).files['histogram'])}" for pool in pools).join(["leakage ", ""])
+        + f" --threshold {float(Fraction(str(LEAKAGE['threshold'])))}",
+    )
+    finetune_inputs, finetune_selection = finetune_report_selection()
+    figures["finetune"] = (finetune_inputs, f"finetune {finetune_selection}")
+    return figures
+
+
+REPORT_TABLES = report_tables()
+REPORT_FIGURES = report_figures()
+
+
+def table_inputs(wildcards):
+    return REPORT_TABLES[wildcards.table][0]
+
+
+def table_arguments(wildcards):
+    return REPORT_TABLES[wildcards.table][1]
+
+
+def figure_inputs(wildcards):
+    return REPORT_FIGURES[wildcards.figure][0]
+
+
+def figure_arguments(wildcards):
+    return REPORT_FIGURES[wildcards.figure][1]
+
+
 def table_targets():
-    """Every table: what `snakemake tables` and `snakemake all` build."""
-    return [file for table in ("zeroshot", "trainsets", "finetune") for file in table_paths(table).files.values()]
+    """Every table: what `snakemake tables` builds."""
+    return [file for table in REPORT_TABLES for file in table_paths(table).files.values()] + [PER_QUERY]
+
+
+def figure_targets():
+    return [file for figure in REPORT_FIGURES for file in figure_paths(figure).files.values()]
+
+
+def extra_result_targets():
+    """Results others can load: qrels per benchmark, an MTEB-shaped JSON beside every metrics JSON."""
+    scored = [r[2] for r in scored_runs()]
+    return [qrels_paths(b).files["qrels"] for b in config["zeroshot"]["benchmarks"]] + [
+        mteb_json_paths(scored_folder(m)).files["json"] for m in scored
+    ]
+
+
+LATEX_PATHS = job_paths("latex", "all", "tables", {"tex": "all.tex"})
+LATEX = LATEX_PATHS.files["tex"]
 
 
 def all_targets():
-    return table_targets()
+    return table_targets() + figure_targets() + extra_result_targets() + [LATEX]

@@ -1,8 +1,12 @@
 import argparse
 import json
 
-from capflow import tables
-from capflow.tables import Cell, Column, Row, Table
+import pytest
+
+from capflow.errors import UserError
+from capflow.report import table as tables
+from capflow.report import zeroshot
+from capflow.report.table import Cell, Column, Row, Table
 from conftest import run_capflow
 
 
@@ -51,13 +55,31 @@ def test_zeroshot_table_groups_by_size_and_is_reproducible(tmp_path):
     inputs = [metrics_file(tmp_path / "1.json", "Cap", "bm25", "lexical", (0.744, 0.693, 0.6654)),
               metrics_file(tmp_path / "2.json", "Cap", "big", "large", (0.89, 0.87, 0.8655)),
               metrics_file(tmp_path / "3.json", "Cap", "small", "small", (0.81, 0.79, 0.7886))]
-    args = argparse.Namespace(ks=None, benchmarks=None, caption=None, note=None)
-    table = tables.build_zeroshot(inputs, args)
+    args = argparse.Namespace(inputs=inputs, ks=None, benchmarks=None, caption=None, note=None)
+    table = zeroshot.build(args)
     assert [title for title, _ in table.groups] == ["Lexical", "Embedding models (> 1B)", "Embedding models (< 1B)"]
-    out = tmp_path / "tables" / "zeroshot"
-    argv = ["tables", "zeroshot", "--inputs", *inputs, "--out-prefix", out]
+    out = tmp_path / "tables"
+    argv = ["tables", "zeroshot", "--inputs", *inputs, "--tex", out / "zeroshot.tex", "--md", out / "zeroshot.md",
+            "--csv", out / "zeroshot.csv"]
     assert run_capflow(*argv).returncode == 0
     first = {ext: (tmp_path / "tables" / f"zeroshot.{ext}").read_bytes() for ext in ("tex", "md", "csv")}
     assert b"\\textbf{86.55}" in first["tex"]
     assert run_capflow(*argv).returncode == 0
     assert first == {ext: (tmp_path / "tables" / f"zeroshot.{ext}").read_bytes() for ext in ("tex", "md", "csv")}
+
+
+def test_only_the_formats_asked_for_are_written(tmp_path):
+    written = tables.write_table(sample_table(), md=tmp_path / "t.md")
+    assert written == [tmp_path / "t.md"] and [p.name for p in tmp_path.iterdir()] == ["t.md"]
+    with pytest.raises(UserError, match=r"no output file given \(--tex, --md or --csv\)"):
+        tables.write_table(sample_table())
+
+
+def test_a_column_can_print_fewer_decimals_and_the_row_header_is_named(tmp_path):
+    table = sample_table()
+    table.columns[1].decimals = 0
+    table.row_header = "Query type"
+    md = tables.to_markdown(table)
+    assert md.splitlines()[2].startswith("| Query type | Params |")
+    assert "| model_x | 22M | 50.00 | **70 ± 1** |" in md
+    assert tables.to_csv(table).startswith("group,query type,Params,")

@@ -12,6 +12,7 @@ from capflow import cli
 from capflow import train as tr
 from capflow.errors import UserError
 from capflow.recipes import Recipe
+from capflow.vocabulary import setting_label
 from conftest import build_tiny_bert, write_jsonl
 
 WORDS = ("cat dog red blue park sofa train ticket city river sun moon tree house car road bird fish lake "
@@ -298,25 +299,30 @@ def metrics_json(path, model, benchmark, ndcg10, display="MiniLM"):
 
 
 def test_setting_labels_round_trip():
-    assert tr.setting_label("ood", "smkw", 3) == "ood-smkw-seed3"
-    assert tr.parse_setting_label("ood-smkw-seed3") == ("ood", "smkw", 3)
-    assert tr.parse_setting_label("all-MiniLM-L6-v2") is None and tr.parse_setting_label("bm25") is None
+    from capflow import vocabulary
+
+    assert vocabulary.setting_label("ood", "smkw", 3) == "ood-smkw-seed3"
+    assert vocabulary.parse_setting_label("ood-smkw-seed3") == ("ood", "smkw", 3)
+    assert vocabulary.parse_setting_label("all-MiniLM-L6-v2") is None
+    assert vocabulary.parse_setting_label("bm25") is None
+    assert vocabulary.setting_display("id", "smkw") == "ID pool SM+KW"
 
 
 def test_finetune_table_has_base_pools_mixes_and_seed_spread(tmp_path):
-    from capflow.tables import to_csv, to_latex, to_markdown
+    from capflow.report import finetune
+    from capflow.report.table import to_csv, to_latex, to_markdown
 
     inputs = [metrics_json(tmp_path / "base.json", "all-MiniLM-L6-v2", "B", 0.50),
               metrics_json(tmp_path / "bm25.json", "bm25", "B", 0.40, display="BM25")]
     for seed, (sm, kw) in enumerate([(0.52, 0.60), (0.54, 0.62)]):
-        inputs += [metrics_json(tmp_path / f"ood-sm-{seed}.json", tr.setting_label("ood", "sm", seed), "B", sm),
-                   metrics_json(tmp_path / f"ood-kw-{seed}.json", tr.setting_label("ood", "kw", seed), "B", kw)]
-    inputs.append(metrics_json(tmp_path / "id-kw.json", tr.setting_label("id", "kw", 0), "B", 0.70))
+        inputs += [metrics_json(tmp_path / f"ood-sm-{seed}.json", setting_label("ood", "sm", seed), "B", sm),
+                   metrics_json(tmp_path / f"ood-kw-{seed}.json", setting_label("ood", "kw", seed), "B", kw)]
+    inputs.append(metrics_json(tmp_path / "id-kw.json", setting_label("id", "kw", 0), "B", 0.70))
     for pool, mix in (("ood", "sm"), ("ood", "kw"), ("id", "kw")):
         stats = tmp_path / f"stats-{pool}-{mix}.json"
         stats.write_text(json.dumps({"pool": pool, "mix": mix, "generator": "heuristic (no LLM)"}))
         inputs.append(stats)
-    table = tr.build_table(inputs, SimpleNamespace(benchmarks=None, ks=[10], note=["extra note"], caption=None))
+    table = finetune.build(SimpleNamespace(inputs=inputs, benchmarks=None, ks=[10], note=["extra note"], caption=None))
     assert [(title, [r.label for r in rows]) for title, rows in table.groups] == [
         ("Zero-shot", ["MiniLM (base)", "BM25"]),
         ("Finetuned on the OOD pool", ["SM", "KW"]),
@@ -332,10 +338,12 @@ def test_finetune_table_has_base_pools_mixes_and_seed_spread(tmp_path):
 
 
 def test_finetune_table_refuses_other_json(tmp_path):
+    from capflow.report import finetune
+
     bad = tmp_path / "x.json"
     bad.write_text("{}")
     with pytest.raises(UserError, match="neither a metrics JSON"):
-        tr.build_table([bad], SimpleNamespace(benchmarks=None, ks=None, note=None, caption=None))
+        finetune.build(SimpleNamespace(inputs=[bad], benchmarks=None, ks=None, note=None, caption=None))
 
 
 # --- the finetune and evaluate rules ------------------------------------------------------------------

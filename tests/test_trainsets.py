@@ -124,7 +124,8 @@ def test_cli_and_table_6_label_the_heuristic_generator(tmp_path, zh_shards):
                              "--heldout", out / "heldout.jsonl", "--out-stats", out / "stats.json")
         assert result.returncode == 0, result.stderr
         stats_files.append(out / "stats.json")
-    result = run_capflow("tables", "trainsets", "--inputs", *stats_files, "--out-prefix", tmp_path / "trainsets")
+    result = run_capflow("tables", "trainsets", "--inputs", *stats_files, "--tex", tmp_path / "trainsets.tex",
+                         "--md", tmp_path / "trainsets.md", "--csv", tmp_path / "trainsets.csv")
     assert result.returncode == 0, result.stderr
     markdown = (tmp_path / "trainsets.md").read_text()
     rows = [line for line in markdown.splitlines() if line.startswith("| heuristic (no LLM)")]

@@ -1,13 +1,9 @@
-"""Tables from metrics JSON alone: LaTeX (booktabs, best per column bold), Markdown and CSV.
-
-Each table kind is a builder ``build(inputs: list[Path], args) -> Table`` registered in ``KINDS``;
-this module owns the one writer every kind shares, and the zero-shot table (the paper's Table 2).
-"""
+"""The one table model and writer every table shares: LaTeX (booktabs, best per column bold),
+Markdown and CSV, each written atomically to the path it is given."""
 
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import math
 from dataclasses import dataclass, field
@@ -15,15 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from capflow.errors import UserError
-from capflow.io import read_json, write_text
-
-# table kind -> "module:builder"
-KINDS: dict[str, str] = {
-    "zeroshot": "capflow.tables:build_zeroshot",
-    "trainsets": "capflow.trainsets:build_table",
-    "finetune": "capflow.train:build_table",
-}
-
+from capflow.io import write_text
 
 @dataclass
 class Column:
@@ -31,6 +19,7 @@ class Column:
     header: str
     group: str = ""  # spanning header above several columns (e.g. the benchmark)
     best: str = "max"  # max | min | none: which value is bold
+    decimals: int | None = None  # overrides the table's decimals for this column
 
 
 @dataclass
@@ -56,6 +45,8 @@ class Table:
     notes: list[str] = field(default_factory=list)
     scale: float = 100.0
     decimals: int = 2
+    row_header: str = "Model"  # header of the row-label column
+    text_width: str | None = None  # LaTeX: wrap text columns in paragraphs this wide (e.g. "5cm")
 
 
 def _best(table: Table) -> dict[str, float]:
@@ -68,21 +59,23 @@ def _best(table: Table) -> dict[str, float]:
     return best
 
 
-def _number(table: Table, cell: Cell | None) -> str:
+def _number(table: Table, cell: Cell | None, col: Column) -> str:
     if cell is None or cell.value is None:
         return "-"
     if isinstance(cell.value, str):
         return cell.value
-    text = f"{cell.value * table.scale:.{table.decimals}f}"
+    decimals = table.decimals if col.decimals is None else col.decimals
+    text = f"{cell.value * table.scale:.{decimals}f}"
     if cell.std is not None:
-        text += f" ± {cell.std * table.scale:.{table.decimals}f}"
+        text += f" ± {cell.std * table.scale:.{decimals}f}"
     return text
 
 
-def _is_best(best: dict[str, float], key: str, cell: Cell | None, table: Table) -> bool:
+def _is_best(best: dict[str, float], col: Column, cell: Cell | None, table: Table) -> bool:
     # Compare at printed precision so equal-looking numbers are bolded alike.
-    return (cell is not None and isinstance(cell.value, (int, float)) and key in best
-            and round(cell.value * table.scale, table.decimals) == round(best[key] * table.scale, table.decimals))
+    decimals = table.decimals if col.decimals is None else col.decimals
+    return (cell is not None and isinstance(cell.value, (int, float)) and col.key in best
+            and round(cell.value * table.scale, decimals) == round(best[col.key] * table.scale, decimals))
 
 
 def _latex_escape(text: str) -> str:
@@ -103,11 +96,16 @@ def _header_groups(table: Table) -> list[tuple[str, int]]:
     return spans
 
 
+def _column_spec(table: Table) -> str:
+    text = f"p{{{table.text_width}}}" if table.text_width else "l"
+    return "l" + text * len(table.text_columns) + "r" * len(table.columns)
+
+
 def to_latex(table: Table) -> str:
     best = _best(table)
     lead = 1 + len(table.text_columns)
     lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{_latex_escape(table.caption)}}}",
-             rf"\label{{{table.label}}}", r"\begin{tabular}{" + "l" * lead + "r" * len(table.columns) + "}",
+             rf"\label{{{table.label}}}", r"\begin{tabular}{" + _column_spec(table) + "}",
              r"\toprule"]
     spans = _header_groups(table)
     if any(g for g, _ in spans):
@@ -120,7 +118,7 @@ def to_latex(table: Table) -> str:
             col += width
         lines.append(" & ".join(cells) + r" \\")
         lines.append(" ".join(rules))
-    header = ["Model"] + table.text_columns + [c.header for c in table.columns]
+    header = [table.row_header] + table.text_columns + [c.header for c in table.columns]
     lines.append(" & ".join(_latex_escape(h) for h in header) + r" \\")
     lines.append(r"\midrule")
     for i, (title, rows) in enumerate(table.groups):
@@ -132,8 +130,8 @@ def to_latex(table: Table) -> str:
             cells = [_latex_escape(row.label)] + [_latex_escape(row.extra.get(h, "")) for h in table.text_columns]
             for col in table.columns:
                 cell = row.cells.get(col.key)
-                text = _number(table, cell).replace("±", r"$\pm$")
-                cells.append(rf"\textbf{{{text}}}" if _is_best(best, col.key, cell, table) else text)
+                text = _number(table, cell, col).replace("±", r"$\pm$")
+                cells.append(rf"\textbf{{{text}}}" if _is_best(best, col, cell, table) else text)
             lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     for note in table.notes:
@@ -143,7 +141,7 @@ def to_latex(table: Table) -> str:
 
 
 def _flat_headers(table: Table) -> list[str]:
-    return ["Model"] + table.text_columns + [f"{c.group} {c.header}".strip() for c in table.columns]
+    return [table.row_header] + table.text_columns + [f"{c.group} {c.header}".strip() for c in table.columns]
 
 
 def to_markdown(table: Table) -> str:
@@ -158,8 +156,8 @@ def to_markdown(table: Table) -> str:
             cells = [row.label] + [row.extra.get(h, "") for h in table.text_columns]
             for col in table.columns:
                 cell = row.cells.get(col.key)
-                text = _number(table, cell)
-                cells.append(f"**{text}**" if _is_best(best, col.key, cell, table) else text)
+                text = _number(table, cell, col)
+                cells.append(f"**{text}**" if _is_best(best, col, cell, table) else text)
             lines.append("| " + " | ".join(cells) + " |")
     lines += [""] + [f"{note}  " for note in table.notes]
     return "\n".join(lines).rstrip() + "\n"
@@ -168,7 +166,7 @@ def to_markdown(table: Table) -> str:
 def to_csv(table: Table) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    headers = ["group", "model"] + table.text_columns
+    headers = ["group", table.row_header.lower()] + table.text_columns
     for col in table.columns:
         name = f"{col.group} {col.header}".strip()
         headers += [name, f"{name} std"]
@@ -185,14 +183,21 @@ def to_csv(table: Table) -> str:
     return out.getvalue()
 
 
-def write_tables(table: Table, prefix: str | Path) -> list[Path]:
-    """Write ``prefix``.tex, .md and .csv (each atomically)."""
-    prefix = Path(prefix)
+RENDERERS = {"tex": to_latex, "md": to_markdown, "csv": to_csv}
+
+
+def write_table(table: Table, **paths: str | Path | None) -> list[Path]:
+    """Write the table in each format given a path (``tex=``, ``md=``, ``csv=``), each atomically."""
+    unknown = set(paths) - set(RENDERERS)
+    if unknown:
+        raise ValueError(f"unknown table formats: {sorted(unknown)}")
     written = []
-    for suffix, render in ((".tex", to_latex), (".md", to_markdown), (".csv", to_csv)):
-        path = prefix.with_name(prefix.name + suffix)
-        write_text(path, render(table))
-        written.append(path)
+    for fmt, path in paths.items():
+        if path is not None:
+            write_text(path, RENDERERS[fmt](table))
+            written.append(Path(path))
+    if not written:
+        raise UserError("no output file given (--tex, --md or --csv)")
     return written
 
 
@@ -204,47 +209,3 @@ def mean_std(values: Sequence[float]) -> Cell:
     if len(values) < 2:
         return Cell(mean)
     return Cell(mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)))
-
-
-GROUP_TITLES = {"lexical": "Lexical", "small": "Embedding models (< 1B)", "large": "Embedding models (> 1B)",
-                "finetuned": "Finetuned"}
-
-
-def build_zeroshot(inputs: Sequence[Path], args) -> Table:
-    """The paper's Table 2: rows = models grouped by size, columns = benchmark × nDCG@k."""
-    ks = args.ks or [1, 5, 10]
-    runs = [read_json(p) for p in inputs]
-    benchmarks = args.benchmarks or list(dict.fromkeys(r["benchmark"] for r in runs))
-    columns = [Column(f"{b}/ndcg@{k}", f"nDCG@{k}", group=b) for b in benchmarks for k in ks]
-    rows: dict[str, Row] = {}
-    group_of: dict[str, str] = {}
-    for r in runs:
-        for key in ("benchmark", "model", "metrics"):
-            if key not in r:
-                raise UserError(f"metrics JSON lacks '{key}'")
-        row = rows.setdefault(r["model"], Row(r.get("display") or r["model"], {}, {"Params": r.get("params", "")}))
-        group_of[r["model"]] = r.get("group", "small")
-        for k in ks:
-            row.cells[f"{r['benchmark']}/ndcg@{k}"] = Cell(r["metrics"][f"ndcg@{k}"])
-    order = list(dict.fromkeys(r["model"] for r in runs))
-    groups = [(GROUP_TITLES.get(g, g), [rows[m] for m in order if group_of[m] == g])
-              for g in dict.fromkeys(group_of[m] for m in order)]
-    notes = list(args.note or [])
-    return Table(caption=args.caption or "Zero-shot retrieval, nDCG@k (x100)", label="tab:zeroshot",
-                 columns=columns, groups=groups, text_columns=["Params"], notes=notes)
-
-
-def configure_parser(parser) -> None:
-    parser.add_argument("kind", choices=sorted(KINDS), help="which table")
-    parser.add_argument("--inputs", nargs="+", type=Path, required=True, help="metrics/stats JSON files")
-    parser.add_argument("--out-prefix", required=True, type=Path, help="writes PREFIX.tex, PREFIX.md, PREFIX.csv")
-    parser.add_argument("--benchmarks", nargs="*", help="column order (default: order of inputs)")
-    parser.add_argument("--ks", nargs="*", type=int, help="cut-offs shown (default 1 5 10)")
-    parser.add_argument("--caption")
-    parser.add_argument("--note", action="append", help="a footnote line (repeatable)")
-
-
-def main(args) -> None:
-    module_name, _, func = KINDS[args.kind].partition(":")
-    table = getattr(importlib.import_module(module_name), func)(args.inputs, args)
-    write_tables(table, args.out_prefix)

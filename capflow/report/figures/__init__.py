@@ -1,0 +1,48 @@
+"""Figures of the report: one module per figure, each with ``add_arguments(parser)`` and ``draw(args)``
+returning a matplotlib figure; :func:`save` writes it as PNG and/or PDF, atomically and reproducibly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from capflow.errors import UserError
+from capflow.io import atomic_path
+
+DPI = 150
+
+
+def new_figure(width: float = 6.4, height: float = 3.6, ncols: int = 1):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.hashsalt": "capflow", "font.size": 9})
+    fig, axes = plt.subplots(1, ncols, figsize=(width, height), squeeze=False)
+    return fig, list(axes[0])
+
+
+def save(fig, png: Path | None = None, pdf: Path | None = None) -> list[Path]:
+    """Write the figure to each path given; no timestamps, so the same figure gives the same bytes."""
+    import matplotlib.pyplot as plt
+
+    targets = [(p, fmt, meta) for p, fmt, meta in ((png, "png", {"Software": None}),
+                                                    (pdf, "pdf", {"CreationDate": None, "Producer": None}))
+               if p is not None]
+    if not targets:
+        raise UserError("no output file given (--png or --pdf)")
+    fig.tight_layout()
+    for path, fmt, meta in targets:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=DPI, metadata=meta)
+    plt.close(fig)
+    return [Path(p) for p, _, _ in targets]
+
+
+def bar_positions(n_groups: int, n_series: int, width: float = 0.8):
+    """x centres of each series' bars in grouped bars, and the bar width."""
+    import numpy as np
+
+    bar = width / max(n_series, 1)
+    base = np.arange(n_groups)
+    return [base - width / 2 + bar * (i + 0.5) for i in range(n_series)], bar

@@ -1,0 +1,29 @@
+"""Table 4 as grouped bars: one group per benchmark column, one bar per row, seed std as error bars."""
+
+from __future__ import annotations
+
+from capflow.report import finetune
+from capflow.report.figures import bar_positions, new_figure
+
+
+def add_arguments(parser) -> None:
+    finetune.add_arguments(parser)
+
+
+def draw(args):
+    args.caption, args.note = None, None
+    table = finetune.build(args)
+    rows = [(f"{title}: {row.label}" if title.startswith("Finetuned") else row.label, row)
+            for title, rows in table.groups for row in rows]
+    fig, (ax,) = new_figure(max(6.4, 1.6 * len(table.columns)), 4.0)
+    xs, width = bar_positions(len(table.columns), len(rows))
+    for x, (label, row) in zip(xs, rows):
+        cells = [row.cells.get(col.key) for col in table.columns]
+        errors = [100 * c.std if c and c.std else 0 for c in cells]
+        ax.bar(x, [100 * c.value if c and c.value is not None else 0 for c in cells], width,
+               yerr=errors if any(errors) else None, capsize=2, label=label.replace("Finetuned on the ", ""))
+    ax.set_xticks(range(len(table.columns)), [f"{c.group}\n{c.header}" for c in table.columns])
+    ax.set_ylabel("x100")
+    ax.legend(frameon=False, fontsize=7, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    ax.set_title(args.title or "Finetuning on generated queries")
+    return fig

@@ -1,0 +1,51 @@
+"""Training loss per step for each setting, with the held-out loss where it was measured."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from capflow.errors import UserError
+from capflow.report.figures import new_figure
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--loss", nargs=2, action="append", required=True, metavar=("LABEL", "LOSS_CSV"),
+                        help="a setting's label and its loss.csv (step, train_loss, eval_loss); repeatable")
+
+
+def read_loss(path: Path) -> dict[str, list[tuple[int, float]]]:
+    curves: dict[str, list[tuple[int, float]]] = {"train_loss": [], "eval_loss": []}
+    try:
+        handle = open(path, encoding="utf-8", newline="")
+    except FileNotFoundError:
+        raise UserError("file not found", path) from None
+    with handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"step", "train_loss", "eval_loss"} <= set(reader.fieldnames):
+            raise UserError("expected the columns step, train_loss, eval_loss", path, 1)
+        for lineno, row in enumerate(reader, start=2):
+            try:
+                for column, points in curves.items():
+                    if row[column]:
+                        points.append((int(row["step"]), float(row[column])))
+            except ValueError:
+                raise UserError("step and losses must be numbers", path, lineno) from None
+    return curves
+
+
+def draw(args):
+    fig, (ax,) = new_figure(6.4, 4.0)
+    colours = iter(__import__("matplotlib").colormaps["tab10"].colors * 3)
+    for label, path in args.loss:
+        curves, colour = read_loss(Path(path)), next(colours)
+        if curves["train_loss"]:
+            ax.plot(*zip(*curves["train_loss"]), color=colour, label=f"{label} train")
+        if curves["eval_loss"]:
+            ax.plot(*zip(*curves["eval_loss"]), color=colour, linestyle="--", marker="o", markersize=3,
+                    label=f"{label} held out")
+    ax.set_xlabel("step")
+    ax.set_ylabel("InfoNCE loss")
+    ax.legend(frameon=False, fontsize=7, ncols=2)
+    ax.set_title(args.title or "Finetuning loss")
+    return fig

@@ -1,0 +1,78 @@
+"""Table 4: finetuning on generated queries, from metrics JSON (and trainset stats for the generator).
+
+Rows: the zero-shot models evaluated on the same benchmarks (the base model marked), then per pool
+the finetuned SM, KW and SM+KW models; a cell is the mean over seeds, ± the sample standard
+deviation when there are several.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from capflow.errors import UserError
+from capflow.io import read_json
+from capflow.report.table import Cell, Column, Row, Table, mean_std
+from capflow.vocabulary import MIX_DISPLAY, MIXES, POOL_DISPLAY, parse_setting_label
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--inputs", nargs="+", type=Path, required=True, help="metrics JSON and trainset stats.json")
+    parser.add_argument("--benchmarks", nargs="*", help="column order (default: order of inputs)")
+    parser.add_argument("--ks", nargs="*", type=int, help="cut-offs shown (default 1 5 10)")
+
+
+def build(args) -> Table:
+    runs, stats = [], []
+    for path in args.inputs:
+        data = read_json(path)
+        if isinstance(data, dict) and {"pool", "mix", "generator"} <= set(data):
+            stats.append(data)
+        elif isinstance(data, dict) and {"benchmark", "model", "metrics"} <= set(data):
+            runs.append(data)
+        else:
+            raise UserError("neither a metrics JSON (benchmark, model, metrics) nor trainset stats", path)
+    if not runs:
+        raise UserError("no metrics JSON among the inputs")
+    benchmarks = args.benchmarks or list(dict.fromkeys(r["benchmark"] for r in runs))
+    ks = args.ks or [1, 5, 10]
+    columns = [Column(f"{b}/ndcg@{k}", f"nDCG@{k}", group=b) for b in benchmarks for k in ks]
+
+    zeroshot: dict[str, Row] = {}
+    finetuned: dict[tuple[str, str], dict[str, list[float]]] = {}
+    seeds: dict[tuple[str, str], set[int]] = {}
+    base_displays = set()
+    for r in runs:
+        setting = parse_setting_label(r["model"])
+        if setting is None:
+            row = zeroshot.setdefault(r["model"], Row(r.get("display") or r["model"], {}))
+            for k in ks:
+                row.cells[f"{r['benchmark']}/ndcg@{k}"] = Cell(r["metrics"][f"ndcg@{k}"])
+            continue
+        pool, mix, seed = setting
+        base_displays.add(r.get("display"))
+        seeds.setdefault((pool, mix), set()).add(seed)
+        for k in ks:
+            finetuned.setdefault((pool, mix), {}).setdefault(f"{r['benchmark']}/ndcg@{k}", []).append(
+                r["metrics"][f"ndcg@{k}"])
+    for row in zeroshot.values():
+        if row.label in base_displays:
+            row.label += " (base)"
+
+    groups = [("Zero-shot", list(zeroshot.values()))] if zeroshot else []
+    pools = list(dict.fromkeys(pool for pool, _ in finetuned))
+    for pool in pools:
+        rows = [Row(MIX_DISPLAY[mix], {key: mean_std(values) for key, values in finetuned[(pool, mix)].items()})
+                for mix in MIXES if (pool, mix) in finetuned]
+        groups.append((f"Finetuned on the {POOL_DISPLAY.get(pool, pool)}", rows))
+
+    notes = []
+    generators = {(s["pool"], s["mix"]): s["generator"] for s in stats}
+    used = sorted({generators[key] for key in finetuned if key in generators})
+    if used:
+        notes.append(f"Training queries: {'; '.join(used)}.")
+    counts = sorted({len(v) for v in seeds.values()})
+    if counts and counts[-1] > 1:
+        notes.append(f"Finetuned rows: mean ± sample std over {'/'.join(map(str, counts))} seeds.")
+    notes += list(args.note or [])
+    caption = args.caption or "Finetuning on generated queries (Table 4), nDCG@k (x100)"
+    return Table(caption=caption, label="tab:finetune", columns=columns, groups=groups, notes=notes)

@@ -1,0 +1,96 @@
+"""Hybrid runs: a BM25 run and a dense run fused per query, then scored like any run.
+
+* ``rrf``: reciprocal rank fusion, score = Σ 1 / (k + rank) over the runs that return the candidate
+  (k = 60 by default).
+* ``minmax``: each run's scores min-max normalised per query to [0, 1] (a run whose scores are all
+  equal gives 1), fused as weight · dense + (1 − weight) · lexical; a candidate a run does not
+  return gets 0 from it.
+
+Equal fused scores keep the order in which candidates first appear, lexical run first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from capflow.benchmark import load_benchmark
+from capflow.errors import UserError
+from capflow.io import read_json, write_json
+
+Run = dict[str, list[tuple[str, float]]]
+METHODS = ("rrf", "minmax")
+
+
+def _ranked(fused: dict[str, float], depth: int) -> list[tuple[str, float]]:
+    return sorted(fused.items(), key=lambda item: -item[1])[:depth]  # sorted() is stable: first appearance wins
+
+
+def rrf(lexical: Run, dense: Run, k: int = 60, depth: int = 100) -> Run:
+    fused_run: Run = {}
+    for qid in dict.fromkeys([*lexical, *dense]):
+        fused: dict[str, float] = {}
+        for hits in (lexical.get(qid, []), dense.get(qid, [])):
+            for rank, (cid, _) in enumerate(hits, start=1):
+                fused[cid] = fused.get(cid, 0.0) + 1.0 / (k + rank)
+        fused_run[qid] = _ranked(fused, depth)
+    return fused_run
+
+
+def _minmax(hits: list[tuple[str, float]]) -> dict[str, float]:
+    if not hits:
+        return {}
+    low, high = min(s for _, s in hits), max(s for _, s in hits)
+    return {cid: (s - low) / (high - low) if high > low else 1.0 for cid, s in hits}
+
+
+def interpolate(lexical: Run, dense: Run, weight: float = 0.5, depth: int = 100) -> Run:
+    if not 0.0 <= weight <= 1.0:
+        raise UserError(f"interpolation weight {weight} is not between 0 and 1")
+    fused_run: Run = {}
+    for qid in dict.fromkeys([*lexical, *dense]):
+        lex, den = _minmax(lexical.get(qid, [])), _minmax(dense.get(qid, []))
+        fused = {cid: (1 - weight) * lex.get(cid, 0.0) + weight * den.get(cid, 0.0)
+                 for cid in dict.fromkeys([*lex, *den])}
+        fused_run[qid] = _ranked(fused, depth)
+    return fused_run
+
+
+def configure_parser(parser) -> None:
+    parser.add_argument("--benchmark", required=True, type=Path, help="validated benchmark dir")
+    parser.add_argument("--lexical", nargs=2, required=True, metavar=("RUN", "METRICS"),
+                        help="the BM25 run.trec and its metrics.json")
+    parser.add_argument("--dense", nargs=2, required=True, metavar=("RUN", "METRICS"),
+                        help="the dense run.trec and its metrics.json")
+    parser.add_argument("--method", choices=METHODS, required=True)
+    parser.add_argument("--rrf-k", type=int, default=60, help="RRF's rank offset (default 60)")
+    parser.add_argument("--weight", type=float, default=0.5, help="minmax: the dense run's weight (default 0.5)")
+    parser.add_argument("--depth", type=int, default=100, help="fused candidates kept per query")
+    parser.add_argument("--label", help="model label (default bm25+<dense>-<method>)")
+    parser.add_argument("--run", required=True, type=Path, help="output TREC run")
+    parser.add_argument("--metrics", required=True, type=Path, help="output metrics JSON")
+
+
+def main(args) -> None:
+    from capflow.retrieve import read_trec, score_run, write_trec
+
+    lexical, dense = read_json(args.lexical[1]), read_json(args.dense[1])
+    if lexical.get("benchmark") != dense.get("benchmark"):
+        raise UserError(f"the runs are on different benchmarks: '{lexical.get('benchmark')}' and "
+                        f"'{dense.get('benchmark')}'", args.dense[1])
+    benchmark = load_benchmark(args.benchmark)
+    types_path = args.benchmark / "query_types.json"
+    query_types = read_json(types_path) if types_path.exists() else {}
+    lexical_run, dense_run = read_trec(args.lexical[0]), read_trec(args.dense[0])
+    if args.method == "rrf":
+        run = rrf(lexical_run, dense_run, args.rrf_k, args.depth)
+        fusion, what = {"method": "rrf", "k": args.rrf_k}, f"RRF k={args.rrf_k}"
+    else:
+        run = interpolate(lexical_run, dense_run, args.weight, args.depth)
+        fusion, what = {"method": "minmax", "weight": args.weight}, f"min-max, w={args.weight:g}"
+    summary, _ = score_run(benchmark, run, query_types)
+    label = args.label or f"{lexical['model']}+{dense['model']}-{args.method}"
+    display = f"{lexical.get('display') or lexical['model']} + {dense.get('display') or dense['model']} ({what})"
+    write_trec(args.run, run, label)
+    write_json(args.metrics, {"benchmark": dense["benchmark"], "model": label, "display": display, "group": "hybrid",
+                              "params": dense.get("params", ""), "fusion": fusion,
+                              "runs": [lexical["model"], dense["model"]], **summary})

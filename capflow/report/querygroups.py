@@ -1,0 +1,42 @@
+"""Query types and the paper's five groups of them, read from a validated benchmark's query_types.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from capflow.errors import UserError
+from capflow.io import read_json
+
+TYPE_GROUPS = {
+    "singleton_object": "Singleton Entity", "singleton_person": "Singleton Entity",
+    "singleton_place": "Singleton Entity", "singleton_concept": "Singleton Entity",
+    "singleton_event": "Singleton Event", "conjunction": "Conjunction",
+    "simple_condition": "Simple Condition", "complex_condition": "Complex Condition",
+}
+TYPES = tuple(TYPE_GROUPS)
+GROUPS = tuple(dict.fromkeys(TYPE_GROUPS.values()))
+UNTYPED = "Untyped"
+SHORT = {"Singleton Entity": "Entity", "Singleton Event": "Event", "Conjunction": "Conj.",
+         "Simple Condition": "Simple Cond.", "Complex Condition": "Complex Cond.", UNTYPED: UNTYPED}
+
+
+def group_of(query_type: str | None) -> str:
+    """The paper's group of a query type; an unknown type is its own group, no type is ``Untyped``."""
+    if not query_type:
+        return UNTYPED
+    return TYPE_GROUPS.get(query_type, query_type)
+
+
+def load_query_types(path: Path) -> dict[str, str]:
+    """query id -> type, as the data step writes it."""
+    raw = read_json(path)
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise UserError("expected an object mapping query ids to type names", path)
+    return raw
+
+
+def ordered_groups(present) -> list[str]:
+    """The paper's groups first, in its order, then other groups, then ``Untyped``."""
+    present = set(present)
+    extra = sorted(present - set(GROUPS) - {UNTYPED})
+    return [g for g in GROUPS if g in present] + extra + ([UNTYPED] if UNTYPED in present else [])

@@ -1,0 +1,165 @@
+# The report: every table and figure, the analyses they read (per-query frame, classification sweep,
+# inversions, error analysis), hybrid runs, qrels and MTEB-shaped results. Built from finished
+# results alone: no job here loads a model (cosines beyond a run's depth come from the cache).
+
+
+rule qrels:
+    input:
+        unpack(benchmark_inputs),
+    output:
+        **qrels_paths().files,
+    params:
+        benchmark_dir=input_benchmark_dir,
+    log:
+        qrels_paths().log,
+    shell:
+        "capflow --log {log:q} qrels --benchmark {params.benchmark_dir:q} --out {output.qrels:q}"
+
+
+rule mteb_json:
+    input:
+        metrics=scored_metrics,
+    output:
+        **mteb_json_paths().files,
+    wildcard_constraints:
+        scored=r"(zeroshot|evaluate|hybrid)/.+",
+    log:
+        mteb_json_paths().log,
+    shell:
+        "capflow --log {log:q} mteb-json --metrics {input.metrics:q} --out {output.json:q}"
+
+
+rule hybrid:
+    input:
+        unpack(hybrid_inputs),
+    output:
+        **hybrid_paths().files,
+    wildcard_constraints:
+        method="rrf|minmax",
+    params:
+        benchmark_dir=input_benchmark_dir,
+        options=hybrid_options,
+    log:
+        hybrid_paths().log,
+    shell:
+        "capflow --log {log:q} hybrid --benchmark {params.benchmark_dir:q}"
+        " --lexical {input.lexical_run:q} {input.lexical_metrics:q} --dense {input.dense_run:q} {input.dense_metrics:q}"
+        " {params.options} --run {output.run:q} --metrics {output.metrics:q}"
+
+
+rule per_query:
+    input:
+        **per_query_inputs(),
+    output:
+        **PER_QUERY_PATHS.files,
+    params:
+        benchmarks=benchmark_label_options(scored_runs()),
+    log:
+        PER_QUERY_PATHS.log,
+    shell:
+        "capflow --log {log:q} per-query --metrics {input.metrics:q} --runs {input.runs:q} {params.benchmarks}"
+        " --out {output.csv:q}"
+
+
+rule classification_sweep:
+    input:
+        unpack(dense_analysis_inputs),
+    output:
+        **analysis_paths("classification").files,
+    params:
+        benchmark=benchmark_words,
+        thresholds=REPORT["classification"]["thresholds"],
+        cache=EMBEDDING_CACHE,
+    log:
+        analysis_paths("classification").log,
+    shell:
+        "capflow --log {log:q} classification --metrics {input.metrics:q} --benchmark {params.benchmark}"
+        " --cache {params.cache:q} --thresholds {params.thresholds} --out {output.csv:q}"
+
+
+rule inversions:
+    input:
+        unpack(dense_analysis_inputs),
+    output:
+        **analysis_paths("inversions").files,
+    params:
+        benchmark=benchmark_words,
+        types=types_words,
+        cache=EMBEDDING_CACHE,
+    log:
+        analysis_paths("inversions").log,
+    shell:
+        "capflow --log {log:q} inversions --metrics {input.metrics:q} --benchmark {params.benchmark}"
+        " --query-types {params.types} --cache {params.cache:q} --out {output.csv:q}"
+
+
+rule error_analysis:
+    input:
+        unpack(dense_analysis_inputs),
+        lexical=lexical_run,
+    output:
+        **analysis_paths("errors", extra=["sheet"]).files,
+    params:
+        benchmark_dir=input_benchmark_dir,
+        language=lookup(dpath="benchmarks/{benchmark}/language", within=config),
+    log:
+        analysis_paths("errors").log,
+    shell:
+        "capflow --log {log:q} error-analysis --benchmark {params.benchmark_dir:q} --language {params.language:q}"
+        " --query-types {input.types:q} --lexical-run {input.lexical:q} --metrics {input.metrics:q}"
+        " --runs {input.runs:q} --out {output.csv:q} --sheet {output.sheet:q}"
+
+
+rule table:
+    input:
+        table_inputs,
+    wildcard_constraints:
+        table=one_of(REPORT_TABLES),
+    output:
+        tex=table_paths().files["tex"],
+        md=table_paths().files["md"],
+        csv=report(table_paths().files["csv"], caption="../workflow/report/table.rst", category="Tables"),
+    params:
+        arguments=table_arguments,
+    log:
+        table_paths().log,
+    shell:
+        "capflow --log {log:q} tables {params.arguments} --tex {output.tex:q} --md {output.md:q} --csv {output.csv:q}"
+
+
+rule figure:
+    input:
+        figure_inputs,
+    wildcard_constraints:
+        figure=one_of(REPORT_FIGURES),
+    output:
+        png=report(figure_paths().files["png"], caption="../workflow/report/figure.rst", category="Figures"),
+        pdf=figure_paths().files["pdf"],
+    params:
+        arguments=figure_arguments,
+    log:
+        figure_paths().log,
+    shell:
+        "capflow --log {log:q} figures {params.arguments} --png {output.png:q} --pdf {output.pdf:q}"
+
+
+rule latex:
+    input:
+        tables=[table_paths(t).files["tex"] for t in REPORT_TABLES],
+        figures=[figure_paths(f).files["pdf"] for f in REPORT_FIGURES],
+    output:
+        **LATEX_PATHS.files,
+    log:
+        LATEX_PATHS.log,
+    shell:
+        "capflow --log {log:q} latex --tables {input.tables:q} --figures {input.figures:q} --out {output.tex:q}"
+
+
+rule tables:
+    input:
+        table_targets(),
+
+
+rule figures:
+    input:
+        figure_targets(),

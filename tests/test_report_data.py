@@ -1,0 +1,207 @@
+"""The report's analyses on the reference data: BM25 on CapRetrieval and CapRetrievalEn, and
+all-MiniLM-L6-v2 on CapRetrievalEn encoded once into an embedding cache for the session."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import run_capflow
+
+pytestmark = pytest.mark.integration
+
+
+def _ok(*args):
+    result = run_capflow(*args)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+@pytest.fixture(scope="session")
+def runs(benchmark_root, tmp_path_factory) -> Path:
+    """data/{benchmark}, z/{benchmark}/{bm25,minilm}/ (run.trec, metrics.json), cache/."""
+    root = tmp_path_factory.mktemp("report")
+    for name in ("CapRetrieval", "CapRetrievalEn"):
+        _ok("data", "--name", name, "--local-dirs", benchmark_root, "--out", root / "data" / name)
+    jobs = [("CapRetrieval", "bm25", "zh"), ("CapRetrievalEn", "bm25", "en"),
+            ("CapRetrievalEn", "all-MiniLM-L6-v2", "en")]
+    for name, model, language in jobs:
+        out = root / "z" / name / model
+        _ok("retrieve", "--benchmark", root / "data" / name, "--model", model, "--language", language,
+            "--cache", root / "cache", "--run", out / "run.trec", "--metrics", out / "metrics.json",
+            "--errors", out / "errors.jsonl")
+    return root
+
+
+def run_files(root: Path, name: str, model: str) -> tuple[Path, Path]:
+    return root / "z" / name / model / "metrics.json", root / "z" / name / model / "run.trec"
+
+
+@pytest.fixture(scope="session")
+def per_query(runs) -> Path:
+    metrics, trecs = zip(*[run_files(runs, n, m) for n, m in (("CapRetrieval", "bm25"), ("CapRetrievalEn", "bm25"),
+                                                              ("CapRetrievalEn", "all-MiniLM-L6-v2"))])
+    out = runs / "per_query.csv"
+    _ok("per-query", "--metrics", *metrics, "--runs", *trecs, "--benchmark", "CapRetrieval", runs / "data/CapRetrieval",
+        "--benchmark", "CapRetrievalEn", runs / "data/CapRetrievalEn",
+        "--query-types", "CapRetrievalEn", runs / "data/CapRetrieval/query_types.json", "--out", out)
+    return out
+
+
+def test_per_query_frame_agrees_with_metrics_json_and_splits_377_queries(runs, per_query):
+    from capflow.report.perquery import read_frame
+
+    frame = read_frame(per_query)
+    for name, model in (("CapRetrieval", "bm25"), ("CapRetrievalEn", "all-MiniLM-L6-v2")):
+        part = frame[(frame.benchmark == name) & (frame.model == model)]
+        summary = json.loads(run_files(runs, name, model)[0].read_text())
+        for measure in ("ndcg@10", "recall@100"):
+            assert part[part.metric == measure].value.mean() == pytest.approx(summary["metrics"][measure], abs=1e-6)
+    ndcg = frame[(frame.benchmark == "CapRetrievalEn") & (frame.model == "bm25") & (frame.metric == "ndcg@10")]
+    # CapRetrievalEn has no types of its own: it takes CapRetrieval's for the same query ids
+    assert ndcg.groupby("query_group").query_id.nunique().to_dict() == {
+        "Singleton Entity": 200, "Singleton Event": 20, "Conjunction": 16, "Simple Condition": 105,
+        "Complex Condition": 30, "Untyped": 6}
+
+
+def test_table_3_reproduces_bm25_per_group_numbers(per_query, tmp_path):
+    _ok("tables", "query-groups", "--per-query", per_query, "--benchmark", "CapRetrieval", "--md", tmp_path / "g.md",
+        "--csv", tmp_path / "g.csv")
+    md = (tmp_path / "g.md").read_text()
+    assert ("| Model | Entity (200) | Event (20) | Conj. (16) | Simple Cond. (105) | Complex Cond. (30) | Untyped (6) "
+            "| All (377) |") in md
+    assert "| BM25 | **79.20** | **58.65** | **68.00** | **50.80** | **39.66** | **77.18** | **66.54** |" in md
+
+
+def test_table_3_paper_layout_shares_add_up(per_query, tmp_path):
+    _ok("tables", "query-types", "--per-query", per_query, "--benchmark", "CapRetrievalEn", "--featured",
+        "all-MiniLM-L6-v2", "--md", tmp_path / "t3.md", "--tex", tmp_path / "t3.tex", "--csv", tmp_path / "t3.csv")
+    import csv
+
+    rows = {r["query type"]: r for r in csv.DictReader(open(tmp_path / "t3.csv", encoding="utf-8"))}
+    assert list(rows) == ["Singleton Entity", "Singleton Event", "Conjunction", "Simple Condition",
+                          "Complex Condition", "Untyped", "All"]
+    assert rows["All"]["Queries"] == "377" and rows["Untyped"]["Queries"] == "6"
+    assert rows["All"]["BM25 nDCG@10"] == "70.4428"  # BM25 on CapRetrievalEn (Snowball-stemmed words)
+    for row in rows.values():
+        shares = [float(v) for k, v in row.items() if k.endswith(("E>B", "E<B", "E=B"))]
+        assert sum(shares) == pytest.approx(100.0)
+    wins = run_capflow("tables", "query-wins", "--per-query", per_query, "--benchmark", "CapRetrievalEn",
+                       "--baseline", "nobody", "--md", tmp_path / "w.md")
+    assert wins.returncode == 2 and wins.stderr.strip().endswith("baseline 'nobody' is not in the frame")
+
+
+def test_table_1_dataset_statistics(runs, tmp_path):
+    _ok("tables", "datasets", "--benchmark", "CapRetrieval", runs / "data/CapRetrieval", "zh",
+        "--benchmark", "CapRetrievalEn", runs / "data/CapRetrievalEn", "en", "--md", tmp_path / "t1.md")
+    md = (tmp_path / "t1.md").read_text()
+    for line in ("| Passages | 3,024 | 3,024 |", "| Queries | 404 | 404 |", "| Queries without positives | 27 | 27 |",
+                 "| Passage length, avg | 31.75 | 20.19 |", "| Positives per query, max | 305 | 305 |"):
+        assert line in md
+
+
+def test_trec_eval_tie_order_gives_pytrec_evals_number(runs, tmp_path):
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    from capflow import metrics
+    from capflow.report.perquery import load_benchmark_queries, read_run, rankings
+
+    _ok("qrels", "--benchmark", runs / "data/CapRetrieval", "--out", tmp_path / "qrels.trec")
+    qrels: dict = {}
+    for line in (tmp_path / "qrels.trec").read_text().splitlines():
+        qid, _, cid, label = line.split()
+        qrels.setdefault(qid, {})[cid] = int(label)
+    assert sum(len(v) for v in qrels.values()) == 4683 and len(qrels) == 377
+    run = read_run(run_files(runs, "CapRetrieval", "bm25")[1])
+    evaluator = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"})
+    scored = evaluator.evaluate({q: {c: s for c, s in hits} for q, hits in run.items()})
+    trec = sum(v["ndcg_cut_10"] for v in scored.values()) / len(qrels)
+    bench = load_benchmark_queries(runs / "data/CapRetrieval")
+    ours = {order: metrics.evaluate(rankings(run, order), bench.qrels, [10])[0]["ndcg@10"]
+            for order in ("file", "docid")}
+    assert round(100 * ours["file"], 2) == 66.54 and round(100 * ours["docid"], 2) == 66.72
+    assert trec == pytest.approx(ours["docid"], abs=1e-9)
+
+
+def test_mteb_json(runs, tmp_path):
+    metrics_path = run_files(runs, "CapRetrieval", "bm25")[0]
+    _ok("mteb-json", "--metrics", metrics_path, "--languages", "cmn-Hans", "--out", tmp_path / "mteb.json")
+    result = json.loads((tmp_path / "mteb.json").read_text())
+    entry = result["scores"]["test"][0]
+    assert result["task_name"] == "CapRetrieval" and entry["main_score"] == entry["ndcg_at_10"] == 0.665435
+    assert entry["languages"] == ["cmn-Hans"] and "recall_at_100" in entry and "hit_at_10" not in entry
+
+
+def test_classification_sweep_from_the_cache(runs, tmp_path):
+    metrics_path = run_files(runs, "CapRetrievalEn", "all-MiniLM-L6-v2")[0]
+    sweep = tmp_path / "sweep.csv"
+    _ok("classification", "--metrics", metrics_path, "--benchmark", "CapRetrievalEn", runs / "data/CapRetrievalEn",
+        "--cache", runs / "cache", "--thresholds", "0.4", "0.8", "1.2", "--out", sweep)
+    import pandas as pd
+
+    frame = pd.read_csv(sweep)
+    assert list(frame.threshold) == [0.4, 0.8, 1.2] and set(frame.no_positive_queries) == {27}
+    assert frame.query_recall.is_monotonic_increasing and frame.no_positive_retrieving_nothing.is_monotonic_decreasing
+    _ok("tables", "classification", "--sweep", sweep, "--benchmark", "CapRetrievalEn", "--threshold", "0.8",
+        "--md", tmp_path / "c.md")
+    assert "| all-MiniLM-L6-v2 |" in (tmp_path / "c.md").read_text()
+    empty = run_capflow("classification", "--metrics", metrics_path, "--benchmark", "CapRetrievalEn",
+                        runs / "data/CapRetrievalEn", "--cache", tmp_path / "empty-cache", "--out", tmp_path / "x.csv")
+    assert empty.returncode == 2 and "3024 of 3024 passage texts are not in the embedding cache" in empty.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_hybrid_rows_are_scored_like_any_run(runs, tmp_path):
+    bm25, dense = run_files(runs, "CapRetrievalEn", "bm25"), run_files(runs, "CapRetrievalEn", "all-MiniLM-L6-v2")
+    for method in ("rrf", "minmax"):
+        _ok("hybrid", "--benchmark", runs / "data/CapRetrievalEn", "--lexical", bm25[1], bm25[0],
+            "--dense", dense[1], dense[0], "--method", method, "--run", tmp_path / method / "run.trec",
+            "--metrics", tmp_path / method / "metrics.json")
+    rrf = json.loads((tmp_path / "rrf/metrics.json").read_text())
+    assert rrf["group"] == "hybrid" and rrf["model"] == "bm25+all-MiniLM-L6-v2-rrf" and rrf["queries_evaluated"] == 377
+    _ok("tables", "zeroshot", "--inputs", bm25[0], dense[0], tmp_path / "rrf/metrics.json",
+        tmp_path / "minmax/metrics.json", "--md", tmp_path / "t2.md")
+    assert "| *Hybrid (BM25 + embedding model)* |" in (tmp_path / "t2.md").read_text()
+
+
+def test_inversion_cases_read_every_score_from_the_cache(runs, tmp_path):
+    metrics_path = run_files(runs, "CapRetrievalEn", "all-MiniLM-L6-v2")[0]
+    out = tmp_path / "inversions.csv"
+    _ok("inversions", "--metrics", metrics_path, "--benchmark", "CapRetrievalEn", runs / "data/CapRetrievalEn",
+        "--query-types", "CapRetrievalEn", runs / "data/CapRetrieval/query_types.json", "--cache", runs / "cache",
+        "--out", out)
+    from capflow.report.inversions import read_inversions
+
+    frame = read_inversions(out)
+    assert len(frame) == 370  # queries with a label-2 positive
+    assert (frame.margin > 0).sum() == (frame.inverted_pairs > 0).sum() == 298
+    # the paper's three queries, found by their CapRetrieval text and shown on CapRetrievalEn by the shared ids
+    zh = [json.loads(line) for line in (runs / "data/CapRetrieval/queries.jsonl").read_text().splitlines()]
+    ids = [q["id"] for q in zh if q["query"] in ("炸鸡", "紫色的花", "西瓜")]
+    _ok("tables", "inversions", "--inversions", out, "--benchmark", "CapRetrievalEn", "--always", *ids, "--top", "2",
+        "--md", tmp_path / "t7.md", "--tex", tmp_path / "t7.tex")
+    md = (tmp_path / "t7.md").read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith(("| Query", "| *"))]
+    assert len(rows) == 5 and rows[0].startswith("| Watermelon |") and rows[0].endswith("| 0.54 | 0.44 | 5 |")
+    _ok("tables", "inversion-counts", "--inversions", out, "--benchmark", "CapRetrievalEn", "--md", tmp_path / "c.md")
+    assert "| Entity (198) |" in (tmp_path / "c.md").read_text()
+
+
+def test_per_query_frame_is_byte_identical_on_rerun_and_bad_input_is_one_line(runs, per_query, tmp_path):
+    metrics_path, trec = run_files(runs, "CapRetrieval", "bm25")
+    argv = ["per-query", "--metrics", metrics_path, "--runs", trec, "--benchmark", "CapRetrieval",
+            runs / "data/CapRetrieval", "--out"]
+    _ok(*argv, tmp_path / "a.csv")
+    _ok(*argv, tmp_path / "b.csv")
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    bad_run = tmp_path / "bad.trec"
+    bad_run.write_text(trec.read_text().splitlines()[0] + "\nq1 Q0 cr.1 2 high bm25\n")
+    result = run_capflow("per-query", "--metrics", metrics_path, "--runs", bad_run, "--benchmark", "CapRetrieval",
+                         runs / "data/CapRetrieval", "--out", tmp_path / "c.csv")
+    assert result.returncode == 2 and not (tmp_path / "c.csv").exists()
+    assert result.stderr.strip() == f"capflow per-query: error: {bad_run}:2: score 'high' is not a number"
+    result = run_capflow("per-query", "--metrics", metrics_path, "--runs", trec, "--benchmark", "Other",
+                         runs / "data/CapRetrieval", "--out", tmp_path / "c.csv")
+    assert result.stderr.strip() == (f"capflow per-query: error: {metrics_path}: benchmark 'CapRetrieval' has no "
+                                     "--benchmark LABEL DIR")
