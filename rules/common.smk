@@ -638,7 +638,8 @@ def report_tables():
             both = analysis_paths("inversions", source).files["csv"]
             tables[f"inversions_paired-{source}-{benchmark}"] = (
                 [both, inversions],
-                f"inversions-paired --inversions {words(both)} --benchmark {words(source)} --other {words(benchmark)}"
+                f"inversions-paired --inversions {words(both, inversions)} --benchmark {words(source)}"
+                f" --other {words(benchmark)}"
                 f" --top {REPORT['inversions']['top']} --always {words(*REPORT['inversions']['always'])}",
             )
     if "bm25" in zeroshot["models"]:

@@ -96,3 +96,9 @@ def run_snakemake(workdir: Path, *args, env=None, timeout=1200) -> subprocess.Co
     return subprocess.run([sys.executable, "-m", "snakemake", *map(str, args)], cwd=workdir, capture_output=True,
                           text=True, timeout=timeout,
                           env={**os.environ, "PATH": path, "CAPFLOW_DATA_DIR": str(_data_root()), **(env or {})})
+
+
+def benchmark_outputs(folder: Path) -> list:
+    """`capflow data` output options writing a benchmark dir ``folder`` (the file names the workflow uses)."""
+    return ["--candidates", folder / "candidates.jsonl", "--queries", folder / "queries.jsonl",
+            "--types", folder / "query_types.json"]

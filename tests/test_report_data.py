@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_capflow
+from conftest import benchmark_outputs, run_capflow
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ def runs(benchmark_root, tmp_path_factory) -> Path:
     """data/{benchmark}, z/{benchmark}/{bm25,minilm}/ (run.trec, metrics.json), cache/."""
     root = tmp_path_factory.mktemp("report")
     for name in ("CapRetrieval", "CapRetrievalEn"):
-        _ok("data", "--name", name, "--local-dirs", benchmark_root, "--out", root / "data" / name)
+        _ok("data", "--name", name, "--local-dirs", benchmark_root, *benchmark_outputs(root / "data" / name))
     jobs = [("CapRetrieval", "bm25", "zh"), ("CapRetrievalEn", "bm25", "en"),
             ("CapRetrievalEn", "all-MiniLM-L6-v2", "en")]
     for name, model, language in jobs:

@@ -12,7 +12,7 @@ import pytest
 from capflow import metrics
 from capflow.errors import UserError
 from capflow.report import classification, hybrid
-from conftest import run_capflow
+from conftest import benchmark_outputs, run_capflow
 
 # candidates c1..c4; queries A, D, B have positives, E has none
 QUERIES = ["A", "D", "B", "E"]
@@ -60,7 +60,7 @@ def test_reciprocal_rank_fusion_and_minmax_interpolation():
 def report_inputs(tmp_path, tiny_benchmark):
     """A validated tiny benchmark and hand-written per-query frame, losses, leakage histogram and sweep."""
     data = tmp_path / "data" / "Tiny"
-    assert run_capflow("data", "--name", "Tiny", "--local-dirs", tiny_benchmark.parent, "--out", data).returncode == 0
+    assert run_capflow("data", "--name", "Tiny", "--local-dirs", tiny_benchmark.parent, *benchmark_outputs(data)).returncode == 0
     frame = ["benchmark,view,model,display,group,seed,query_id,query_type,query_group,metric,value"]
     for model, seed, values in (("bm25", "", (0.5, 1.0)), ("ood-kw", "0", (0.7, 0.2)), ("ood-kw", "1", (0.9, 0.4))):
         for qid, qtype, group, value in zip(("q1", "q2"), ("singleton_object", ""), ("Singleton Entity", "Untyped"),
@@ -233,7 +233,7 @@ def test_error_categories_of_one_query():
 
 def test_error_analysis_sheet_and_filled_categories(tmp_path, tiny_benchmark):
     data = tmp_path / "data" / "Tiny"
-    assert run_capflow("data", "--name", "Tiny", "--local-dirs", tiny_benchmark.parent, "--out", data).returncode == 0
+    assert run_capflow("data", "--name", "Tiny", "--local-dirs", tiny_benchmark.parent, *benchmark_outputs(data)).returncode == 0
     for model in ("bm25", "m"):
         hits = ["c2", "c1", "c3", "c4"] if model == "m" else ["c1", "c3", "c4", "c2"]
         (tmp_path / f"{model}.trec").write_text("".join(f"q1 Q0 {c} {r} {1 - r / 10:.6f} {model}\n"

@@ -197,7 +197,7 @@ def test_zeroshot_stage_and_a_finetune_run_on_slurm(slurm_cluster, workflow_copy
     # a few training steps are enough to show the finetune job runs on the cluster
     (workflow_copy / "short_finetune.yaml").write_text("finetune:\n  max_steps: 4\n  batch_size: 16\n")
     result = run_on_slurm(workflow_copy, profile, "--configfile=short_finetune.yaml", "--",
-                          "table_zeroshot", FINETUNE_TARGET, env=venv_path_env())
+                          "results/tables/zeroshot.md", FINETUNE_TARGET, env=venv_path_env())
 
     jobs = submitted_job_ids(result.stderr)
     counts = {rule: len(ids) for rule, ids in jobs.items()}

@@ -23,7 +23,7 @@ def test_default_dry_run_plans_table2(workflow_copy):
     result = run_snakemake(workflow_copy, "-n", "--cores", "1", "all")
     assert result.returncode == 0, result.stderr
     jobs = planned_jobs(result.stdout)
-    assert jobs["benchmark_data"] == 2 and jobs["zeroshot"] == 4 and jobs["table_zeroshot"] == 1
+    assert jobs["benchmark_data"] == 2 and jobs["zeroshot"] == 4 and jobs["table"] == 24 and jobs["figure"] == 11
 
 
 def test_paper_dry_run_plans_all_twelve_rows(workflow_copy):
@@ -47,7 +47,7 @@ def test_unknown_model_is_named(workflow_copy):
 
 @pytest.mark.integration
 def test_zeroshot_dag_runs_and_reruns_nothing(workflow_copy, benchmark_root):
-    target = ["--cores", "2", "table_zeroshot"]
+    target = ["--cores", "2", "results/tables/zeroshot.md"]
     first = run_snakemake(workflow_copy, *target)
     assert first.returncode == 0, first.stderr[-3000:]
     results = workflow_copy / "results"
@@ -68,7 +68,7 @@ def test_zeroshot_dag_runs_and_reruns_nothing(workflow_copy, benchmark_root):
     # Only the tables: delete them and rebuild from the metrics JSON alone.
     for name in tables:
         (results / "tables" / name).unlink()
-    only_tables = run_snakemake(workflow_copy, "--cores", "1", "table_zeroshot")
+    only_tables = run_snakemake(workflow_copy, "--cores", "1", "results/tables/zeroshot.md")
     assert only_tables.returncode == 0, only_tables.stderr
     assert planned_jobs(only_tables.stdout + only_tables.stderr).get("zeroshot") is None
     assert {p.name: p.read_bytes() for p in (results / "tables").iterdir()} == tables

@@ -71,7 +71,7 @@ def configure_parser(parser) -> None:
 
 
 def main(args) -> None:
-    from capflow.retrieve import read_trec, score_run, write_trec
+    from capflow.scoring import read_trec, score_run, write_trec
 
     lexical, dense = read_json(args.lexical[1]), read_json(args.dense[1])
     if lexical.get("benchmark") != dense.get("benchmark"):

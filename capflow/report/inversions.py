@@ -101,7 +101,8 @@ CAPTION_CHARS = 40
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--inversions", required=True, type=Path, help="inversions CSV")
+    parser.add_argument("--inversions", required=True, nargs="+", type=Path,
+                        help="inversions CSV(s); inversions-paired reads both benchmarks' rows from them")
     parser.add_argument("--benchmark", required=True, help="benchmark name (inversions-paired: the left one)")
     parser.add_argument("--other", help="inversions-paired: the right benchmark (same query ids)")
     parser.add_argument("--view", default="full")
@@ -123,14 +124,17 @@ def _short(text: str) -> str:
 
 
 def _select(args, benchmark: str):
-    frame = read_inversions(args.inversions)
+    import pandas as pd
+
+    frame = pd.concat([read_inversions(path) for path in args.inversions], ignore_index=True)
     frame = frame[(frame.benchmark == benchmark) & (frame.view == args.view)]
+    where = ", ".join(map(str, args.inversions))
     if frame.empty:
-        raise UserError(f"no rows for {benchmark} ({args.view})", args.inversions)
+        raise UserError(f"{where}: no rows for {benchmark} ({args.view})")
     models = args.models or list(dict.fromkeys(frame.model))
     missing = [m for m in models if m not in set(frame.model)]
     if missing:
-        raise UserError(f"model '{missing[0]}' is not in the inversions of {benchmark}", args.inversions)
+        raise UserError(f"{where}: model '{missing[0]}' is not in the inversions of {benchmark}")
     return frame, models
 
 

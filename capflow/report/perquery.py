@@ -40,7 +40,7 @@ def split_label(label: str) -> tuple[str, str]:
 
 
 def read_run(path: Path) -> Run:
-    from capflow.retrieve import read_trec
+    from capflow.scoring import read_trec
 
     return read_trec(path)
 
