@@ -39,6 +39,8 @@ from typing import Sequence
 
 from capflow.errors import UserError
 from capflow.io import iter_jsonl, read_json, write_json, write_text
+from capflow.model_card import write_model_card
+from capflow.progress import eta_callback
 from capflow.recipes import Recipe
 from capflow.vocabulary import parse_setting_label, setting_label  # noqa: F401 (re-exported)
 
@@ -285,7 +287,7 @@ def _run_callbacks() -> list:
             if state.global_step >= state.max_steps:
                 control.should_save = False
 
-    return [LogLosses(), NoFinalCheckpoint()]
+    return [LogLosses(), NoFinalCheckpoint(), eta_callback()]
 
 
 def loss_rows(log_history: Sequence[dict]) -> list[dict]:
@@ -393,6 +395,7 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
         "mean_train_loss": result.training_loss,
         **peak_memory_mb(device),
     }
+    write_model_card(staged, recipe, train_path=train_path, passages=passages.values(), summary=summary)
     write_text(loss_path, loss_csv(rows))
     if summary_path:
         write_json(summary_path, summary)
