@@ -22,7 +22,8 @@ TABLE2 = {
     "multilingual-e5-base": ("0.1B", "0.3B"), "bge-large-zh-v1.5": ("0.3B", "0.3B"),
     "multilingual-e5-large": ("0.3B", "0.6B"), "Conan-embedding-v1": ("0.3B", "0.3B"),
     "Qwen3-Embedding-0.6B": ("0.6B", "0.6B"), "gte-Qwen2-1.5B-instruct": (">1B", "1.5B"),
-    "gte-Qwen2-7B-instruct": (">1B", "7B"), "e5-mistral-7b-instruct": (">1B", "7B"), "Qwen3-Embedding-8B": (">1B", "8B"),
+    "gte-Qwen2-7B-instruct": (">1B", "7B"), "e5-mistral-7b-instruct": (">1B", "7B"),
+    "Qwen3-Embedding-8B": (">1B", "8B"),
 }
 
 
@@ -144,6 +145,22 @@ def test_loading_caps_length_at_max_positions_and_refuses_a_second_eos(tmp_path)
     BertTokenizerFast.from_pretrained(weights, eos_token="[SEP]").save_pretrained(weights)
     with pytest.raises(UserError, match="already appends '\\[SEP\\]'"):
         encoders.load_encoder(Recipe("tiny", path=str(weights), append_eos=True), device="cpu")
+
+
+def test_auto_loads_the_stored_dtype_and_bfloat16_is_a_cast(tmp_path, monkeypatch):
+    from transformers import BertModel
+
+    weights = build_tiny_bert(tmp_path / "bert", ["a", "cat"])
+    BertModel.from_pretrained(weights).half().save_pretrained(weights)  # stored in fp16, like e5-mistral
+
+    def dtype_of(recipe):
+        return str(next(encoders.load_encoder(recipe, device="cpu").parameters()).dtype).removeprefix("torch.")
+
+    assert dtype_of(Recipe("tiny", path=str(weights))) == "float32"  # auto on a CPU: fp16 kernels are missing
+    assert dtype_of(Recipe("tiny", path=str(weights), dtype="bfloat16")) == "bfloat16"
+    # What a GPU gets for auto: transformers' "auto", which keeps the stored fp16.
+    monkeypatch.setattr(encoders, "torch_dtype", lambda recipe, device: "auto")
+    assert dtype_of(Recipe("tiny", path=str(weights))) == "float16"
 
 
 def test_recipe_json_round_trip_and_finetuned_copy(recipes):
