@@ -86,13 +86,52 @@ def pick_device() -> str:
 
 
 def torch_dtype(recipe: Recipe, device: str):
+    """What ``from_pretrained`` gets as its dtype: ``"auto"`` loads the checkpoint's stored dtype.
+
+    CPUs lack kernels (or fast ones) for many fp16 operations, and compute bf16 slowly without AMX,
+    so there ``auto`` (whatever half dtype is stored) and ``float16`` load as fp32; an explicit
+    ``bfloat16`` is honoured, since CPU kernels for it exist.
+    """
     import torch
 
-    if recipe.dtype == "auto":
-        if device == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
+    if device == "cpu" and recipe.dtype in ("auto", "float16"):
         return torch.float32
+    if recipe.dtype == "auto":
+        return "auto"
     return getattr(torch, recipe.dtype)
+
+
+def max_positions(model: "SentenceTransformer") -> int | None:
+    """The longest input the model's first module takes: its config's ``max_position_embeddings``,
+    or the tokenizer's ``model_max_length`` where smaller (XLM-R reserves two positions)."""
+    limits = []
+    config = getattr(getattr(model[0], "auto_model", None), "config", None)
+    positions = getattr(config, "max_position_embeddings", None)
+    if isinstance(positions, int) and positions > 0:
+        limits.append(positions)
+    tokenizer_max = getattr(getattr(model, "tokenizer", None), "model_max_length", None)
+    if isinstance(tokenizer_max, int) and 0 < tokenizer_max < 10**9:  # unset is a huge sentinel
+        limits.append(tokenizer_max)
+    return min(limits) if limits else None
+
+
+def tokenizer_appends_eos(tokenizer) -> bool:
+    """Whether the tokenizer itself ends every text with its EOS token (as Qwen3-Embedding's does)."""
+    eos_id = getattr(tokenizer, "eos_token_id", None)
+    ids = tokenizer("a")["input_ids"]
+    return eos_id is not None and bool(ids) and ids[-1] == eos_id
+
+
+def check_eos(recipe: Recipe, tokenizer) -> None:
+    """``append_eos`` needs an EOS token, and must not give a text two of them."""
+    if not recipe.append_eos:
+        return
+    eos = getattr(tokenizer, "eos_token", None)
+    if not eos:
+        raise UserError(f"model '{recipe.name}': append_eos is set but its tokenizer has no EOS token")
+    if tokenizer_appends_eos(tokenizer):
+        raise UserError(f"model '{recipe.name}': its tokenizer already appends {eos!r}, so append_eos would "
+                        "give every text two; set append_eos: false")
 
 
 def load_encoder(recipe: Recipe, device: str | None = None, weights: Path | None = None) -> "SentenceTransformer":
@@ -103,7 +142,7 @@ def load_encoder(recipe: Recipe, device: str | None = None, weights: Path | None
     device = device or pick_device()
     weights = weights or resolve_weights(recipe)
     model_kwargs = {"dtype": torch_dtype(recipe, device)}
-    processor_kwargs = {"padding_side": recipe.padding_side}
+    processor_kwargs = {"padding_side": recipe.padding_side} if recipe.padding_side else {}
     try:
         if recipe.pooling == "model":
             model = SentenceTransformer(str(weights), device=device, trust_remote_code=recipe.trust_remote_code,
@@ -119,7 +158,12 @@ def load_encoder(recipe: Recipe, device: str | None = None, weights: Path | None
             model = SentenceTransformer(modules=[transformer, pooling, Normalize()], device=device)
     except (OSError, ValueError) as exc:
         raise UserError(f"model '{recipe.name}': cannot load weights from {weights}: {str(exc).splitlines()[0]}") from None
-    model.max_seq_length = min(recipe.max_length, model.max_seq_length or recipe.max_length)
+    own_limit = model.max_seq_length if recipe.pooling == "model" else None  # its sentence-transformers config
+    model.max_seq_length = min(n for n in (recipe.max_length, own_limit, max_positions(model)) if n)
+    check_eos(recipe, model.tokenizer)
+    log.info("model '%s': dtype %s, max length %d, padding side %s", recipe.name,
+             str(next(model.parameters()).dtype).removeprefix("torch."), model.max_seq_length,
+             getattr(model.tokenizer, "padding_side", "?"))
     return model
 
 

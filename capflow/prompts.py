@@ -2,13 +2,13 @@
 
 A prompt file (``config/prompts/{en,zh}.yaml``) names the JSON schema every answer must follow
 (``{"queries": [...]}``) and gives, per kind, a ``system`` and a ``user`` message in which
-``{passage}`` stands for the passage text.
+``{passage}`` stands for the passage text and ``{count}`` for how many queries to ask for.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -18,6 +18,9 @@ from capflow.vocabulary import KINDS
 
 LANGUAGES = ("en", "zh")
 PASSAGE_SLOT = "{passage}"
+COUNT_SLOT = "{count}"
+# Queries asked for per passage: the paper's Table 6 reports about 7 SM and 12-14 KW queries per passage.
+DEFAULT_COUNTS = {"sm": 7, "kw": 13}
 
 Messages = list[dict[str, str]]
 
@@ -27,10 +30,11 @@ class PromptTemplate:
     system: str
     user: str
 
-    def messages(self, passage: str) -> Messages:
-        # str.replace, not str.format: the templates show JSON examples full of braces.
-        return [{"role": "system", "content": self.system},
-                {"role": "user", "content": self.user.replace(PASSAGE_SLOT, passage)}]
+    def messages(self, passage: str, count: int) -> Messages:
+        # str.replace, not str.format: the templates show JSON examples full of braces. The count goes
+        # in first, so a passage that happens to contain "{count}" stays as it is.
+        user = self.user.replace(COUNT_SLOT, str(count)).replace(PASSAGE_SLOT, passage)
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
 
 
 @dataclass(frozen=True)
@@ -39,12 +43,15 @@ class PromptSet:
     language: str
     schema: dict
     templates: dict[str, PromptTemplate]
+    counts: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_COUNTS))
 
     def messages(self, kind: str, passage: str) -> Messages:
-        return self.templates[kind].messages(passage)
+        return self.templates[kind].messages(passage, self.counts[kind])
 
 
-def load_prompts(path: str | Path) -> PromptSet:
+def load_prompts(path: str | Path, counts: dict[str, int] | None = None) -> PromptSet:
+    """The prompt file at ``path``; ``counts`` (kind -> queries per passage) replace the defaults, and
+    a kind given a count must have a ``{count}`` slot in its user message for the count to reach it."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -70,7 +77,15 @@ def load_prompts(path: str | Path) -> PromptSet:
         if PASSAGE_SLOT not in entry["user"]:
             raise UserError(f"'{kind}.user' must contain {PASSAGE_SLOT}", path)
         templates[kind] = PromptTemplate(entry["system"].strip(), entry["user"].strip())
-    return PromptSet(path, language, schema, templates)
+    for kind, count in (counts or {}).items():
+        if kind not in templates:
+            raise UserError(f"queries per passage given for unknown kind '{kind}' (known: {', '.join(KINDS)})")
+        if not isinstance(count, int) or count < 1:
+            raise UserError(f"queries per passage for '{kind}' must be a whole number >= 1, not {count!r}")
+        if COUNT_SLOT not in templates[kind].user:
+            raise UserError(f"'{kind}.user' has no {COUNT_SLOT} slot, so its queries per passage ({count}) "
+                            "cannot be asked for", path)
+    return PromptSet(path, language, schema, templates, {**DEFAULT_COUNTS, **(counts or {})})
 
 
 def load_schema(path: Path) -> dict:

@@ -16,7 +16,11 @@ from capflow.benchmark import normalise_whitespace
 from capflow.errors import UserError
 
 POOLINGS = ("cls", "mean", "last", "model")
+# auto = the checkpoint's stored dtype (transformers' torch_dtype="auto"), as the paper's runs loaded them.
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+PADDING_SIDES = ("left", "right", None)  # None: the tokenizer's own default
+# The longest input any recipe encodes; each model is further capped at its own max positions.
+MAX_LENGTH = 8192
 # Fields that change no vector: table labels, and the inference batch size (batches are padded per
 # batch, and sorting by length leaves little padding, so results agree to float precision).
 LABEL_FIELDS = ("display", "group", "params", "batch_size")
@@ -37,9 +41,9 @@ class Recipe:
     query_template: str = "{text}"
     passage_template: str = "{text}"
     lowercase: bool = True
-    padding_side: str = "right"
+    padding_side: str | None = None
     append_eos: bool = False
-    max_length: int = 512
+    max_length: int = MAX_LENGTH
     batch_size: int = 128
     dtype: str = "auto"
     trust_remote_code: bool = False
@@ -92,8 +96,8 @@ def from_mapping(name: str, mapping: dict, source: str = "recipe") -> Recipe:
             raise UserError(f"model '{name}': pooling must be one of {', '.join(POOLINGS)}", source)
         if recipe.dtype not in DTYPES:
             raise UserError(f"model '{name}': dtype must be one of {', '.join(DTYPES)}", source)
-        if recipe.padding_side not in ("left", "right"):
-            raise UserError(f"model '{name}': padding_side must be left or right", source)
+        if recipe.padding_side not in PADDING_SIDES:
+            raise UserError(f"model '{name}': padding_side must be left, right or null", source)
         if not (recipe.hub_id or recipe.package or recipe.path):
             raise UserError(f"model '{name}': needs hub_id, package or path", source)
         for template in (recipe.query_template, recipe.passage_template):

@@ -42,6 +42,8 @@ from typing import Sequence
 from capflow.benchmark import has_visible_text
 from capflow.errors import UserError
 from capflow.io import iter_jsonl, read_json, write_json, write_text
+from capflow.model_card import write_model_card
+from capflow.progress import eta_callback
 from capflow.recipes import Recipe
 
 log = logging.getLogger(__name__)
@@ -311,7 +313,7 @@ def _run_callbacks() -> list:
             if state.global_step >= state.max_steps:
                 control.should_save = False
 
-    return [LogLosses(), NoFinalCheckpoint()]
+    return [LogLosses(), NoFinalCheckpoint(), eta_callback()]
 
 
 def loss_rows(log_history: Sequence[dict]) -> list[dict]:
@@ -423,6 +425,7 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
         **peak_memory_mb(device),
         "warnings": warnings,
     }
+    write_model_card(staged, recipe, train_path=train_path, passages=passages.values(), summary=summary)
     write_text(loss_path, loss_csv(rows))
     if summary_path:
         write_json(summary_path, summary)

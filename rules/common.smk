@@ -231,7 +231,9 @@ def generation_options(wildcards):
         options.update(
             {
                 "model": GENERATE["model"],
+                "model-revision": GENERATE["revision"],
                 "prompts": GENERATE["prompts"],
+                "queries-per-passage": GENERATE["queries_per_passage"][wildcards.kind],
                 "chat-template-kwargs": json.dumps(GENERATE["chat_template_kwargs"], sort_keys=True),
                 "temperature": sampling["temperature"],
                 "top-p": sampling["top_p"],

@@ -61,8 +61,8 @@ def test_one_llm_one_batched_chat_call_with_the_configured_parameters(fake_vllm,
     answers = backend.generate(requests)
 
     [llm] = fake_vllm.INSTANCES
-    assert llm.init_kwargs == {"model": "Qwen/Qwen3-32B", "tensor_parallel_size": 2, "dtype": "auto", "seed": 7,
-                               "gpu_memory_utilization": 0.85, "max_model_len": 2048}
+    assert llm.init_kwargs == {"model": "Qwen/Qwen3-32B", "revision": None, "tensor_parallel_size": 2, "dtype": "auto",
+                               "seed": 7, "gpu_memory_utilization": 0.85, "max_model_len": 2048}
     [call] = llm.calls  # the whole batch in one call: vLLM schedules it
     assert call["conversations"] == [r.messages for r in requests]
     assert call["chat_template_kwargs"] == {"enable_thinking": False}
@@ -70,6 +70,26 @@ def test_one_llm_one_batched_chat_call_with_the_configured_parameters(fake_vllm,
     assert (params.temperature, params.top_p, params.max_tokens, params.seed) == (0.6, 0.9, 300, 7)
     assert params.structured_outputs.json == prompts.schema
     assert [json.loads(a)["queries"][0].startswith("query ") for a in answers] == [True] * 5
+
+
+def test_the_cli_pins_the_llm_revision_and_asks_for_the_configured_count(fake_vllm, repo_root, tmp_path):
+    import argparse
+
+    from capflow import generate
+
+    parser = argparse.ArgumentParser()
+    generate.configure_parser(parser)
+    pool = tmp_path / "passages.jsonl"
+    pool.write_text(json.dumps({"id": "p1", "text": "一只橘猫", "source": "t"}, ensure_ascii=False) + "\n")
+    generate.main(parser.parse_args([
+        "--passages", str(pool), "--kind", "sm", "--out", str(tmp_path / "q.jsonl"),
+        "--stats", str(tmp_path / "s.json"), "--rejects", str(tmp_path / "r.jsonl"), "--backend", "vllm", "--model", "Qwen/Qwen3-32B",
+        "--model-revision", "9216db5781bf21249d130ec9da846c4624c16137", "--prompts",
+        str(repo_root / "config/prompts/zh.yaml"), "--queries-per-passage", "5"]))
+    [llm] = fake_vllm.INSTANCES
+    assert llm.init_kwargs["revision"] == "9216db5781bf21249d130ec9da846c4624c16137"
+    [conversation] = llm.calls[0]["conversations"]
+    assert "一只橘猫\n\n请写出 5 条用户可能用来检索" in conversation[1]["content"]
 
 
 def test_without_structured_output_the_fenced_answer_is_still_parsed(fake_vllm, prompts):

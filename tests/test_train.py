@@ -369,6 +369,6 @@ def test_paper_dag_finetunes_every_setting_and_seed_and_evaluates_on_three_bench
     for flag in ("--batch-size 128", "--max-steps 4000", "--temperature 0.02", "--query-max-length 32",
                  "--passage-max-length 128", "--learning-rate 2e-05"):
         assert flag in train
-    assert "mteb-data --source mteb/EcomRetrieval --split dev --revision 977aaa4" in result.stdout
+    assert "mteb-data --source mteb/EcomRetrieval --split dev --revision fa705ce" in result.stdout
     evaluate = [line for line in result.stdout.splitlines() if " retrieve " in line and "--weights" in line]
     assert len(evaluate) == 36 and all("--label " in line for line in evaluate)

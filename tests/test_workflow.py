@@ -32,6 +32,19 @@ def test_paper_dry_run_plans_all_twelve_rows(workflow_copy):
     assert len(set(re.findall(r"results/zeroshot/CapRetrieval/([^/]+)/metrics.json", result.stdout))) == 12
 
 
+def test_paper_generation_pins_the_llm_and_asks_for_the_papers_counts(workflow_copy):
+    result = run_snakemake(workflow_copy, "-n", "-p", "--cores", "1", "--configfile=config/paper.yaml",
+                           "results/generate/ood/sm/shard-0.jsonl", "results/generate/ood/kw/shard-0.jsonl")
+    assert result.returncode == 0, result.stderr[-3000:]
+    commands = [line for line in result.stdout.splitlines() if " generate --passages " in line]
+    assert len(commands) == 2
+    assert all("--model Qwen/Qwen3-32B --model-revision 9216db5781bf21249d130ec9da846c4624c16137" in c
+               for c in commands)
+    counts = {re.search(r"--kind (\w+)", c).group(1): re.search(r"--queries-per-passage (\d+)", c).group(1)
+              for c in commands}
+    assert counts == {"sm": "7", "kw": "13"}
+
+
 def test_mistyped_config_key_is_a_clear_error(workflow_copy):
     (workflow_copy / "typo.yaml").write_text("zeroshot:\n  model: [bm25]\n")
     result = run_snakemake(workflow_copy, "-n", "--cores", "1", "--configfile=typo.yaml")

@@ -14,7 +14,7 @@ from pathlib import Path
 from capflow.errors import UserError
 from capflow.generate.backend import (BACKENDS, GeneratorSettings, OpenAIOptions, Sampling, TransformersOptions,
                                       VllmOptions)
-from capflow.prompts import LANGUAGES, load_prompts
+from capflow.prompts import DEFAULT_COUNTS, LANGUAGES, load_prompts
 from capflow.vocabulary import KINDS
 
 
@@ -41,8 +41,12 @@ def configure_parser(parser) -> None:
     gen = parser.add_argument_group("generator")
     gen.add_argument("--backend", choices=BACKENDS, default="heuristic")
     gen.add_argument("--model", help="hub id or local path of the LLM (not for heuristic)")
+    gen.add_argument("--model-revision", help="hub commit of the LLM (vllm, transformers backends)")
     gen.add_argument("--language", choices=LANGUAGES, default="en", help="passage language (heuristic)")
     gen.add_argument("--prompts", type=Path, help="prompt file, e.g. config/prompts/zh.yaml (LLM backends)")
+    gen.add_argument("--queries-per-passage", type=int, default=None, metavar="N",
+                     help="queries the prompt asks for per passage, its {count} (default: sm %d, kw %d; LLM "
+                          "backends only)" % (DEFAULT_COUNTS["sm"], DEFAULT_COUNTS["kw"]))
     gen.add_argument("--max-query-chars", type=int, default=GeneratorSettings.max_query_chars)
     gen.add_argument("--no-structured-output", dest="structured_output", action="store_false",
                      help="do not constrain answers to the JSON schema")
@@ -78,7 +82,7 @@ def configure_parser(parser) -> None:
 
 def settings_from_args(args) -> GeneratorSettings:
     return GeneratorSettings(
-        backend=args.backend, model=args.model, language=args.language, max_query_chars=args.max_query_chars,
+        backend=args.backend, model=args.model, revision=args.model_revision, language=args.language, max_query_chars=args.max_query_chars,
         sampling=Sampling(args.temperature, args.top_p, args.max_tokens, args.seed),
         chat_template_kwargs=args.chat_template_kwargs, structured_output=args.structured_output,
         vllm=VllmOptions(args.tensor_parallel_size, args.gpu_memory_utilization, args.max_model_len, args.dtype),
@@ -93,7 +97,8 @@ def main(args) -> None:
 
     settings = settings_from_args(args)
     settings.check()
-    prompts = load_prompts(args.prompts) if args.prompts else None
+    counts = None if args.queries_per_passage is None else {args.kind: args.queries_per_passage}
+    prompts = load_prompts(args.prompts, counts) if args.prompts else None
     if prompts is None and settings.backend != "heuristic":
         raise UserError(f"generation backend '{settings.backend}' needs --prompts")
     passages = load_pool(args.passages)

@@ -62,6 +62,7 @@ class TransformersOptions:
 class GeneratorSettings:
     backend: str = "heuristic"
     model: str | None = None
+    revision: str | None = None  # a hub commit pins the LLM (vllm, transformers)
     language: str = "en"
     max_query_chars: int = 128
     sampling: Sampling = field(default_factory=Sampling)

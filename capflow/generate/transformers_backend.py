@@ -25,9 +25,11 @@ class TransformersBackend:
         self.settings = settings
         self.device = settings.transformers.device or pick_device()
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(settings.model, padding_side="left")
+            self.tokenizer = AutoTokenizer.from_pretrained(settings.model, revision=settings.revision,
+                                                           padding_side="left")
             dtype = torch.bfloat16 if self.device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-            self.model = AutoModelForCausalLM.from_pretrained(settings.model, dtype=dtype).to(self.device).eval()
+            self.model = AutoModelForCausalLM.from_pretrained(settings.model, revision=settings.revision,
+                                                              dtype=dtype).to(self.device).eval()
         except (OSError, ValueError) as exc:
             raise UserError(f"generation model '{settings.model}': cannot load: {str(exc).splitlines()[0]}") from None
         if self.tokenizer.chat_template is None:

@@ -28,7 +28,8 @@ class VllmBackend:
         options, sampling = settings.vllm, settings.sampling
         log.info("loading %s with vLLM %s (tensor_parallel_size=%d)", settings.model,
                  getattr(vllm, "__version__", "?"), options.tensor_parallel_size)
-        self.llm = vllm.LLM(model=settings.model, tensor_parallel_size=options.tensor_parallel_size,
+        self.llm = vllm.LLM(model=settings.model, revision=settings.revision,
+                            tensor_parallel_size=options.tensor_parallel_size,
                             gpu_memory_utilization=options.gpu_memory_utilization,
                             max_model_len=options.max_model_len, dtype=options.dtype, seed=sampling.seed)
         structured = None if schema is None else StructuredOutputsParams(json=schema)

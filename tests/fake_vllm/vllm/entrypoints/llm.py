@@ -57,8 +57,8 @@ class LLM:
         max_model_len = kwargs.get("max_model_len")
         if max_model_len is not None and (not isinstance(max_model_len, int) or max_model_len < 1):
             raise ValueError(f"max_model_len must be a positive int, got {max_model_len!r}")
-        self.init_kwargs = {"model": model, "tensor_parallel_size": tensor_parallel_size, "dtype": dtype,
-                            "seed": seed, "gpu_memory_utilization": gpu_memory_utilization, **kwargs}
+        self.init_kwargs = {"model": model, "revision": revision, "tensor_parallel_size": tensor_parallel_size,
+                            "dtype": dtype, "seed": seed, "gpu_memory_utilization": gpu_memory_utilization, **kwargs}
         self.calls: list[dict] = []
         INSTANCES.append(self)
 

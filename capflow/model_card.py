@@ -1,0 +1,86 @@
+"""The card of a finetuned encoder: ``README.md`` in its folder, and the recipe's templates as the
+``prompts`` of its sentence-transformers config, so the folder says how it was trained and how to use it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+from capflow.io import read_json, write_json, write_text
+from capflow.recipes import Recipe
+
+ST_CONFIG = "config_sentence_transformers.json"
+TEXT_SLOT = "{text}"
+# A pool counts as Chinese when at least this share of its letters are CJK ideographs.
+CJK_SHARE = 0.3
+
+
+def language_of(texts: Iterable[str]) -> str:
+    """``zh`` or ``en``, from the share of CJK ideographs among the letters of ``texts``."""
+    cjk = letters = 0
+    for text in texts:
+        for char in text:
+            if char.isalpha():
+                letters += 1
+                cjk += "\u4e00" <= char <= "\u9fff"
+    return "zh" if letters and cjk / letters >= CJK_SHARE else "en"
+
+
+def prompt_of(template: str) -> str | None:
+    """The prefix sentence-transformers prepends, where the template is a prefix followed by the text."""
+    return template[:-len(TEXT_SLOT)] if template.endswith(TEXT_SLOT) and template.count(TEXT_SLOT) == 1 else None
+
+
+def st_prompts(recipe: Recipe) -> dict[str, str]:
+    """The recipe's templates as sentence-transformers prompts (``encode_query`` / ``encode_document``)."""
+    prompts = {"query": prompt_of(recipe.query_template), "document": prompt_of(recipe.passage_template)}
+    return {name: prompt for name, prompt in prompts.items() if prompt is not None}
+
+
+def set_st_prompts(model_dir: Path, recipe: Recipe) -> None:
+    path = Path(model_dir) / ST_CONFIG
+    config = read_json(path) if path.exists() else {}
+    config["prompts"] = st_prompts(recipe)
+    config["default_prompt_name"] = None
+    write_json(path, config)
+
+
+def card_text(recipe: Recipe, *, language: str, train_path: Path, summary: dict) -> str:
+    base = recipe.hub_id or recipe.path or recipe.name
+    revision = f" (revision `{recipe.revision}`)" if recipe.revision else ""
+    loss = summary.get("final_eval_loss")
+    loss_line = (f"- Held-out loss (InfoNCE, {summary.get('heldout_pairs', 0)} held-out pairs): {loss:.4f}"
+                 if loss is not None else "- Held-out loss: none (no pairs were held out)")
+    prompts = st_prompts(recipe)
+    front = {"base_model": base, "language": [language], "library_name": "sentence-transformers",
+             "pipeline_tag": "sentence-similarity", "tags": ["sentence-transformers", "capflow", "retrieval"]}
+    lines = ["---", *(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in front.items()), "---", "",
+             f"# {base} finetuned on {Path(train_path).parent.name or Path(train_path).stem}", "",
+             f"A finetuned copy of `{base}`{revision} for {language} retrieval, trained by capflow with InfoNCE over "
+             "in-batch negatives on generated (query, passage) pairs.", "",
+             "## Training", "",
+             f"- Base model: `{base}`{revision}",
+             f"- Language: {language}",
+             f"- Training set: `{train_path}` ({summary.get('pairs', 0)} pairs, {summary.get('steps', 0)} steps "
+             f"of {summary.get('batch_size', 0)} pairs)",
+             loss_line, "",
+             "## Input format", "",
+             "Every text is lowercased and its whitespace collapsed to single spaces before the template below is "
+             "applied; do the same before encoding, since sentence-transformers does neither.", "",
+             f"- Query template: `{json.dumps(recipe.query_template, ensure_ascii=False)}`",
+             f"- Passage template: `{json.dumps(recipe.passage_template, ensure_ascii=False)}`",
+             f"- Pooling: {recipe.pooling}; embeddings are L2-normalised and compared by cosine similarity.", ""]
+    if prompts:
+        lines += [f"`{ST_CONFIG}` holds the templates as the prompts " + ", ".join(f"`{n}`" for n in prompts)
+                  + ", which `encode_query` and `encode_document` apply.", ""]
+    return "\n".join(lines)
+
+
+def write_model_card(model_dir: Path, recipe: Recipe, *, train_path: Path, passages: Iterable[str],
+                     summary: dict) -> None:
+    """``README.md`` and sentence-transformers prompts for the trained model in ``model_dir``."""
+    set_st_prompts(model_dir, recipe)
+    write_text(Path(model_dir) / "README.md",
+               card_text(recipe, language=language_of(passages), train_path=train_path, summary=summary))

@@ -1,0 +1,69 @@
+"""The finetuned model's card (README.md, sentence-transformers prompts) and the training log's ETA."""
+
+import json
+import logging
+
+import pytest
+
+from capflow import model_card, progress
+from capflow import train as tr
+from capflow.recipes import Recipe
+from conftest import build_tiny_bert, write_jsonl
+
+WORDS = "cat dog sofa park river boat tea cup".split()
+
+
+@pytest.fixture
+def trained(tmp_path, caplog):
+    """Four steps of training a tiny BERT with E5-style templates, 4 pairs held out."""
+    weights = build_tiny_bert(tmp_path / "base", WORDS, max_positions=32)
+    passages = [{"id": f"p{i}", "text": f"{a} {b}", "source": "t"}
+                for i, (a, b) in enumerate((a, b) for a in WORDS for b in WORDS if a != b)][:16]
+    pairs = [{"query": p["text"].split()[0], "passage_id": p["id"], "kind": "kw"} for p in passages]
+    recipe = Recipe("tiny", path=str(weights), pooling="mean", query_template="query: {text}",
+                    passage_template="passage: {text}")
+    caplog.set_level(logging.INFO, logger="capflow")
+    summary = tr.train(recipe, tr.TrainSettings(batch_size=4, max_steps=4, save_steps=100), device="cpu",
+                       train_path=write_jsonl(tmp_path / "ood-kw" / "train.jsonl", pairs[:12]),
+                       heldout_path=write_jsonl(tmp_path / "ood-kw" / "heldout.jsonl", pairs[12:]),
+                       passages_path=write_jsonl(tmp_path / "pool" / "passages.jsonl", passages),
+                       out=tmp_path / "run" / "model", loss_path=tmp_path / "run" / "loss.csv")
+    return tmp_path / "run" / "model", summary, weights, tmp_path / "ood-kw" / "train.jsonl"
+
+
+def test_the_model_folder_carries_a_filled_card_and_the_recipes_prompts(trained, caplog):
+    from sentence_transformers import SentenceTransformer
+
+    model_dir, summary, weights, train_path = trained
+    card = (model_dir / "README.md").read_text(encoding="utf-8")
+    assert card.startswith(f'---\nbase_model: "{weights}"\nlanguage: ["en"]\nlibrary_name: "sentence-transformers"\n')
+    assert f"- Training set: `{train_path}` (12 pairs, 4 steps of 4 pairs)" in card
+    assert f"- Held-out loss (InfoNCE, 4 held-out pairs): {summary['final_eval_loss']:.4f}" in card
+    assert "Every text is lowercased and its whitespace collapsed" in card
+    assert '- Query template: `"query: {text}"`' in card and '- Passage template: `"passage: {text}"`' in card
+    config = json.loads((model_dir / model_card.ST_CONFIG).read_text())
+    assert config["prompts"] == {"query": "query: ", "document": "passage: "} and config["default_prompt_name"] is None
+    model = SentenceTransformer(str(model_dir), device="cpu")
+    assert (model.encode_query(["cat"]) == model.encode(["query: cat"])).all()
+    eta = [r.getMessage() for r in caplog.get_records("setup") if r.name == "capflow.progress"]
+    assert [line.split(":")[0] for line in eta] == ["step 1/4", "step 2/4", "step 3/4"]
+    assert all(line.endswith(" left") and " steps/s, " in line for line in eta)
+
+
+def test_language_and_prompts_of_a_recipe():
+    assert model_card.language_of(["一只橘猫在沙发上睡觉", "a cat"]) == "zh"
+    assert model_card.language_of(["a cat on the sofa 猫"]) == "en"
+    instruction = Recipe("q", hub_id="x", query_template="Instruct: find\\nQuery: {text}")
+    assert model_card.st_prompts(instruction) == {"query": "Instruct: find\\nQuery: ", "document": ""}
+    assert model_card.st_prompts(Recipe("s", hub_id="x", query_template="{text} (query)")) == {"document": ""}
+
+
+@pytest.mark.parametrize("step, done, elapsed, line", [
+    (100, 100, 50.0, "step 100/4000: 2.00 steps/s, 32m30s left"),
+    (500, 100, 10.0, "step 500/4000: 10.00 steps/s, 5m50s left"),  # resumed at 400: only 100 steps timed
+    (10, 10, 1.0, "step 10/40000: 10.00 steps/s, 1h06m left"),
+    (1, 0, 0.0, "step 1/4000: 0.00 steps/s, unknown left"),
+])
+def test_progress_line(step, done, elapsed, line):
+    total = 40000 if line.startswith("step 10/40000") else 4000
+    assert progress.progress_line(step, total, done, elapsed) == line
