@@ -5,6 +5,7 @@
 rule benchmark_data:
     input:
         benchmark_source,
+        prefetched=PREFETCHED,
     output:
         **data_paths().files,
     params:
@@ -16,6 +17,6 @@ rule benchmark_data:
     log:
         data_paths().log,
     shell:
-        "capflow --log {log:q} data --name {wildcards.benchmark:q} --local-dirs {params.local_dirs:q}"
+        HUB_OFFLINE + "capflow --log {log:q} data --name {wildcards.benchmark:q} --local-dirs {params.local_dirs:q}"
         " {params.options} --candidates {output.candidates:q} --queries {output.queries:q}"
         " --types {output.types:q}"

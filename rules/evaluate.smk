@@ -6,6 +6,8 @@ ruleorder: mteb_data > benchmark_data
 
 
 rule mteb_data:
+    input:
+        prefetched=PREFETCHED,
     output:
         **mteb_paths().files,
     wildcard_constraints:
@@ -17,13 +19,14 @@ rule mteb_data:
     log:
         mteb_paths().log,
     shell:
-        "capflow --log {log:q} mteb-data {params.source} --candidates {output.candidates:q}"
+        HUB_OFFLINE + "capflow --log {log:q} mteb-data {params.source} --candidates {output.candidates:q}"
         " --queries {output.queries:q} --types {output.types:q} --stats {output.stats:q}"
 
 
 rule evaluate:
     input:
         unpack(evaluation_inputs),
+        prefetched=PREFETCHED,
     output:
         **evaluation_paths().files,
     wildcard_constraints:
@@ -46,7 +49,7 @@ rule evaluate:
     benchmark:
         evaluation_paths().timing
     shell:
-        "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} retrieve"
+        HUB_OFFLINE + "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} retrieve"
         " --benchmark {params.benchmark_dir:q} --benchmark-label {params.label:q} --recipe-json {params.recipe:q}"
         " {params.model} --language {params.language:q} --depth {params.depth} --cache {params.cache:q}"
         " {params.flags} --run {output.run:q} --metrics {output.metrics:q} --errors {output.errors:q}"

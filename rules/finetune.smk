@@ -5,6 +5,7 @@
 rule finetune:
     input:
         unpack(finetune_inputs),
+        prefetched=PREFETCHED,
     output:
         model=directory(finetune_paths().files["model"]),
         loss=finetune_paths().files["loss"],
@@ -21,7 +22,7 @@ rule finetune:
     benchmark:
         finetune_paths().timing
     shell:
-        "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} train --recipe-json {params.recipe:q}"
+        HUB_OFFLINE + "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} train --recipe-json {params.recipe:q}"
         " --train {input.train:q} --heldout {input.heldout:q} --passages {input.passages:q}"
         " --seed {wildcards.seed} {params.options} --out {output.model:q} --loss-csv {output.loss:q}"
         " --summary {output.summary:q}"

@@ -6,6 +6,7 @@ rule generate:
     input:
         passages=generation_pool,
         prompts=generation_prompt_files,
+        prefetched=PREFETCHED,
     output:
         **generation_paths().files,
     params:
@@ -24,6 +25,6 @@ rule generate:
     benchmark:
         generation_paths().timing
     shell:
-        "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} generate --passages {input.passages:q}"
+        HUB_OFFLINE + "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} generate --passages {input.passages:q}"
         " --kind {wildcards.kind:q} --shard {wildcards.shard:q} --shards {params.shards} {params.options}"
         " --out {output.queries:q} --stats {output.stats:q} --rejects {output.rejects:q}"

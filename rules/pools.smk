@@ -23,6 +23,7 @@ rule testview:
 rule pool:
     input:
         pool_source_input,
+        prefetched=PREFETCHED,
     output:
         **pool_source_paths().files,
     params:
@@ -34,7 +35,7 @@ rule pool:
     benchmark:
         pool_source_paths().timing
     shell:
-        "capflow --log {log:q} pool {params.options} --out {output.passages:q} --stats {output.stats:q}"
+        HUB_OFFLINE + "capflow --log {log:q} pool {params.options} --out {output.passages:q} --stats {output.stats:q}"
 
 
 rule leakage:

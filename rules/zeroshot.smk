@@ -4,6 +4,7 @@
 rule zeroshot:
     input:
         unpack(benchmark_inputs),
+        prefetched=PREFETCHED,
     output:
         **zeroshot_paths().files,
     params:
@@ -21,7 +22,7 @@ rule zeroshot:
     benchmark:
         zeroshot_paths().timing
     shell:
-        "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} retrieve"
+        HUB_OFFLINE + "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} retrieve"
         " --benchmark {params.benchmark_dir:q} --benchmark-label {wildcards.benchmark:q}"
         " --recipe-json {params.recipe:q} --language {params.language:q} --depth {params.depth}"
         " --cache {params.cache:q} --run {output.run:q} --metrics {output.metrics:q} --errors {output.errors:q}"

@@ -1,7 +1,7 @@
 """A loopback server that speaks as much of the Hugging Face hub's HTTP API as ``huggingface_hub``
 uses to download: file metadata and content (HEAD/GET ``/{datasets/}{repo}/resolve/{revision}/{file}``
 with ``ETag``, ``X-Repo-Commit`` and ``Content-Length``), repo info with file sizes
-(``/api/{models,datasets}/{repo}/revision/{revision}``) and the file tree (``/api/.../tree/...``).
+(``/api/{models,datasets}/{repo}[/revision/{revision}]``) and the file tree (``/api/.../tree/...``).
 
 A repo is a folder ``<root>/<models|datasets>/<owner>/<name>/``, read on every request, so a test
 may edit files between requests; its commit id is a digest of its files, so an edit is a new commit.
@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlparse
 from loopback import LoopbackServer
 
 _RESOLVE = re.compile(r"^/(?:(datasets)/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)$")
-_API = re.compile(r"^/api/(models|datasets)/([^/]+/[^/]+)/(revision|tree)/([^/]+)$")
+_API = re.compile(r"^/api/(models|datasets)/([^/]+/[^/]+)(?:/(revision|tree)/([^/]+))?$")
 
 
 def repo_listing(folder: Path) -> dict[str, bytes]:
@@ -85,7 +85,7 @@ class LocalHub(LoopbackServer):
                 if folder is None:
                     return self._not_found("RepoNotFound")
                 files = repo_listing(folder)
-                if match.group(3) == "revision":
+                if match.group(3) in (None, "revision"):
                     siblings = [{"rfilename": name, "size": len(content)} for name, content in files.items()]
                     answer = {"id": match.group(2), "sha": commit_of(files), "siblings": siblings}
                 else:
