@@ -16,6 +16,7 @@ what and how much without downloading, and the manifest of a real run lists the 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -25,23 +26,25 @@ from capflow.benchmark import TYPES
 from capflow.data import HUB_FILES
 from capflow.errors import UserError
 from capflow.io import write_json
+from capflow.mteb_data import CONFIGS as MTEB_CONFIGS
 
 log = logging.getLogger(__name__)
 
 ITEM_KINDS = ("model", "files", "dataset")
 
 
-def _add(items: dict, key: tuple, item: dict, used_by: str) -> None:
-    """One item per repo and revision (and kind); each use of it is listed once."""
-    entry = items.setdefault(key, {**item, "used_by": []})
-    if used_by not in entry["used_by"]:
-        entry["used_by"].append(used_by)
+def _add(items: dict, item: dict, used_by: str) -> None:
+    """One item per kind, repo and revision, listing each use (and each dataset load) once."""
+    key = (item["kind"], item["repo"], item["revision"])
+    fresh = {**item, "used_by": [], **({"loads": []} if "loads" in item else {})}
+    entry = items.setdefault(key, fresh)
+    for value, field in [(load, "loads") for load in item.get("loads", [])] + [(used_by, "used_by")]:
+        if value not in entry[field]:
+            entry[field].append(value)
 
 
 def _hub_recipe(recipe) -> bool:
     """Whether a recipe's weights come from the hub (not a local folder or an installed package)."""
-    import importlib.util
-
     if recipe.kind != "dense" or recipe.path or not recipe.hub_id:
         return False
     return not (recipe.package and importlib.util.find_spec(recipe.package) is not None)
@@ -58,12 +61,11 @@ def plan(config: dict, recipes: dict, local_benchmarks: set[str]) -> list[dict]:
     for name, key in models:
         recipe = recipes[name]
         if _hub_recipe(recipe):
-            _add(items, ("model", recipe.hub_id, recipe.revision),
-                 {"kind": "model", "repo": recipe.hub_id, "revision": recipe.revision}, f"{key}: {name}")
+            _add(items, {"kind": "model", "repo": recipe.hub_id, "revision": recipe.revision}, f"{key}: {name}")
 
     generate = config["generate"]
     if generate["backend"] in ("vllm", "transformers") and not Path(generate["model"]).exists():
-        _add(items, ("model", generate["model"], None), {"kind": "model", "repo": generate["model"], "revision": None},
+        _add(items, {"kind": "model", "repo": generate["model"], "revision": None},
              f"generate.model ({generate['backend']})")
 
     for name in used_benchmarks(config):
@@ -73,31 +75,22 @@ def plan(config: dict, recipes: dict, local_benchmarks: set[str]) -> list[dict]:
         revision = config["data"]["revision"]
         item = {"kind": "files", "repo": repo, "revision": revision, "endpoint": config["data"]["endpoint"],
                 "files": list(HUB_FILES), "optional": [TYPES]}
-        _add(items, ("files", repo, revision), item, f"benchmarks.{name}")
+        _add(items, item, f"benchmarks.{name}")
 
+    datasets = []  # (repo, revision, [[config, split], ...], used by)
     for name in [b["name"] for b in evaluate["benchmarks"] if b.get("view") == "mteb"]:
         source = evaluate["mteb"][name]
         loads = [[config_name, source["split"]] for config_name in MTEB_CONFIGS]
-        _add_dataset(items, source["repo"], source["revision"], loads, f"evaluate.mteb.{name}")
+        datasets.append((source["repo"], source["revision"], loads, f"evaluate.mteb.{name}"))
     for name in config["trainsets"]["pools"]:
         source = config["pools"][name]["source"]
         if source["kind"] == "hub" and source.get("dataset"):
-            _add_dataset(items, source["dataset"], source.get("revision"), [[source.get("config"), source["split"]]],
-                         f"pools.{name}.source")
+            datasets.append((source["dataset"], source.get("revision"), [[source.get("config"), source["split"]]],
+                             f"pools.{name}.source"))
+    for repo, revision, loads, used_by in datasets:
+        if not Path(repo).exists():  # a local dataset folder has nothing to fetch
+            _add(items, {"kind": "dataset", "repo": repo, "revision": revision, "loads": loads}, used_by)
     return list(items.values())
-
-
-def _add_dataset(items: dict, repo: str, revision: str | None, loads: list, used_by: str) -> None:
-    if Path(repo).exists():  # a local dataset folder: nothing to fetch
-        return
-    entry = items.setdefault(("dataset", repo, revision),
-                             {"kind": "dataset", "repo": repo, "revision": revision, "loads": [], "used_by": []})
-    entry["loads"] += [load for load in loads if load not in entry["loads"]]
-    if used_by not in entry["used_by"]:
-        entry["used_by"].append(used_by)
-
-
-MTEB_CONFIGS = ("corpus", "queries", "default")  # capflow.mteb_data reads these three
 
 
 def used_benchmarks(config: dict) -> list[str]:
@@ -146,11 +139,12 @@ def fetch(item: dict, measured: dict, endpoint: str | None) -> str:
 
 
 def human_bytes(size: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
+    """Decimal units, as the hub shows sizes: 512 B, 1.5 kB, 438.0 MB, 65.5 GB."""
+    if size < 1000:
+        return f"{size} B"
+    scaled, unit = next((size / 1000 ** power, unit) for power, unit in ((3, "GB"), (2, "MB"), (1, "kB"))
+                        if size >= 1000 ** power)
+    return f"{scaled:.1f} {unit}"
 
 
 def run(items: list[dict], *, dry_run: bool, endpoint: str | None = None) -> dict:
@@ -185,7 +179,8 @@ def parse_plan(text: str) -> list[dict]:
         raise UserError("--plan-json: expected a list of items")
     for index, item in enumerate(items):
         if not isinstance(item, dict) or item.get("kind") not in ITEM_KINDS or not item.get("repo"):
-            raise UserError(f"--plan-json: item {index}: needs a kind ({', '.join(ITEM_KINDS)}) and a repo, got {item!r}")
+            raise UserError(f"--plan-json: item {index}: needs a kind ({', '.join(ITEM_KINDS)}) and a repo, "
+                            f"got {item!r}")
         item.setdefault("used_by", [])
     return items
 

@@ -71,7 +71,7 @@ def prefetch_plan_json():
 # so a compute node never downloads. The manifest is `ancient`: fetching a newly configured model
 # reruns no job that did not need it (a job's own model or source is its param).
 PREFETCHED = ancient(prefetch_paths().files["manifest"])
-HUB_OFFLINE = "env HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 "
+HUB_OFFLINE = "env HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1"
 
 
 # --- data --------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ rule benchmark_data:
     output:
         **data_paths().files,
     params:
+        offline=HUB_OFFLINE,
         local_dirs=config["data"]["local_dirs"],
         source=benchmark_source_label,
         options=benchmark_data_options,
@@ -17,6 +18,6 @@ rule benchmark_data:
     log:
         data_paths().log,
     shell:
-        HUB_OFFLINE + "capflow --log {log:q} data --name {wildcards.benchmark:q} --local-dirs {params.local_dirs:q}"
+        "{params.offline} capflow --log {log:q} data --name {wildcards.benchmark:q} --local-dirs {params.local_dirs:q}"
         " {params.options} --candidates {output.candidates:q} --queries {output.queries:q}"
         " --types {output.types:q}"

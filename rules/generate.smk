@@ -10,6 +10,7 @@ rule generate:
     output:
         **generation_paths().files,
     params:
+        offline=HUB_OFFLINE,
         shards=GENERATE["shards"],
         options=generation_options,
     resources:
@@ -25,6 +26,6 @@ rule generate:
     benchmark:
         generation_paths().timing
     shell:
-        HUB_OFFLINE + "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} generate --passages {input.passages:q}"
+        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} generate --passages {input.passages:q}"
         " --kind {wildcards.kind:q} --shard {wildcards.shard:q} --shards {params.shards} {params.options}"
         " --out {output.queries:q} --stats {output.stats:q} --rejects {output.rejects:q}"

@@ -27,6 +27,7 @@ rule pool:
     output:
         **pool_source_paths().files,
     params:
+        offline=HUB_OFFLINE,
         options=pool_options,
     conda:
         "../workflow/envs/core.yaml"
@@ -35,7 +36,7 @@ rule pool:
     benchmark:
         pool_source_paths().timing
     shell:
-        HUB_OFFLINE + "capflow --log {log:q} pool {params.options} --out {output.passages:q} --stats {output.stats:q}"
+        "{params.offline} capflow --log {log:q} pool {params.options} --out {output.passages:q} --stats {output.stats:q}"
 
 
 rule leakage:

@@ -8,6 +8,7 @@ rule zeroshot:
     output:
         **zeroshot_paths().files,
     params:
+        offline=HUB_OFFLINE,
         recipe=recipe_json,
         language=lookup(dpath="benchmarks/{benchmark}/language", within=config),
         depth=config["zeroshot"]["depth"],
@@ -22,7 +23,7 @@ rule zeroshot:
     benchmark:
         zeroshot_paths().timing
     shell:
-        HUB_OFFLINE + "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} retrieve"
+        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} retrieve"
         " --benchmark {params.benchmark_dir:q} --benchmark-label {wildcards.benchmark:q}"
         " --recipe-json {params.recipe:q} --language {params.language:q} --depth {params.depth}"
         " --cache {params.cache:q} --run {output.run:q} --metrics {output.metrics:q} --errors {output.errors:q}"
