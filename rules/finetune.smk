@@ -23,7 +23,8 @@ rule finetune:
     benchmark:
         finetune_paths().timing
     shell:
-        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} train --recipe-json {params.recipe:q}"
+        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} train"
+        " --recipe-json {params.recipe:q}"
         " --train {input.train:q} --heldout {input.heldout:q} --passages {input.passages:q}"
         " --seed {wildcards.seed} {params.options} --out {output.model:q} --loss-csv {output.loss:q}"
         " --summary {output.summary:q}"

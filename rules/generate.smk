@@ -26,6 +26,7 @@ rule generate:
     benchmark:
         generation_paths().timing
     shell:
-        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} generate --passages {input.passages:q}"
+        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} generate"
+        " --passages {input.passages:q}"
         " --kind {wildcards.kind:q} --shard {wildcards.shard:q} --shards {params.shards} {params.options}"
         " --out {output.queries:q} --stats {output.stats:q} --rejects {output.rejects:q}"

@@ -36,7 +36,8 @@ rule pool:
     benchmark:
         pool_source_paths().timing
     shell:
-        "{params.offline} capflow --log {log:q} pool {params.options} --out {output.passages:q} --stats {output.stats:q}"
+        "{params.offline} capflow --log {log:q} pool {params.options} --out {output.passages:q}"
+        " --stats {output.stats:q}"
 
 
 rule leakage:
