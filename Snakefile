@@ -19,6 +19,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "rules/common.smk"
+include: "rules/prefetch.smk"
 include: "rules/data.smk"
 include: "rules/zeroshot.smk"
 include: "rules/pools.smk"
@@ -32,6 +33,7 @@ include: "rules/report.smk"
 # Downloads need the internet, which cluster nodes often lack, and tables, figures and light
 # analyses take a second: these run where Snakemake runs, never as cluster jobs.
 localrules:
+    prefetch,
     benchmark_data,
     mteb_data,
     qrels,

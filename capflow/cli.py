@@ -18,6 +18,7 @@ from capflow.errors import UserError
 
 # step name -> (module, one-line help)
 STEPS: dict[str, tuple[str, str]] = {
+    "prefetch": ("capflow.prefetch", "fetch every hub model and dataset the configured jobs need into the hub caches"),
     "data": ("capflow.data", "materialise and validate a benchmark"),
     "retrieve": ("capflow.retrieve", "rank a benchmark's candidates with BM25 or an encoder, and score the run"),
     "per-query": ("capflow.report.perquery", "the long per-query frame (per_query.csv) of many runs"),

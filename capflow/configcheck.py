@@ -82,6 +82,16 @@ def _check_known(kind: str, names, known, key: str) -> None:
         raise UserError(f"config {key}: unknown {kind} {', '.join(unknown)} (known: {', '.join(sorted(known))})")
 
 
+def _check_pool_files(pools: dict, used) -> None:
+    """A pool read from the user's own file needs that file named before 88 jobs are planned around it."""
+    for name in used:
+        source = pools[name]["source"]
+        if source["kind"] in ("jsonl", "text") and not source.get("path"):
+            raise UserError(f"pools.{name}.source.path is not set: point it at your passage file "
+                            f"(source kind '{source['kind']}'), or leave '{name}' out of trainsets.pools "
+                            "(config/paper-ood.yaml runs the paper without the in-domain pool)")
+
+
 def check_planned_config(config: dict, recipes: dict) -> None:
     """What the schema cannot say, checked once defaults are in: every name must exist, and values
     that only a later job would trip over must make sense now."""
@@ -118,5 +128,6 @@ def check_planned_config(config: dict, recipes: dict) -> None:
         raise UserError(f"config evaluate.benchmarks: no test view of {', '.join(testviews)} "
                         "(pools.id.source holds no captions out of it)")
     _check_known("benchmark", [leakage["benchmark"]], config["benchmarks"], "leakage.benchmark")
+    _check_pool_files(pools, config["trainsets"]["pools"])
     for key in ("threshold", "exact_from"):
         parse_fraction(leakage[key], f"config leakage.{key}")

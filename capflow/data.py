@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -44,13 +45,19 @@ def local_source_files(name: str, local_dirs: list[str]) -> list[str]:
     return [str(local / f) for f in (bm.CANDIDATES, bm.QUERIES, bm.TYPES) if (local / f).is_file()]
 
 
+HUB_FILES = (bm.CANDIDATES, bm.QUERIES)  # a benchmark repo must hold these; bm.TYPES is optional
+
+
 def fetch_from_hub(repo: str, revision: str, endpoint: str | None, into: Path) -> None:
-    for filename in (bm.CANDIDATES, bm.QUERIES):
-        hub.download(hub.resolve_url(repo, filename, revision=revision, endpoint=endpoint), into / filename)
+    """The benchmark's files from the hub cache (downloaded there unless present) copied into ``into``."""
+    for filename in HUB_FILES:
+        shutil.copyfile(hub.download_file(repo, filename, revision=revision, endpoint=endpoint), into / filename)
     try:
-        hub.download(hub.resolve_url(repo, bm.TYPES, revision=revision, endpoint=endpoint), into / bm.TYPES)
+        types = hub.download_file(repo, bm.TYPES, revision=revision, endpoint=endpoint)
     except UserError as exc:
         log.info("no %s in %s (%s)", bm.TYPES, repo, exc)
+        return
+    shutil.copyfile(types, into / bm.TYPES)
 
 
 def materialise(name: str, *, local_dirs: list[str], repo: str | None, revision: str = "main",

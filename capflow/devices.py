@@ -77,6 +77,28 @@ def visible_gpu_count() -> int:
     return len(visible_devices())
 
 
+def cluster_run(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether Snakemake was started with a profile other than the local one, or a non-local executor.
+
+    Snakemake loads ``profiles/default`` by itself and lets it override a ``--profile`` key by key, so
+    the local profile keeps its GPU cap (the GPUs of the machine Snakemake runs on) and threads out
+    of cluster runs by asking this."""
+    argv = sys.argv[1:] if argv is None else argv
+    environ = os.environ if environ is None else environ
+    profiles = [environ["SNAKEMAKE_PROFILE"]] if environ.get("SNAKEMAKE_PROFILE") else []
+    executors = []
+    for index, word in enumerate(argv):
+        name, _, value = word.partition("=")
+        value = value or (argv[index + 1] if index + 1 < len(argv) else "")
+        if name == "--profile":
+            profiles.append(value)
+        elif name in ("--executor", "-e"):
+            executors.append(value)
+    local_profile = ("profiles", "default")
+    return (any(Path(p).parts[-2:] != local_profile for p in profiles)
+            or any(e not in ("local", "dryrun", "touch") for e in executors))
+
+
 def default_lock_dir(environ: Mapping[str, str] | None = None) -> Path:
     environ = os.environ if environ is None else environ
     base = Path(environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / "capflow-gpu-locks")

@@ -28,6 +28,10 @@ ID_COLUMNS = ("_id", "id")
 QRELS_COLUMNS = ("query-id", "corpus-id", "score")
 
 
+# The configurations of an MTEB retrieval dataset: documents, queries and qrels.
+CONFIGS = ("corpus", "queries", "default")
+
+
 def load_config(source: str, config: str, split: str, revision: str | None, cache_dir: str | None = None):
     return hub.load_dataset(source, config, split=split, revision=revision, cache_dir=cache_dir,
                             what=f"cannot load {source} ({config}, {split})")
@@ -91,8 +95,7 @@ def read_qrels(rows, label: str, query_ids: set[str], corpus_ids: set[str]) -> d
 def load_mteb_retrieval(source: str, split: str = "dev", revision: str | None = None,
                         cache_dir: str | None = None) -> bm.Benchmark:
     """The three configurations of an MTEB retrieval dataset (a hub id or a local dataset dir)."""
-    corpus, queries, qrels_rows = (load_config(source, config, split, revision, cache_dir)
-                                   for config in ("corpus", "queries", "default"))
+    corpus, queries, qrels_rows = (load_config(source, config, split, revision, cache_dir) for config in CONFIGS)
     doc_ids, doc_texts = read_texts(corpus, f"{source} corpus", with_title=True)
     query_ids, query_texts = read_texts(queries, f"{source} queries", with_title=False)
     qrels = read_qrels(qrels_rows, f"{source} qrels", set(query_ids), set(doc_ids))

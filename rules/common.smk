@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from capflow import benchmark as bm
+from capflow import prefetch
 from capflow.configcheck import check_planned_config
 from capflow.data import QUERY_TYPES, local_source_files
 from capflow.errors import UserError
@@ -54,6 +55,23 @@ wildcard_constraints:
     mix=one_of(MIXES),
     seed=r"\d+",
     shard=r"\d+",
+
+
+# --- prefetch ----------------------------------------------------------------------------------------
+def prefetch_paths():
+    return job_paths("prefetch", "manifest", "prefetch", {"manifest": "manifest.json"})
+
+
+def prefetch_plan_json():
+    """What the configured jobs would fetch from the hub: a param, so a new model refetches."""
+    return json.dumps(prefetch.plan(config, RECIPES, prefetch.local_benchmarks(config)), sort_keys=True)
+
+
+# Every job that could touch the network waits for the prefetch and then reads the hub caches only,
+# so a compute node never downloads. The manifest is `ancient`: fetching a newly configured model
+# reruns no job that did not need it (a job's own model or source is its param).
+PREFETCHED = ancient(prefetch_paths().files["manifest"])
+HUB_OFFLINE = "env HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1"
 
 
 # --- data --------------------------------------------------------------------------------------------

@@ -5,9 +5,11 @@
 rule benchmark_data:
     input:
         benchmark_source,
+        prefetched=PREFETCHED,
     output:
         **data_paths().files,
     params:
+        offline=HUB_OFFLINE,
         local_dirs=config["data"]["local_dirs"],
         source=benchmark_source_label,
         options=benchmark_data_options,
@@ -16,6 +18,6 @@ rule benchmark_data:
     log:
         data_paths().log,
     shell:
-        "capflow --log {log:q} data --name {wildcards.benchmark:q} --local-dirs {params.local_dirs:q}"
+        "{params.offline} capflow --log {log:q} data --name {wildcards.benchmark:q} --local-dirs {params.local_dirs:q}"
         " {params.options} --candidates {output.candidates:q} --queries {output.queries:q}"
         " --types {output.types:q}"

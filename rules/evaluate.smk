@@ -6,29 +6,34 @@ ruleorder: mteb_data > benchmark_data
 
 
 rule mteb_data:
+    input:
+        prefetched=PREFETCHED,
     output:
         **mteb_paths().files,
     wildcard_constraints:
         benchmark=one_of(MTEB_BENCHMARKS),
     params:
+        offline=HUB_OFFLINE,
         source=mteb_options,
     conda:
         "../workflow/envs/core.yaml"
     log:
         mteb_paths().log,
     shell:
-        "capflow --log {log:q} mteb-data {params.source} --candidates {output.candidates:q}"
+        "{params.offline} capflow --log {log:q} mteb-data {params.source} --candidates {output.candidates:q}"
         " --queries {output.queries:q} --types {output.types:q} --stats {output.stats:q}"
 
 
 rule evaluate:
     input:
         unpack(evaluation_inputs),
+        prefetched=PREFETCHED,
     output:
         **evaluation_paths().files,
     wildcard_constraints:
         run=one_of(evaluation_runs()),
     params:
+        offline=HUB_OFFLINE,
         recipe=evaluation_recipe_json,
         model=evaluation_model_options,
         benchmark_dir=input_benchmark_dir,
@@ -46,7 +51,7 @@ rule evaluate:
     benchmark:
         evaluation_paths().timing
     shell:
-        "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} retrieve"
+        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} retrieve"
         " --benchmark {params.benchmark_dir:q} --benchmark-label {params.label:q} --recipe-json {params.recipe:q}"
         " {params.model} --language {params.language:q} --depth {params.depth} --cache {params.cache:q}"
         " {params.flags} --run {output.run:q} --metrics {output.metrics:q} --errors {output.errors:q}"

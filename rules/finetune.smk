@@ -5,11 +5,13 @@
 rule finetune:
     input:
         unpack(finetune_inputs),
+        prefetched=PREFETCHED,
     output:
         model=directory(finetune_paths().files["model"]),
         loss=finetune_paths().files["loss"],
         summary=finetune_paths().files["summary"],
     params:
+        offline=HUB_OFFLINE,
         recipe=finetune_recipe_json,
         options=finetune_options,
     resources:
@@ -21,7 +23,8 @@ rule finetune:
     benchmark:
         finetune_paths().timing
     shell:
-        "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} train --recipe-json {params.recipe:q}"
+        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} train"
+        " --recipe-json {params.recipe:q}"
         " --train {input.train:q} --heldout {input.heldout:q} --passages {input.passages:q}"
         " --seed {wildcards.seed} {params.options} --out {output.model:q} --loss-csv {output.loss:q}"
         " --summary {output.summary:q}"

@@ -6,9 +6,11 @@ rule generate:
     input:
         passages=generation_pool,
         prompts=generation_prompt_files,
+        prefetched=PREFETCHED,
     output:
         **generation_paths().files,
     params:
+        offline=HUB_OFFLINE,
         shards=GENERATE["shards"],
         options=generation_options,
     resources:
@@ -24,6 +26,7 @@ rule generate:
     benchmark:
         generation_paths().timing
     shell:
-        "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} generate --passages {input.passages:q}"
+        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} generate"
+        " --passages {input.passages:q}"
         " --kind {wildcards.kind:q} --shard {wildcards.shard:q} --shards {params.shards} {params.options}"
         " --out {output.queries:q} --stats {output.stats:q} --rejects {output.rejects:q}"

@@ -23,9 +23,11 @@ rule testview:
 rule pool:
     input:
         pool_source_input,
+        prefetched=PREFETCHED,
     output:
         **pool_source_paths().files,
     params:
+        offline=HUB_OFFLINE,
         options=pool_options,
     conda:
         "../workflow/envs/core.yaml"
@@ -34,7 +36,8 @@ rule pool:
     benchmark:
         pool_source_paths().timing
     shell:
-        "capflow --log {log:q} pool {params.options} --out {output.passages:q} --stats {output.stats:q}"
+        "{params.offline} capflow --log {log:q} pool {params.options} --out {output.passages:q}"
+        " --stats {output.stats:q}"
 
 
 rule leakage:

@@ -4,9 +4,11 @@
 rule zeroshot:
     input:
         unpack(benchmark_inputs),
+        prefetched=PREFETCHED,
     output:
         **zeroshot_paths().files,
     params:
+        offline=HUB_OFFLINE,
         recipe=recipe_json,
         language=lookup(dpath="benchmarks/{benchmark}/language", within=config),
         depth=config["zeroshot"]["depth"],
@@ -21,7 +23,7 @@ rule zeroshot:
     benchmark:
         zeroshot_paths().timing
     shell:
-        "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} retrieve"
+        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} retrieve"
         " --benchmark {params.benchmark_dir:q} --benchmark-label {wildcards.benchmark:q}"
         " --recipe-json {params.recipe:q} --language {params.language:q} --depth {params.depth}"
         " --cache {params.cache:q} --run {output.run:q} --metrics {output.metrics:q} --errors {output.errors:q}"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_PARTS = ("Snakefile", "rules", "workflow", "config")
+WORKFLOW_PARTS = ("Snakefile", "rules", "workflow", "config", "profiles")
 
 
 def _data_root() -> Path:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Callable
+
+from loopback import LoopbackServer
 
 
 def completion(content: str) -> dict:
@@ -21,7 +23,7 @@ def echo_queries(body: dict) -> str:
     return json.dumps({"queries": [f"about {user.strip().splitlines()[-1][:40]}"]})
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(LoopbackServer):
     """``respond(body, attempt) -> (status, payload dict | str, headers, delay_s)``; attempt counts per body."""
 
     def __init__(self, respond: Callable | None = None):
@@ -62,19 +64,8 @@ class FakeOpenAIServer:
                     with server.lock:
                         server.in_flight -= 1
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        self.serve(Handler)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return f"http://127.0.0.1:{self.port}/v1"

@@ -184,4 +184,4 @@ def test_hostile_values_are_quoted_not_run(workflow_copy, tiny_data):
     assert not (workflow_copy / "pwned").exists()
     assert (workflow_copy / results / "zeroshot" / "CapRetrieval" / "bm25" / "metrics.json").is_file()
     assert sorted(p.name for p in workflow_copy.iterdir() if p.name not in (
-        "Snakefile", "rules", "workflow", "config", "hostile.yaml", ".snakemake")) == [results]
+        "Snakefile", "rules", "workflow", "config", "profiles", "hostile.yaml", ".snakemake")) == [results]

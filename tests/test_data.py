@@ -1,8 +1,5 @@
-import functools
-import http.server
 import json
 import shutil
-import threading
 
 import pytest
 
@@ -10,6 +7,7 @@ from capflow import data
 from capflow.benchmark import load_benchmark, match_types, Query
 from capflow.errors import UserError
 from conftest import run_capflow, write_jsonl
+from hub_server import LocalHub
 
 
 def materialise_cli(name, local_dir, out, *extra, env=None):
@@ -72,22 +70,15 @@ def test_bad_input_is_one_line_error_and_writes_nothing(tiny_benchmark, tmp_path
     assert not out.exists() or not any(out.iterdir())
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def hub_server(tmp_path, tiny_benchmark):
-    """A loopback server laid out like the hub: /datasets/<repo>/resolve/<revision>/<file>."""
-    root = tmp_path / "hub"
-    served = root / "datasets" / "someone" / "Tiny" / "resolve" / "main"
-    shutil.copytree(tiny_benchmark, served)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=root))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", served
-    server.shutdown()
+def hub_server(tmp_path, tiny_benchmark, monkeypatch):
+    """A loopback hub holding the dataset repo someone/Tiny, and an empty hub cache for this test."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with LocalHub(tmp_path / "hub") as hub:
+        served = hub.add("datasets", "someone/Tiny")
+        shutil.copytree(tiny_benchmark, served, dirs_exist_ok=True)
+        yield hub.endpoint, served
 
 
 def test_download_from_hub_layout(hub_server, tmp_path):

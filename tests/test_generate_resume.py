@@ -25,6 +25,7 @@ SNAKEFILE = """\
 from snakemake.utils import validate
 validate(config, "workflow/schemas/config.schema.yaml")
 include: "rules/common.smk"
+include: "rules/prefetch.smk"
 include: "rules/generate.smk"
 """
 
@@ -53,6 +54,9 @@ def test_killed_run_resumes_without_regenerating_finished_shards(workflow_copy):
     (wf / "Snakefile.generate").write_text(SNAKEFILE)
     write_jsonl(wf / "results" / "pools" / "ood" / "passages.jsonl",
                 [{"id": f"p{i}", "text": t, "source": "test"} for i, t in enumerate(PASSAGES)])
+    # Generation runs after the prefetch; here nothing needs the hub, so its manifest is empty.
+    (wf / "results" / "prefetch" / "manifest.json").parent.mkdir(parents=True)
+    (wf / "results" / "prefetch" / "manifest.json").write_text('{"downloaded": true, "items": [], "total_bytes": 0}\n')
     release = threading.Event()
     blocked = threading.Event()
 

@@ -353,9 +353,12 @@ def test_paper_dag_finetunes_every_setting_and_seed_and_evaluates_on_three_bench
 
     from conftest import run_snakemake
 
-    (workflow_copy / "seeds.yaml").write_text("finetune:\n  seeds: [0, 1]\n")
-    result = run_snakemake(workflow_copy, "-n", "-p", "--cores", "1", "--configfile", "config/paper.yaml",
-                           "seeds.yaml", "--", "results/tables/finetune.md")
+    captions = workflow_copy / "captions.jsonl"
+    captions.write_text('{"id": "c1", "text": "a caption"}\n')
+    (workflow_copy / "seeds.yaml").write_text(f"finetune:\n  seeds: [0, 1]\npools:\n  id:\n    source: {{path: {captions}}}\n")
+    # Without the local profile, which would scale GPU requests down to this machine's GPUs.
+    result = run_snakemake(workflow_copy, "-n", "-p", "--cores", "1", "--workflow-profile", "none",
+                           "--configfile", "config/paper.yaml", "seeds.yaml", "--", "results/tables/finetune.md")
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = {m.group(1): int(m.group(2)) for m in
             re.finditer(r"^(\w+)\s+(\d+)$", result.stdout.split("Job stats:", 1)[1], re.M)}

@@ -27,9 +27,19 @@ def test_default_dry_run_plans_table2(workflow_copy):
 
 
 def test_paper_dry_run_plans_all_twelve_rows(workflow_copy):
-    result = run_snakemake(workflow_copy, "-n", "--cores", "1", "--configfile=config/paper.yaml", "all")
+    result = run_snakemake(workflow_copy, "-n", "--cores", "1", "all", "--configfile", "config/paper.yaml",
+                           "config/paper-ood.yaml")
     assert result.returncode == 0, result.stderr
     assert len(set(re.findall(r"results/zeroshot/CapRetrieval/([^/]+)/metrics.json", result.stdout))) == 12
+    assert "results/pools/id/" not in result.stdout and "results/finetune/ood-smkw/seed-0/model" in result.stdout
+
+
+def test_paper_without_the_id_captions_stops_at_planning(workflow_copy):
+    result = run_snakemake(workflow_copy, "-n", "--cores", "1", "--configfile=config/paper.yaml", "all")
+    assert result.returncode != 0 and "Job stats:" not in result.stdout
+    assert ("pools.id.source.path is not set: point it at your passage file (source kind 'jsonl'), or leave 'id' "
+            "out of trainsets.pools (config/paper-ood.yaml runs the paper without the in-domain pool)"
+            in result.stdout + result.stderr)
 
 
 def test_paper_generation_pins_the_llm_and_asks_for_the_papers_counts(workflow_copy):

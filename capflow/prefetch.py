@@ -1,0 +1,239 @@
+"""Everything the configured jobs would fetch from the hub, fetched once into the hub caches.
+
+Compute nodes often have no internet: the workflow runs this step where Snakemake runs, and every
+job that could touch the network runs after it with ``HF_HUB_OFFLINE=1``, reading the caches only.
+
+What to fetch is a plan, a list of items built from the config by :func:`plan`:
+
+- ``model``: a model repo (an encoder's weights, the generation LLM), ``snapshot_download``-ed;
+- ``files``: named files of a dataset repo (a benchmark's JSONL files), ``hf_hub_download``-ed;
+- ``dataset``: configurations and splits of a dataset repo read with ``datasets.load_dataset`` (MTEB
+  tasks, hub pools), which downloads them and prepares its own cache for offline reloads.
+
+Sizes and commits come from the hub API (``repo_info(files_metadata=True)``), so ``--dry-run`` tells
+what and how much without downloading, and the manifest of a real run lists the same figures.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from pathlib import Path
+
+from capflow import hub
+from capflow.benchmark import TYPES
+from capflow.data import HUB_FILES
+from capflow.errors import UserError
+from capflow.io import write_json
+from capflow.mteb_data import CONFIGS as MTEB_CONFIGS
+
+log = logging.getLogger(__name__)
+
+ITEM_KINDS = ("model", "files", "dataset")
+
+
+def _add(items: dict, item: dict, used_by: str) -> None:
+    """One item per kind, repo and revision, listing each use (and each dataset load) once."""
+    key = (item["kind"], item["repo"], item["revision"])
+    fresh = {**item, "used_by": [], **({"loads": []} if "loads" in item else {})}
+    entry = items.setdefault(key, fresh)
+    for value, field in [(load, "loads") for load in item.get("loads", [])] + [(used_by, "used_by")]:
+        if value not in entry[field]:
+            entry[field].append(value)
+
+
+def _hub_recipe(recipe) -> bool:
+    """Whether a recipe's weights come from the hub (not a local folder or an installed package)."""
+    if recipe.kind != "dense" or recipe.path or not recipe.hub_id:
+        return False
+    return not (recipe.package and importlib.util.find_spec(recipe.package) is not None)
+
+
+def plan(config: dict, recipes: dict, local_benchmarks: set[str]) -> list[dict]:
+    """The hub items the configured jobs need, in a fixed order. ``config`` carries the schema's
+    defaults; ``local_benchmarks`` are the benchmarks read from a local copy (nothing to fetch)."""
+    items: dict = {}
+    finetune, evaluate = config["finetune"], config["evaluate"]
+    models = [(m, "zeroshot.models") for m in config["zeroshot"]["models"]]
+    models += [(finetune["base_model"], "finetune.base_model")]
+    models += [(m, "evaluate.zeroshot_models") for m in evaluate["zeroshot_models"]]
+    for name, key in models:
+        recipe = recipes[name]
+        if _hub_recipe(recipe):
+            _add(items, {"kind": "model", "repo": recipe.hub_id, "revision": recipe.revision}, f"{key}: {name}")
+
+    generate = config["generate"]
+    if generate["backend"] in ("vllm", "transformers") and not Path(generate["model"]).exists():
+        _add(items, {"kind": "model", "repo": generate["model"], "revision": None},
+             f"generate.model ({generate['backend']})")
+
+    for name in used_benchmarks(config):
+        repo = config["benchmarks"][name].get("repo")
+        if name in local_benchmarks or not repo:
+            continue
+        revision = config["data"]["revision"]
+        item = {"kind": "files", "repo": repo, "revision": revision, "endpoint": config["data"]["endpoint"],
+                "files": list(HUB_FILES), "optional": [TYPES]}
+        _add(items, item, f"benchmarks.{name}")
+
+    datasets = []  # (repo, revision, [[config, split], ...], used by)
+    for name in [b["name"] for b in evaluate["benchmarks"] if b.get("view") == "mteb"]:
+        source = evaluate["mteb"][name]
+        loads = [[config_name, source["split"]] for config_name in MTEB_CONFIGS]
+        datasets.append((source["repo"], source["revision"], loads, f"evaluate.mteb.{name}"))
+    for name in config["trainsets"]["pools"]:
+        source = config["pools"][name]["source"]
+        if source["kind"] == "hub" and source.get("dataset"):
+            datasets.append((source["dataset"], source.get("revision"), [[source.get("config"), source["split"]]],
+                             f"pools.{name}.source"))
+    for repo, revision, loads, used_by in datasets:
+        if not Path(repo).exists():  # a local dataset folder has nothing to fetch
+            _add(items, {"kind": "dataset", "repo": repo, "revision": revision, "loads": loads}, used_by)
+    return list(items.values())
+
+
+def used_benchmarks(config: dict) -> list[str]:
+    """Benchmarks some job reads through the data step (zero-shot, evaluation, leakage, a hold-out)."""
+    names = list(config["zeroshot"]["benchmarks"])
+    names += [b["name"] for b in config["evaluate"]["benchmarks"] if b.get("view", "data") != "mteb"]
+    names.append(config["leakage"]["benchmark"])
+    source = config["pools"]["id"]["source"]
+    if source["kind"] == "holdout" and "id" in config["trainsets"]["pools"]:
+        names.append(source["benchmark"])
+    return list(dict.fromkeys(names))
+
+
+# --- fetching ------------------------------------------------------------------------------------------
+
+def _repo_type(item: dict) -> str:
+    return "model" if item["kind"] == "model" else "dataset"
+
+
+def measure(item: dict, endpoint: str | None) -> dict:
+    """The item's commit and the sizes of the files it fetches, from the hub API."""
+    commit, sizes = hub.repo_files(item["repo"], repo_type=_repo_type(item), revision=item.get("revision"),
+                                   endpoint=item.get("endpoint") or endpoint)
+    if item["kind"] == "files":
+        missing = [f for f in item["files"] if f not in sizes]
+        if missing:
+            raise UserError(f"dataset '{item['repo']}' has no {', '.join(missing)} (needed by "
+                            f"{', '.join(item['used_by'])})")
+        wanted = {*item["files"], *item.get("optional", [])}
+        sizes = {name: size for name, size in sizes.items() if name in wanted}
+    return {"commit": commit, "files": len(sizes), "bytes": sum(sizes.values()), "names": sorted(sizes)}
+
+
+def fetch(item: dict, measured: dict, endpoint: str | None) -> str:
+    """Download the item into the caches; the commit the download resolved to."""
+    repo, revision, endpoint = item["repo"], item.get("revision"), item.get("endpoint") or endpoint
+    if item["kind"] == "model":
+        return hub.download_snapshot(repo, revision=revision, endpoint=endpoint).name
+    if item["kind"] == "files":
+        paths = [hub.download_file(repo, name, revision=revision, endpoint=endpoint) for name in measured["names"]]
+        return paths[0].parent.name
+    for config_name, split in item["loads"]:
+        label = f"{repo}/{config_name}/{split}" if config_name else f"{repo}/{split}"
+        hub.load_dataset(repo, config_name, split=split, revision=revision, what=f"cannot prefetch '{label}'")
+    return measured["commit"]
+
+
+def human_bytes(size: int) -> str:
+    """Decimal units, as the hub shows sizes: 512 B, 1.5 kB, 438.0 MB, 65.5 GB."""
+    if size < 1000:
+        return f"{size} B"
+    scaled, unit = next((size / 1000 ** power, unit) for power, unit in ((3, "GB"), (2, "MB"), (1, "kB"))
+                        if size >= 1000 ** power)
+    return f"{scaled:.1f} {unit}"
+
+
+def run(items: list[dict], *, dry_run: bool, endpoint: str | None = None) -> dict:
+    entries = []
+    for item in items:
+        measured = measure(item, endpoint)
+        commit = measured["commit"] if dry_run else fetch(item, measured, endpoint)
+        entries.append({"kind": item["kind"], "repo": item["repo"], "revision": item.get("revision") or "main",
+                        "commit": commit, "files": measured["files"], "bytes": measured["bytes"],
+                        **({"loads": item["loads"]} if item["kind"] == "dataset" else {}),
+                        "used_by": item["used_by"]})
+        log.info("%s %s@%s: %d files, %s%s", item["kind"], item["repo"], entries[-1]["revision"], measured["files"],
+                 human_bytes(measured["bytes"]), "" if dry_run else " (in the cache)")
+    return {"downloaded": not dry_run, "items": entries, "total_bytes": sum(e["bytes"] for e in entries)}
+
+
+def listing(manifest: dict) -> str:
+    """What a dry run prints: one line per item, then the total."""
+    lines = [f"{e['kind']:<8} {e['repo']}@{e['revision']}  {e['files']} files  {human_bytes(e['bytes'])}  "
+             f"({'; '.join(e['used_by'])})" for e in manifest["items"]]
+    lines.append(f"total: {len(manifest['items'])} items, {human_bytes(manifest['total_bytes'])}"
+                 + ("" if manifest["downloaded"] else " (dry run: nothing downloaded)"))
+    return "\n".join(lines)
+
+
+def parse_plan(text: str) -> list[dict]:
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--plan-json: malformed JSON: {exc}") from None
+    if not isinstance(items, list):
+        raise UserError("--plan-json: expected a list of items")
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or item.get("kind") not in ITEM_KINDS or not item.get("repo"):
+            raise UserError(f"--plan-json: item {index}: needs a kind ({', '.join(ITEM_KINDS)}) and a repo, "
+                            f"got {item!r}")
+        item.setdefault("used_by", [])
+    return items
+
+
+DEFAULT_CONFIG = "config/config.yaml"
+CONFIG_SCHEMA = "workflow/schemas/config.schema.yaml"
+MODELS_SCHEMA = "workflow/schemas/models.schema.yaml"
+
+
+def local_benchmarks(config: dict) -> set[str]:
+    from capflow.data import local_source_files
+
+    return {name for name in config["benchmarks"] if local_source_files(name, config["data"]["local_dirs"])}
+
+
+def plan_from_config_files(paths: list[Path]) -> list[dict]:
+    """The plan of a workflow started with ``--configfile paths`` in this folder: the files merged
+    over config/config.yaml as Snakemake merges them, checked, with the schema's defaults."""
+    import yaml
+    from snakemake.utils import update_config, validate
+
+    from capflow.configcheck import check_config, check_planned_config
+    from capflow.recipes import load_recipes
+
+    config: dict = {}
+    for path in [Path(DEFAULT_CONFIG), *paths]:
+        try:
+            update_config(config, yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        except (OSError, yaml.YAMLError) as exc:
+            raise UserError(f"cannot read the config: {' '.join(str(exc).split())}", path) from None
+    check_config(config, CONFIG_SCHEMA)
+    validate(config, str(Path(CONFIG_SCHEMA).resolve()))
+    recipes = load_recipes(config["models_file"], MODELS_SCHEMA)
+    check_planned_config(config, recipes)
+    return plan(config, recipes, local_benchmarks(config))
+
+
+def configure_parser(parser) -> None:
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--plan-json", help="the items to fetch, as JSON (the workflow builds it from the config)")
+    what.add_argument("--configfile", nargs="+", type=Path,
+                      help="plan from these config files over config/config.yaml, as Snakemake would "
+                           "(run in the workflow's folder)")
+    parser.add_argument("--manifest", type=Path, help="output manifest JSON: each item's revision, commit and bytes")
+    parser.add_argument("--endpoint", help="hub endpoint (default $HF_ENDPOINT or huggingface.co)")
+    parser.add_argument("--dry-run", action="store_true", help="list what would be fetched and its size; fetch nothing")
+
+
+def main(args) -> None:
+    if not args.dry_run and args.manifest is None:
+        raise UserError("--manifest is required unless --dry-run")
+    items = plan_from_config_files(args.configfile) if args.configfile else parse_plan(args.plan_json)
+    manifest = run(items, dry_run=args.dry_run, endpoint=args.endpoint)
+    print(listing(manifest))
+    if args.manifest is not None:
+        write_json(args.manifest, manifest)

@@ -1,0 +1,15 @@
+# Hub downloads, all in one job that runs where Snakemake runs (a local rule): models, benchmark
+# files and hub datasets go into the hub caches, and the jobs after it read them offline.
+
+
+rule prefetch:
+    output:
+        **prefetch_paths().files,
+    params:
+        plan=prefetch_plan_json(),
+    conda:
+        "../workflow/envs/core.yaml"
+    log:
+        prefetch_paths().log,
+    shell:
+        "capflow --log {log:q} prefetch --plan-json {params.plan:q} --manifest {output.manifest:q}"

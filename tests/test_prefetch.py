@@ -1,0 +1,158 @@
+"""The prefetch step against a hub on 127.0.0.1: what the configs plan, what a dry run lists without
+downloading, and jobs that read the hub cache afterwards while the hub is unreachable."""
+
+import json
+import re
+import shutil
+import socket
+
+import pytest
+
+from capflow import prefetch
+from conftest import build_tiny_bert, run_capflow, run_snakemake
+from hub_server import LocalHub, commit_of, repo_listing
+
+NETWORK_RULES = ("benchmark_data", "zeroshot", "evaluate", "finetune", "generate", "pool", "mteb_data")
+TINY_FILES = ["candidates.jsonl", "queries.jsonl"]
+
+
+def closed_endpoint() -> str:
+    """A loopback URL nothing listens on: every request to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def local_hub(tmp_path, tiny_benchmark, monkeypatch):
+    """A hub holding the model acme/tiny-encoder and the benchmark repo someone/Tiny; an empty cache."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_CACHE", "HF_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    with LocalHub(tmp_path / "hub") as hub:
+        model = hub.add("models", "acme/tiny-encoder")
+        build_tiny_bert(tmp_path / "tiny", list("abcdefghijklmnopqrstuvwxyz0123456789.,"))
+        shutil.copytree(tmp_path / "tiny", model, dirs_exist_ok=True)
+        shutil.copytree(tiny_benchmark, hub.add("datasets", "someone/Tiny"), dirs_exist_ok=True)
+        yield hub
+
+
+def plan_items():
+    return [{"kind": "model", "repo": "acme/tiny-encoder", "revision": None, "used_by": ["zeroshot.models: tiny"]},
+            {"kind": "files", "repo": "someone/Tiny", "revision": "main", "files": TINY_FILES,
+             "optional": ["types.json"], "used_by": ["benchmarks.Tiny"]}]
+
+
+def test_paper_plan_lists_every_hub_model_and_dataset(repo_root, monkeypatch, tmp_path):
+    monkeypatch.chdir(repo_root)
+    monkeypatch.setenv("CAPFLOW_DATA_DIR", str(tmp_path / "no-local-copies"))
+    items = prefetch.plan_from_config_files([repo_root / "config/paper.yaml", repo_root / "config/paper-ood.yaml"])
+    models = [i["repo"] for i in items if i["kind"] == "model"]
+    assert len(models) == 12 and models[0] == "BAAI/bge-base-zh-v1.5" and models[-1] == "Qwen/Qwen3-32B"
+    assert items[0]["used_by"] == ["zeroshot.models: bge-base-zh-v1.5", "finetune.base_model: bge-base-zh-v1.5"]
+    assert [i["repo"] for i in items if i["kind"] == "files"] == ["lxucs/CapRetrieval"]
+    datasets = {i["repo"]: i for i in items if i["kind"] == "dataset"}
+    assert list(datasets) == ["mteb/EcomRetrieval", "mteb/VideoRetrieval", "C-MTEB/DuRetrieval"]
+    assert datasets["mteb/EcomRetrieval"]["loads"] == [["corpus", "dev"], ["queries", "dev"], ["default", "dev"]]
+    assert datasets["mteb/EcomRetrieval"]["revision"] == "977aaa41f9f6e66b10d7b21856a2e13bd4c81b5c"
+
+    # The embedded default: MiniLM comes from its package, the benchmarks from a local copy if any.
+    assert [i["repo"] for i in prefetch.plan_from_config_files([])] == ["lxucs/CapRetrieval", "lxucs/CapRetrievalEn"]
+    for name in ("CapRetrieval", "CapRetrievalEn"):
+        (tmp_path / "copies" / name).mkdir(parents=True)
+        (tmp_path / "copies" / name / "candidates.jsonl").write_text("")
+    monkeypatch.setenv("CAPFLOW_DATA_DIR", str(tmp_path / "copies"))
+    assert prefetch.plan_from_config_files([]) == []
+
+
+def test_dry_run_lists_sizes_and_downloads_nothing(local_hub, tmp_path):
+    result = run_capflow("prefetch", "--plan-json", json.dumps(plan_items()), "--endpoint", local_hub.endpoint,
+                         "--dry-run")
+    assert result.returncode == 0, result.stderr
+    model_bytes = sum(map(len, repo_listing(local_hub.root / "models/acme/tiny-encoder").values()))
+    tiny = repo_listing(local_hub.root / "datasets/someone/Tiny")
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("model    acme/tiny-encoder@main  ")
+    assert f"{len(tiny)} files" in lines[1] and lines[2].startswith("total: 2 items, ")
+    assert "nothing downloaded" in lines[2]
+    assert not (tmp_path / "hf-home").exists()
+    assert all(not r.startswith("GET /acme") and "/resolve/" not in r for r in local_hub.requests)
+    assert model_bytes > 0
+
+
+def test_prefetched_benchmark_loads_with_the_hub_unreachable(local_hub, tmp_path, tiny_benchmark):
+    manifest = tmp_path / "prefetch" / "manifest.json"
+    result = run_capflow("prefetch", "--plan-json", json.dumps(plan_items()), "--endpoint", local_hub.endpoint,
+                         "--manifest", manifest)
+    assert result.returncode == 0, result.stderr
+    written = json.loads(manifest.read_text())
+    model_files = repo_listing(local_hub.root / "models/acme/tiny-encoder")
+    tiny_files = repo_listing(local_hub.root / "datasets/someone/Tiny")
+    assert [(i["repo"], i["commit"], i["bytes"]) for i in written["items"]] == [
+        ("acme/tiny-encoder", commit_of(model_files), sum(map(len, model_files.values()))),
+        ("someone/Tiny", commit_of(tiny_files), sum(map(len, tiny_files.values())))]
+    assert written["total_bytes"] == sum(i["bytes"] for i in written["items"]) and written["downloaded"]
+
+    offline = {"HF_HUB_OFFLINE": "1", "HF_ENDPOINT": closed_endpoint()}
+    out = tmp_path / "out"
+    data = run_capflow("data", "--name", "Tiny", "--local-dirs", tmp_path / "empty", "--repo", "someone/Tiny",
+                       "--candidates", out / "candidates.jsonl", "--queries", out / "queries.jsonl",
+                       "--types", out / "query_types.json", env={"CAPFLOW_DATA_DIR": "", **offline})
+    assert data.returncode == 0, data.stderr
+    assert json.loads((out / "query_types.json").read_text()) == {"q1": "animal", "q2": "document"}
+    missing = run_capflow("data", "--name", "Tiny", "--local-dirs", tmp_path / "empty", "--repo", "someone/Other",
+                          "--candidates", out / "c.jsonl", "--queries", out / "q.jsonl", "--types", out / "t.json",
+                          env={"CAPFLOW_DATA_DIR": "", **offline})
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines()[-1].startswith(
+        "capflow data: error: download failed: "
+        f"{offline['HF_ENDPOINT']}/datasets/someone/Other/resolve/main/candidates.jsonl is not in the hub cache")
+
+
+def test_workflow_prefetches_then_runs_with_the_hub_unreachable(local_hub, workflow_copy):
+    models = (workflow_copy / "config/models.yaml").read_text()
+    (workflow_copy / "models.yaml").write_text(models + "\ntiny:\n  hub_id: acme/tiny-encoder\n  pooling: mean\n"
+                                               "  max_length: 64\n")
+    (workflow_copy / "tiny.yaml").write_text(
+        "models_file: models.yaml\n"
+        "benchmarks:\n  Tiny: {repo: someone/Tiny, language: en}\n"
+        "zeroshot:\n  benchmarks: [Tiny]\n  models: [bm25, tiny]\n")
+    manifest = "results/prefetch/manifest.json"
+    first = run_snakemake(workflow_copy, "--cores", "1", "--configfile", "tiny.yaml", "--", manifest,
+                          env={"HF_ENDPOINT": local_hub.endpoint})
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert [i["repo"] for i in json.loads((workflow_copy / manifest).read_text())["items"]] == [
+        "acme/tiny-encoder", "someone/Tiny"]
+
+    local_hub.__exit__()
+    second = run_snakemake(workflow_copy, "--cores", "1", "table_zeroshot", "--configfile", "tiny.yaml",
+                           env={"HF_ENDPOINT": closed_endpoint()})
+    assert second.returncode == 0, second.stderr[-3000:]
+    metrics = json.loads((workflow_copy / "results/zeroshot/Tiny/tiny/metrics.json").read_text())
+    assert metrics["queries_evaluated"] == 2
+    assert "prefetch" not in re.findall(r"^rule (\w+):", second.stdout + second.stderr, re.M)
+
+
+def test_paper_plan_puts_prefetch_before_every_network_job(workflow_copy):
+    result = run_snakemake(workflow_copy, "-n", "-p", "--cores", "1", "all", "--configfile", "config/paper.yaml",
+                           "config/paper-ood.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = re.split(r"^(?=(?:local)?rule \w+:)", result.stdout.split("Job stats:", 1)[1], flags=re.M)[1:]
+    names = [re.match(r"(?:local)?rule (\w+):", job).group(1) for job in jobs]
+    assert names[0] == "prefetch" and names.count("prefetch") == 1 and "input:" not in jobs[0]
+    assert "Qwen/Qwen3-32B" in jobs[0] and "mteb/EcomRetrieval" in jobs[0]
+    network = [job for name, job in zip(names, jobs) if name in NETWORK_RULES]
+    assert {name for name in names if name in NETWORK_RULES} == set(NETWORK_RULES)
+    for job in network:
+        assert "results/prefetch/manifest.json" in re.search(r"input: (.*)", job).group(1)
+        assert "Shell command: env HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 capflow " in job, job
+
+
+def test_embedded_default_adds_one_empty_prefetch_job(workflow_copy):
+    result = run_snakemake(workflow_copy, "-n", "--cores", "1", "all")
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = result.stdout.split("Job stats:", 1)[1]
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+    assert counts["prefetch"] == 1 and counts["total"] == 44
+    assert "--plan-json '[]'" in run_snakemake(workflow_copy, "-n", "-p", "--cores", "1",
+                                               "results/prefetch/manifest.json").stdout
