@@ -164,6 +164,8 @@ def generation_options(wildcards):
     flags = [f"--{key} {shlex.quote(str(value))}" for key, value in options.items()]
     if GENERATE["backend"] != "heuristic" and not GENERATE["structured_output"]:
         flags.append("--no-structured-output")
+    if GENERATE["backend"] == "openai" and openai["send_chat_template_kwargs"]:
+        flags.append("--send-chat-template-kwargs")
     return " ".join(flags)
 
 
