@@ -83,7 +83,8 @@ def test_the_cli_flag_sets_the_option():
     configure_parser(parser)
     base = ["--passages", "p.jsonl", "--kind", "kw", "--out", "q", "--stats", "s", "--rejects", "r"]
     assert not settings_from_args(parser.parse_args(base)).openai.send_chat_template_kwargs
-    assert settings_from_args(parser.parse_args(base + ["--send-chat-template-kwargs"])).openai.send_chat_template_kwargs
+    flagged = settings_from_args(parser.parse_args(base + ["--send-chat-template-kwargs"]))
+    assert flagged.openai.send_chat_template_kwargs
 
 
 def test_no_key_no_authorization_header(monkeypatch):

@@ -121,7 +121,8 @@ def test_capflow_data_dir_wins_over_the_workdirs_data_folder(workflow_copy, tmp_
     fake_benchmark(workflow_copy / "data", "from the working directory's data/")
     fake_benchmark(tmp_path / "elsewhere", "from CAPFLOW_DATA_DIR")
     target = "results/data/CapRetrieval/candidates.jsonl"
-    result = run_snakemake(workflow_copy, "--cores", "1", target, env={"CAPFLOW_DATA_DIR": str(tmp_path / "elsewhere")})
+    result = run_snakemake(workflow_copy, "--cores", "1", target,
+                           env={"CAPFLOW_DATA_DIR": str(tmp_path / "elsewhere")})
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((workflow_copy / target).read_text())["text"] == "from CAPFLOW_DATA_DIR"
 
@@ -145,7 +146,8 @@ def zeroshot(benchmark_root, tmp_path_factory):
         result = run_capflow("retrieve", "--benchmark", root / "data" / benchmark, "--model", model,
                              "--models", REPO / "config" / "models.yaml", "--language", language,
                              "--depth", 100, "--cache", root / "cache", "--device", "cpu",
-                             "--run", out / "run.trec", "--metrics", out / "metrics.json", "--errors", out / "errors.jsonl")
+                             "--run", out / "run.trec", "--metrics", out / "metrics.json",
+                             "--errors", out / "errors.jsonl")
         assert result.returncode == 0, result.stderr[-3000:]
         ranked: dict[str, list[str]] = {}
         for line in (out / "run.trec").read_text().splitlines():
