@@ -262,13 +262,16 @@ def generation_options(wildcards):
     if backend == "vllm":
         options.update({key.replace("_", "-"): value for key, value in sorted(vllm.items())})
     if backend == "openai":
-        options.update({key.replace("_", "-"): value for key, value in sorted(openai.items()) if key != "extra_body"})
+        flags_only = ("extra_body", "send_chat_template_kwargs")
+        options.update({key.replace("_", "-"): value for key, value in sorted(openai.items()) if key not in flags_only})
         options["extra-body"] = json.dumps(openai["extra_body"], sort_keys=True)
     if backend == "transformers":
         options.update({key.replace("_", "-"): value for key, value in sorted(GENERATE["transformers"].items())})
     flags = cli_options(options)
     if backend != "heuristic" and not GENERATE["structured_output"]:
         flags += " --no-structured-output"
+    if backend == "openai" and openai["send_chat_template_kwargs"]:
+        flags += " --send-chat-template-kwargs"  # a vLLM-server field the OpenAI API refuses
     return flags
 
 

@@ -1,5 +1,11 @@
 """Shared fixtures: where the reference data lives, small benchmarks built on the fly, and a
-throw-away copy of the workflow to run Snakemake in."""
+throw-away copy of the workflow to run Snakemake in.
+
+Tests that need the reference data (marker ``integration`` or ``e2e``, or the ``benchmark_root``
+fixture) or a Slurm cluster (marker ``slurm``) are skipped where these are absent. CI sets
+``CAPFLOW_REQUIRE_DATA=1`` and ``CAPFLOW_REQUIRE_SLURM=1``, which turn those skips into failures,
+so a missing data folder or a dead cluster cannot leave the suite green.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +20,40 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_PARTS = ("Snakefile", "rules", "workflow", "config", "profiles")
+# marker -> the environment flag that makes a skip of a test carrying it a failure
+REQUIRED_BY_FLAG = {"integration": "CAPFLOW_REQUIRE_DATA", "e2e": "CAPFLOW_REQUIRE_DATA",
+                    "slurm": "CAPFLOW_REQUIRE_SLURM"}
 
 
 def _data_root() -> Path:
     return Path(os.environ.get("CAPFLOW_DATA_DIR") or REPO.parent / "shared" / "data").resolve()
+
+
+def required(flag: str) -> bool:
+    return os.environ.get(flag, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def skip_unless_required(reason: str, flag: str) -> None:
+    """Skip the running test, or fail it when ``flag`` says its prerequisite must be present."""
+    if required(flag):
+        pytest.fail(f"{reason}, and {flag}=1 forbids skipping", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A skip of a test marked integration/e2e/slurm fails when its flag requires the prerequisite,
+    whatever raised the skip (a fixture, ``pytest.importorskip``, a ``skipif``)."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or getattr(report, "wasxfail", None) is not None:
+        return
+    flags = sorted({flag for marker, flag in REQUIRED_BY_FLAG.items()
+                    if item.get_closest_marker(marker) and required(flag)})
+    if flags:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"{reason.removeprefix('Skipped: ')}, and {'/'.join(flags)}=1 forbids skipping"
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +65,7 @@ def repo_root() -> Path:
 def benchmark_root() -> Path:
     root = _data_root()
     if not (root / "CapRetrieval" / "candidates.jsonl").exists():
-        pytest.skip(f"reference data not found at {root} (set CAPFLOW_DATA_DIR)")
+        skip_unless_required(f"reference data not found at {root} (set CAPFLOW_DATA_DIR)", "CAPFLOW_REQUIRE_DATA")
     return root
 
 

@@ -1,4 +1,10 @@
-"""A scriptable OpenAI-compatible ``/v1/chat/completions`` server on 127.0.0.1 for tests."""
+"""A scriptable OpenAI-compatible ``/v1/chat/completions`` server on 127.0.0.1 for tests.
+
+Like the OpenAI API it answers HTTP 400 with an ``invalid_request_error`` to a body field the API
+does not know (``chat_template_kwargs`` included) and to a ``response_format`` schema that is not
+a valid JSON Schema. Started with ``mode="vllm"`` it accepts extra fields as ``vllm serve`` does
+(which ignores the ones it does not know), but still rejects a malformed schema.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,46 @@ from http.server import BaseHTTPRequestHandler
 from typing import Callable
 
 from loopback import LoopbackServer
+
+# The request body fields of OpenAI's chat completions API.
+OPENAI_FIELDS = frozenset({
+    "messages", "model", "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
+    "max_completion_tokens", "max_tokens", "metadata", "modalities", "n", "parallel_tool_calls", "prediction",
+    "presence_penalty", "prompt_cache_key", "reasoning_effort", "response_format", "safety_identifier", "seed",
+    "service_tier", "stop", "store", "stream", "stream_options", "temperature", "tool_choice", "tools",
+    "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
+})
+MODES = ("openai", "vllm")
+
+
+def invalid_request(message: str, param: str | None = None) -> dict:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": None}}
+
+
+def check_body(body: dict, mode: str) -> dict | None:
+    """The 400 error payload the server answers ``body`` with, or None when the body is acceptable."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    if mode == "openai":
+        unknown = sorted(set(body) - OPENAI_FIELDS)
+        if unknown:
+            return invalid_request(f"Unrecognized request argument supplied: {', '.join(unknown)}")
+    for name in ("model", "messages"):
+        if name not in body:
+            return invalid_request(f"Missing required parameter: '{name}'.", name)
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+        spec = response_format.get("json_schema") or {}
+        if "name" not in spec or not isinstance(spec.get("schema"), dict):
+            return invalid_request("Missing required parameter: 'response_format.json_schema.name' or "
+                                   "'response_format.json_schema.schema'.", "response_format")
+        try:
+            Draft202012Validator.check_schema(spec["schema"])
+        except SchemaError as exc:
+            return invalid_request(f"Invalid schema for response_format '{spec['name']}': {exc.message}",
+                                   "response_format")
+    return None
 
 
 def completion(content: str) -> dict:
@@ -24,9 +70,15 @@ def echo_queries(body: dict) -> str:
 
 
 class FakeOpenAIServer(LoopbackServer):
-    """``respond(body, attempt) -> (status, payload dict | str, headers, delay_s)``; attempt counts per body."""
+    """``respond(body, attempt) -> (status, payload dict | str, headers, delay_s)``; attempt counts per body.
 
-    def __init__(self, respond: Callable | None = None):
+    ``respond`` only sees bodies the server accepts (see :func:`check_body`); the others get a 400.
+    """
+
+    def __init__(self, respond: Callable | None = None, mode: str = "openai"):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.mode = mode
         self.respond = respond or (lambda body, attempt: (200, completion(echo_queries(body)), {}, 0.0))
         self.requests: list[dict] = []
         self.attempts: dict[str, int] = {}
@@ -41,14 +93,18 @@ class FakeOpenAIServer(LoopbackServer):
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                key = json.dumps(body["messages"], sort_keys=True)
+                key = json.dumps(body.get("messages"), sort_keys=True)
                 with server.lock:
                     server.requests.append({"path": self.path, "body": body, "headers": dict(self.headers)})
                     server.attempts[key] = attempt = server.attempts.get(key, 0) + 1
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
-                    status, payload, headers, delay = server.respond(body, attempt)
+                    error = check_body(body, server.mode)
+                    if error is None:
+                        status, payload, headers, delay = server.respond(body, attempt)
+                    else:
+                        status, payload, headers, delay = 400, error, {}, 0.0
                     time.sleep(delay)
                     data = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
                     self.send_response(status)

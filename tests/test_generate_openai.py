@@ -29,9 +29,9 @@ def requests_for(n, kind="kw"):
             for i in range(n)]
 
 
-def test_request_body_carries_sampling_schema_and_template_kwargs(monkeypatch):
+def test_request_body_carries_sampling_and_schema_and_only_openai_fields(monkeypatch):
     monkeypatch.setenv("CAPFLOW_TEST_KEY", "sk-test")
-    with FakeOpenAIServer() as server:
+    with FakeOpenAIServer() as server:  # answers 400 to any field the OpenAI API does not know
         answers = backend_for(server, api_key_env="CAPFLOW_TEST_KEY").generate(requests_for(3))
     assert [json.loads(a)["queries"] for a in answers] == [["about passage 0"], ["about passage 1"],
                                                           ["about passage 2"]]
@@ -43,7 +43,48 @@ def test_request_body_carries_sampling_schema_and_template_kwargs(monkeypatch):
         "Qwen/Qwen3-32B", 0.5, 0.9, 200, 3)
     assert body["response_format"] == {"type": "json_schema",
                                        "json_schema": {"name": "queries", "schema": SCHEMA, "strict": True}}
-    assert body["chat_template_kwargs"] == {"enable_thinking": False}
+    assert sorted(body) == ["max_tokens", "messages", "model", "response_format", "seed", "temperature", "top_p"]
+
+
+def test_chat_template_kwargs_go_to_a_vllm_server_when_asked_for():
+    with FakeOpenAIServer(mode="vllm") as server:
+        backend_for(server, send_chat_template_kwargs=True).generate(requests_for(1))
+    assert server.requests[0]["body"]["chat_template_kwargs"] == {"enable_thinking": False}
+
+
+def test_the_openai_api_rejects_chat_template_kwargs_in_one_line():
+    with FakeOpenAIServer() as server:
+        with pytest.raises(UserError, match=r"HTTP 400: .*Unrecognized request argument supplied: "
+                                            r"chat_template_kwargs"):
+            backend_for(server, send_chat_template_kwargs=True).generate(requests_for(2))
+
+
+def test_fake_server_answers_400_like_the_openai_api():
+    """A test of the fake alone: unknown fields and malformed schemas are refused, except that a
+    vLLM-mode server takes vLLM's extra sampling fields."""
+    with FakeOpenAIServer() as server:
+        with pytest.raises(UserError, match="Unrecognized request argument supplied: top_k"):
+            backend_for(server, extra_body={"top_k": 20}).generate(requests_for(1))
+        with pytest.raises(UserError, match="Invalid schema for response_format 'queries': 'objekt' is not valid"):
+            backend_for(server, schema={"type": "objekt"}).generate(requests_for(1))
+    with FakeOpenAIServer(mode="vllm") as server:
+        assert backend_for(server, extra_body={"top_k": 20}).generate(requests_for(1)) == [
+            '{"queries": ["about passage 0"]}']
+        with pytest.raises(UserError, match="Invalid schema"):
+            backend_for(server, schema={"type": "objekt"}).generate(requests_for(1))
+
+
+def test_the_cli_flag_sets_the_option():
+    import argparse
+
+    from capflow.generate import configure_parser, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    base = ["--passages", "p.jsonl", "--kind", "kw", "--out", "q", "--stats", "s", "--rejects", "r"]
+    assert not settings_from_args(parser.parse_args(base)).openai.send_chat_template_kwargs
+    flagged = settings_from_args(parser.parse_args(base + ["--send-chat-template-kwargs"]))
+    assert flagged.openai.send_chat_template_kwargs
 
 
 def test_no_key_no_authorization_header(monkeypatch):

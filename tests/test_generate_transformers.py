@@ -1,5 +1,7 @@
 """The transformers backend with a tiny random Llama and a BPE tokenizer built here (plumbing, not quality)."""
 
+from dataclasses import replace
+
 import pytest
 
 from capflow.errors import UserError
@@ -83,13 +85,56 @@ def test_batched_left_padded_generation_equals_one_by_one(tiny_model, repo_root)
         assert "<|im_start|>" not in answer and "search queries" not in answer
 
 
+# What the "model" answers for each passage (found in the prompt), and what must become of it.
+SCRIPT = {
+    "一只猫。": "garbage, no queries here",
+    "沙发上的红猫。": '{"queries": ["沙发上的红猫。", "  ", "红猫", "红猫", 7, "' + "猫" * 40 + '"]}',
+    "窗边的狗。": 'Sure!\n```json\n{"queries": ["窗边", "狗"]}\n```',
+}
+
+
+def test_known_answers_become_exact_queries_and_rejects(tiny_model, repo_root, monkeypatch):
+    """The tiny model's generate() replaced by scripted token ids: decoding, parsing and rejecting
+    run for real on known answers."""
+    import torch
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    calls = []
+
+    def scripted_generate(self, input_ids, attention_mask, **kwargs):
+        calls.append(kwargs)
+        rows = []
+        for ids in input_ids.tolist():
+            prompt = tokenizer.decode(ids, skip_special_tokens=True)
+            [answer] = [a for passage, a in SCRIPT.items() if passage in prompt]
+            rows.append(ids + tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id])
+        width = max(map(len, rows))
+        return torch.tensor([row + [tokenizer.pad_token_id] * (width - len(row)) for row in rows])
+
+    monkeypatch.setattr(LlamaForCausalLM, "generate", scripted_generate)
+    prompts = load_prompts(repo_root / "config" / "prompts" / "zh.yaml")
+    passages = [Passage(f"p{i}", t) for i, t in enumerate(SCRIPT)]
+    limits = settings(tiny_model, batch_size=3, max_tokens=64)
+    result = run_shard(passages, "kw", 0, 1, replace(limits, max_query_chars=20), prompts)
+    assert [(c["max_new_tokens"], c["do_sample"]) for c in calls] == [(64, False)]
+    assert [(q["passage_id"], q["query"]) for q in result.queries] == [("p1", "红猫"), ("p2", "窗边"), ("p2", "狗")]
+    assert [(r["passage_id"], r["reason"]) for r in result.rejects] == [
+        ("p0", "unparseable: no JSON object or list found"), ("p1", "passage_copy"), ("p1", "empty"),
+        ("p1", "duplicate"), ("p1", "not_a_string"), ("p1", "too_long")]
+    assert result.stats["reject_reasons"] == {"duplicate": 1, "empty": 1, "not_a_string": 1, "passage_copy": 1,
+                                              "too_long": 1, "unparseable": 1}
+
+
 def test_random_model_output_becomes_rejects_not_a_crash(tiny_model, repo_root):
     prompts = load_prompts(repo_root / "config" / "prompts" / "zh.yaml")
     passages = [Passage(f"p{i}", t) for i, t in enumerate(["一只猫。", "沙发上的红猫。", "窗边的狗。"])]
     result = run_shard(passages, "sm", 0, 1, settings(tiny_model), prompts)
     assert result.stats["passages"] == 3
-    assert result.stats["queries"] + result.stats["rejects"] >= 3
-    assert all(r["reason"] for r in result.rejects)
+    answered = {q["passage_id"] for q in result.queries} | {r["passage_id"] for r in result.rejects}
+    assert answered == {"p0", "p1", "p2"}
+    known = {"unparseable", "not_a_string", "empty", "too_long", "passage_copy", "duplicate"}
+    assert {r["reason"].split(":")[0] for r in result.rejects} <= known
 
 
 def test_a_model_path_without_weights_is_a_one_line_error(tmp_path):

@@ -49,7 +49,7 @@ def test_the_fake_rejects_what_vllm_rejects(fake_vllm):
         vllm.SamplingParams(top_p=0)
     with pytest.raises(ValueError, match="must use one kind"):
         StructuredOutputsParams()
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError):  # a pydantic dataclass: ValidationError, not TypeError
         StructuredOutputsParams(json_schema={})  # the pre-0.11 name
     with pytest.raises(TypeError):
         vllm.LLM(model="m").chat([[{"role": "user", "content": "x"}]], guided_options_request={})
@@ -101,14 +101,44 @@ def test_without_structured_output_the_fenced_answer_is_still_parsed(fake_vllm, 
 
 
 def test_answers_cut_by_max_tokens_become_rejects_or_partial_queries(fake_vllm, prompts):
-    tight = settings(sampling=Sampling(max_tokens=25))
+    tight = settings(sampling=Sampling(max_tokens=12))
     result = run_shard([Passage("p1", "一只猫")], "kw", 0, 1, tight, prompts)
-    # '{"queries": ["query abcdef", ' cut at 25 characters keeps nothing complete
+    # 12 of MiniLM's WordPiece tokens: '{"queries": ["query 5e80', nothing complete
     assert result.queries == []
     assert [r["reason"].split(":")[0] for r in result.rejects] == ["unparseable"]
+    assert [r["text"] for r in result.rejects] == ['{"queries": ["query 5e80']
 
 
 def test_missing_vllm_is_a_one_line_error(monkeypatch, prompts):
     monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm raises ImportError
     with pytest.raises(UserError, match=r"pip install 'capflow\[vllm\]'"):
         make_backend(settings(), prompts.schema)
+
+
+def test_the_fake_renders_through_a_chat_template_and_counts_real_tokens(fake_vllm):
+    """A test of the fake alone: the chat template sees chat_template_kwargs, a model left thinking
+    thinks aloud, max_tokens counts WordPiece tokens, and a malformed schema is refused."""
+    import vllm
+    from vllm.sampling_params import StructuredOutputsParams
+
+    llm = vllm.LLM(model="m")
+    conversation = [{"role": "user", "content": "a cat"}]
+    off = llm.chat([conversation], vllm.SamplingParams(max_tokens=200),
+                   chat_template_kwargs={"enable_thinking": False})[0]
+    assert off.prompt == "<|im_start|>user\na cat<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+    assert off.outputs[0].text.startswith("Here are the queries:")
+    on = llm.chat([conversation], vllm.SamplingParams(max_tokens=200))[0]
+    assert on.prompt.endswith("<|im_start|>assistant\n") and on.outputs[0].text.startswith("<think>\n")
+    cut = llm.chat([conversation], vllm.SamplingParams(max_tokens=3))[0].outputs[0]
+    assert (cut.text, len(cut.token_ids), cut.finish_reason) == ("<think>", 3, "length")  # <, think, >
+    bad = vllm.SamplingParams(structured_outputs=StructuredOutputsParams(json={"type": "objekt"}))
+    with pytest.raises(ValueError, match="JSON schema is invalid: 'objekt' is not valid"):
+        llm.chat([conversation], bad)
+
+
+def test_thinking_stays_off_and_the_shipped_schema_compiles(fake_vllm, prompts):
+    result = run_shard([Passage("p1", "一只猫")], "kw", 0, 1, settings(), prompts)
+    [call] = fake_vllm.INSTANCES[0].calls
+    assert call["prompts"][0].endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    assert len(result.queries) == 2 and not result.rejects
+    assert not any("think" in q["query"] for q in result.queries)

@@ -74,6 +74,9 @@ def configure_parser(parser) -> None:
     openai.add_argument("--max-retries", type=int, default=OpenAIOptions.max_retries)
     openai.add_argument("--backoff-s", type=float, default=OpenAIOptions.backoff_s)
     openai.add_argument("--extra-body", type=_json_object, default={}, help="JSON merged into each request body")
+    openai.add_argument("--send-chat-template-kwargs", action="store_true",
+                        help="send --chat-template-kwargs as the request field of that name (vLLM-style servers; "
+                             "the OpenAI API rejects it)")
 
     hf = parser.add_argument_group("transformers backend")
     hf.add_argument("--batch-size", type=int, default=TransformersOptions.batch_size)
@@ -87,7 +90,7 @@ def settings_from_args(args) -> GeneratorSettings:
         chat_template_kwargs=args.chat_template_kwargs, structured_output=args.structured_output,
         vllm=VllmOptions(args.tensor_parallel_size, args.gpu_memory_utilization, args.max_model_len, args.dtype),
         openai=OpenAIOptions(args.base_url, args.api_key_env, args.concurrency, args.timeout_s, args.max_retries,
-                             args.backoff_s, args.extra_body),
+                             args.backoff_s, args.extra_body, args.send_chat_template_kwargs),
         transformers=TransformersOptions(args.batch_size, args.device),
     )
 

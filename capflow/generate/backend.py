@@ -50,6 +50,8 @@ class OpenAIOptions:
     max_retries: int = 5
     backoff_s: float = 1.0
     extra_body: dict = field(default_factory=dict)  # e.g. vLLM server extras
+    # chat_template_kwargs is a vLLM server extension the OpenAI API rejects: sent only when asked for
+    send_chat_template_kwargs: bool = False
 
 
 @dataclass

@@ -3,7 +3,9 @@
 Standard library only. Requests run on a bounded thread pool; 429, 5xx, timeouts and dropped
 connections are retried with exponential backoff (honouring ``Retry-After``); any other HTTP error
 (bad model name, bad key, bad request) fails the job at once, since every request would meet it.
-Answers are constrained with ``response_format`` ``json_schema`` where the schema is given.
+Answers are constrained with ``response_format`` ``json_schema`` where the schema is given. The
+body holds only fields of the OpenAI API unless ``send_chat_template_kwargs`` adds the
+``chat_template_kwargs`` field that vLLM-style servers pass to the chat template.
 """
 
 from __future__ import annotations
@@ -52,8 +54,7 @@ class OpenAIBackend:
         if schema is not None:
             self.body_template["response_format"] = {
                 "type": "json_schema", "json_schema": {"name": "queries", "schema": schema, "strict": True}}
-        if settings.chat_template_kwargs:
-            # a vLLM server extension; set chat_template_kwargs to {} for endpoints that reject it
+        if self.options.send_chat_template_kwargs and settings.chat_template_kwargs:
             self.body_template["chat_template_kwargs"] = settings.chat_template_kwargs
         self.body_template.update(self.options.extra_body)
 

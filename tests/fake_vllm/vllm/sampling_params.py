@@ -1,9 +1,15 @@
-"""SamplingParams and StructuredOutputsParams with vLLM's fields and validation."""
+"""SamplingParams and StructuredOutputsParams with vLLM's fields and validation.
+
+As in vLLM 0.11, StructuredOutputsParams is a pydantic dataclass: an unknown field raises a
+pydantic ValidationError, which is a ValueError (a plain dataclass would raise TypeError).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from pydantic.dataclasses import dataclass
 
 
 class VLLMValidationError(ValueError):

