@@ -10,6 +10,8 @@ rule qrels:
         **qrels_paths().files,
     params:
         benchmark_dir=input_benchmark_dir,
+    conda:
+        "../workflow/envs/core.yaml"
     log:
         qrels_paths().log,
     shell:
@@ -23,6 +25,8 @@ rule mteb_json:
         **mteb_json_paths().files,
     wildcard_constraints:
         scored=r"(zeroshot|evaluate|hybrid)/.+",
+    conda:
+        "../workflow/envs/core.yaml"
     log:
         mteb_json_paths().log,
     shell:
@@ -39,6 +43,8 @@ rule hybrid:
     params:
         benchmark_dir=input_benchmark_dir,
         options=hybrid_options,
+    conda:
+        "../workflow/envs/core.yaml"
     log:
         hybrid_paths().log,
     shell:
@@ -54,6 +60,8 @@ rule per_query:
         **PER_QUERY_PATHS.files,
     params:
         benchmarks=benchmark_label_options(scored_runs()),
+    conda:
+        "../workflow/envs/core.yaml"
     log:
         PER_QUERY_PATHS.log,
     shell:
@@ -70,6 +78,8 @@ rule classification_sweep:
         benchmark=benchmark_words,
         thresholds=REPORT["classification"]["thresholds"],
         cache=EMBEDDING_CACHE,
+    conda:
+        "../workflow/envs/core.yaml"
     log:
         analysis_paths("classification").log,
     shell:
@@ -86,6 +96,8 @@ rule inversions:
         benchmark=benchmark_words,
         types=types_words,
         cache=EMBEDDING_CACHE,
+    conda:
+        "../workflow/envs/core.yaml"
     log:
         analysis_paths("inversions").log,
     shell:
@@ -102,6 +114,8 @@ rule error_analysis:
     params:
         benchmark_dir=input_benchmark_dir,
         language=lookup(dpath="benchmarks/{benchmark}/language", within=config),
+    conda:
+        "../workflow/envs/core.yaml"
     log:
         analysis_paths("errors").log,
     shell:
@@ -121,6 +135,8 @@ rule table:
         csv=report(table_paths().files["csv"], caption="../workflow/report/table.rst", category="Tables"),
     params:
         arguments=table_arguments,
+    conda:
+        "../workflow/envs/core.yaml"
     log:
         table_paths().log,
     shell:
@@ -137,6 +153,8 @@ rule figure:
         pdf=figure_paths().files["pdf"],
     params:
         arguments=figure_arguments,
+    conda:
+        "../workflow/envs/core.yaml"
     log:
         figure_paths().log,
     shell:
@@ -149,6 +167,8 @@ rule latex:
         figures=[figure_paths(f).files["pdf"] for f in REPORT_FIGURES],
     output:
         **LATEX_PATHS.files,
+    conda:
+        "../workflow/envs/core.yaml"
     log:
         LATEX_PATHS.log,
     shell:

@@ -9,7 +9,7 @@ import pytest
 
 from capflow import encoders
 from capflow.recipes import Recipe, load_recipes
-from capflow.retrieve import embed
+from capflow.dense import embed
 from conftest import REPO, build_tiny_bert
 
 TEXTS = ["A red cat sleeps on the sofa.", "Two  dogs", "A man in a BLUE jacket rides a bicycle past the old "

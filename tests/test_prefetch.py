@@ -54,13 +54,14 @@ def test_paper_plan_lists_every_hub_model_and_dataset(repo_root, monkeypatch, tm
     datasets = {i["repo"]: i for i in items if i["kind"] == "dataset"}
     assert list(datasets) == ["mteb/EcomRetrieval", "mteb/VideoRetrieval", "C-MTEB/DuRetrieval"]
     assert datasets["mteb/EcomRetrieval"]["loads"] == [["corpus", "dev"], ["queries", "dev"], ["default", "dev"]]
-    assert datasets["mteb/EcomRetrieval"]["revision"] == "977aaa41f9f6e66b10d7b21856a2e13bd4c81b5c"
+    assert datasets["mteb/EcomRetrieval"]["revision"] == "fa705ce5418e91636b1eaeaf43f34c15aa3f5a8a"
 
     # The embedded default: MiniLM comes from its package, the benchmarks from a local copy if any.
     assert [i["repo"] for i in prefetch.plan_from_config_files([])] == ["lxucs/CapRetrieval", "lxucs/CapRetrievalEn"]
     for name in ("CapRetrieval", "CapRetrievalEn"):
         (tmp_path / "copies" / name).mkdir(parents=True)
         (tmp_path / "copies" / name / "candidates.jsonl").write_text("")
+        (tmp_path / "copies" / name / "queries.jsonl").write_text("")
     monkeypatch.setenv("CAPFLOW_DATA_DIR", str(tmp_path / "copies"))
     assert prefetch.plan_from_config_files([]) == []
 
@@ -125,7 +126,7 @@ def test_workflow_prefetches_then_runs_with_the_hub_unreachable(local_hub, workf
         "acme/tiny-encoder", "someone/Tiny"]
 
     local_hub.__exit__()
-    second = run_snakemake(workflow_copy, "--cores", "1", "table_zeroshot", "--configfile", "tiny.yaml",
+    second = run_snakemake(workflow_copy, "--cores", "1", "results/tables/zeroshot.md", "--configfile", "tiny.yaml",
                            env={"HF_ENDPOINT": closed_endpoint()})
     assert second.returncode == 0, second.stderr[-3000:]
     metrics = json.loads((workflow_copy / "results/zeroshot/Tiny/tiny/metrics.json").read_text())
@@ -153,6 +154,6 @@ def test_embedded_default_adds_one_empty_prefetch_job(workflow_copy):
     assert result.returncode == 0, result.stderr[-3000:]
     table = result.stdout.split("Job stats:", 1)[1]
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
-    assert counts["prefetch"] == 1 and counts["total"] == 44
+    assert counts["prefetch"] == 1 and counts["total"] == 106
     assert "--plan-json '[]'" in run_snakemake(workflow_copy, "-n", "-p", "--cores", "1",
                                                "results/prefetch/manifest.json").stdout

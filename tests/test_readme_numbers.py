@@ -19,7 +19,7 @@ import pytest
 from capflow import data, leakage, testview
 from capflow.benchmark import load_benchmark
 from capflow.pools import build_pool, read_pydoc_topics
-from conftest import REPO, run_capflow, run_snakemake, write_jsonl
+from conftest import REPO, benchmark_outputs, run_capflow, run_snakemake, write_jsonl
 
 pytestmark = pytest.mark.integration
 
@@ -104,17 +104,18 @@ def test_ood_pool_is_pydoc_prose_none_of_it_dropped(id_pool):
 def test_data_log_lists_the_6_differently_spelled_queries(benchmark_root, tmp_path, caplog, monkeypatch):
     monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
     with caplog.at_level(logging.INFO, logger="capflow.data"):
-        data.materialise("CapRetrieval", tmp_path / "CapRetrieval", local_dirs=[str(benchmark_root)], repo=None)
+        _, types = data.materialise("CapRetrieval", local_dirs=[str(benchmark_root)], repo=None)
     assert "query types: 398 matched, 6 unmatched" in caplog.messages
     listed = [m for m in caplog.messages if m.startswith("query without a type: ")]
     assert listed == [f"query without a type: {qid} {text!r}" for qid, text in UNTYPED.items()]
-    types = json.loads((tmp_path / "CapRetrieval" / data.QUERY_TYPES).read_text())
     assert len(types) == 398 and not set(types) & set(UNTYPED)
 
 
 def fake_benchmark(root, caption):
-    write_jsonl(root / "CapRetrieval" / "candidates.jsonl", [{"id": "c1", "text": caption}])
-    write_jsonl(root / "CapRetrieval" / "queries.jsonl", [{"id": "q1", "query": "x", "positives": []}])
+    """Both benchmarks of the embedded default, so the prefetch step finds nothing to download."""
+    for name in ("CapRetrieval", "CapRetrievalEn"):
+        write_jsonl(root / name / "candidates.jsonl", [{"id": "c1", "text": caption}])
+        write_jsonl(root / name / "queries.jsonl", [{"id": "q1", "query": "x", "positives": []}])
 
 
 def test_capflow_data_dir_wins_over_the_workdirs_data_folder(workflow_copy, tmp_path):
@@ -141,7 +142,9 @@ def zeroshot(benchmark_root, tmp_path_factory):
     ``zeroshot(benchmark, model, language)`` gives its metrics, ranked ids and benchmark."""
     root = tmp_path_factory.mktemp("zeroshot")
     for name in ("CapRetrieval", "CapRetrievalEn"):
-        data.materialise(name, root / "data" / name, local_dirs=[str(benchmark_root)], repo=None)
+        result = run_capflow("data", "--name", name, "--local-dirs", benchmark_root,
+                             *benchmark_outputs(root / "data" / name), env={data.DATA_DIR_ENV: ""})
+        assert result.returncode == 0, result.stderr[-2000:]
 
     def run(benchmark: str, model: str, language: str) -> dict:
         out = root / benchmark / model

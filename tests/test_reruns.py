@@ -126,8 +126,14 @@ def test_one_finetune_setting_alone(done, small_data):
 
 def test_one_finetune_setting_and_what_depends_on_it(done, small_data):
     planned = plan_small(done, small_data, "--forcerun", ID_KW, "--", "all")
-    assert planned["jobs"] == {"finetune": 1, "evaluate": 1, "table_finetune": 1, "all": 1}
+    # its evaluation, and the report's parts that read the finetuned rows: Table 4, the per-query
+    # frame and the query-group tables and figures built on it, the loss and Table 4 figures
+    assert planned["jobs"] == {"finetune": 1, "evaluate": 1, "mteb_json": 1, "per_query": 1, "table": 9,
+                               "figure": 4, "latex": 1, "all": 1}
     assert planned["wildcards"]["evaluate"] == ["benchmark=CapRetrievalEn, run=id-kw/seed-0"]
+    assert sorted(planned["wildcards"]["figure"]) == ["figure=finetune", "figure=loss",
+                                                      "figure=query_groups-CapRetrieval",
+                                                      "figure=query_groups-CapRetrievalEn"]
 
 
 def test_one_models_zeroshot(done, small_data):
@@ -136,11 +142,16 @@ def test_one_models_zeroshot(done, small_data):
     # with what depends on it: only this model's jobs (its zero-shot row of the evaluation, which
     # waits for the zero-shot job's embeddings, may follow) and the tables
     downstream = plan_small(done, small_data, "--forcerun", MINILM_EN, "--", "all")
-    jobs = downstream["jobs"]
-    assert jobs["zeroshot"] == 1 and jobs["table_zeroshot"] == 1, jobs
-    assert set(jobs) <= {"zeroshot", "table_zeroshot", "evaluate", "table_finetune", "all"}, jobs
-    assert downstream["wildcards"]["zeroshot"] == ["benchmark=CapRetrievalEn, model=all-MiniLM-L6-v2"]
-    assert all(w.endswith("run=zeroshot/all-MiniLM-L6-v2") for w in downstream["wildcards"].get("evaluate", []))
+    jobs, wildcards = downstream["jobs"], downstream["wildcards"]
+    assert jobs["zeroshot"] == 1 and jobs["hybrid"] == 2, jobs
+    # nothing upstream and nothing of the other model or the other benchmark's zero-shot stage
+    assert not set(jobs) & {"benchmark_data", "testview", "pool", "leakage", "generate", "trainset", "finetune"}
+    assert wildcards["zeroshot"] == ["benchmark=CapRetrievalEn, model=all-MiniLM-L6-v2"]
+    assert sorted(wildcards["hybrid"]) == ["benchmark=CapRetrievalEn, method=minmax, model=all-MiniLM-L6-v2",
+                                           "benchmark=CapRetrievalEn, method=rrf, model=all-MiniLM-L6-v2"]
+    assert all(w.endswith("run=zeroshot/all-MiniLM-L6-v2") for w in wildcards.get("evaluate", []))
+    for analysis in ("classification_sweep", "inversions", "error_analysis"):
+        assert wildcards[analysis] == ["benchmark=CapRetrievalEn"], analysis
 
 
 def test_only_the_tables(done, small_data):
@@ -149,7 +160,7 @@ def test_only_the_tables(done, small_data):
     for path in tables.iterdir():
         path.unlink()
     planned = plan_small(done, small_data, "tables")["jobs"]
-    assert set(planned) <= {"table_zeroshot", "table_trainsets", "table_finetune", "tables"}, planned
+    assert planned == {"per_query": 1, "table": 24, "tables": 1}, planned
     # and the real run brings back the same bytes
     result = snakemake(done, small_data, "--cores", "1", "--configfile=small.yaml", "all")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -165,8 +176,9 @@ def test_changing_one_recipe_reruns_only_that_models_jobs(done, small_data):
     planned = plan_small(done, small_data, "--rerun-triggers", "params", "--", "all")
     # MiniLM is a zero-shot model on both benchmarks, the base of both finetunes and, beside them, a
     # zero-shot row of the evaluation; BM25, the pools, generation and the training sets stay as they are
-    assert planned["jobs"] == {"zeroshot": 2, "finetune": 2, "evaluate": 3, "table_zeroshot": 1,
-                               "table_finetune": 1, "all": 1}, planned["jobs"]
+    assert planned["jobs"] == {"zeroshot": 2, "finetune": 2, "evaluate": 3, "hybrid": 4, "mteb_json": 9,
+                               "per_query": 1, "classification_sweep": 2, "inversions": 2, "error_analysis": 2,
+                               "table": 21, "figure": 6, "latex": 1, "all": 1}, planned["jobs"]
     assert sorted(planned["wildcards"]["zeroshot"]) == ["benchmark=CapRetrieval, model=all-MiniLM-L6-v2",
                                                         "benchmark=CapRetrievalEn, model=all-MiniLM-L6-v2"]
     assert "run=zeroshot/bm25" not in " ".join(planned["wildcards"]["evaluate"])
@@ -197,3 +209,13 @@ def test_changed_benchmark_data_reruns_the_data_jobs(done, small_data, tmp_path)
     assert queries.read_text() != (private / "CapRetrieval" / "queries.jsonl").read_text()
     planned = plan(done, private, "--configfile=small.yaml", "--rerun-triggers", "mtime", "--", "all")
     assert planned["wildcards"]["benchmark_data"] == ["benchmark=CapRetrieval"], planned["wildcards"]
+
+
+def test_the_report_page_holds_every_figure_and_table(done, small_data):
+    result = snakemake(done, small_data, "--configfile=small.yaml", "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = (done / "report.html").read_text(encoding="utf-8")
+    figures = sorted(p.name for p in (done / "results" / "figures").glob("*.png"))
+    tables = sorted(p.name for p in (done / "results" / "tables").glob("*.csv") if p.name != "per_query.csv")
+    assert figures and tables
+    assert [name for name in figures + tables if name not in page] == []

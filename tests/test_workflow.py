@@ -43,8 +43,9 @@ def test_paper_without_the_id_captions_stops_at_planning(workflow_copy):
 
 
 def test_paper_generation_pins_the_llm_and_asks_for_the_papers_counts(workflow_copy):
-    result = run_snakemake(workflow_copy, "-n", "-p", "--cores", "1", "--configfile=config/paper.yaml",
-                           "results/generate/ood/sm/shard-0.jsonl", "results/generate/ood/kw/shard-0.jsonl")
+    result = run_snakemake(workflow_copy, "-n", "-p", "--cores", "1", "--configfile", "config/paper.yaml",
+                           "config/paper-ood.yaml", "--", "results/generate/ood/sm/shard-0.jsonl",
+                           "results/generate/ood/kw/shard-0.jsonl")
     assert result.returncode == 0, result.stderr[-3000:]
     commands = [line for line in result.stdout.splitlines() if " generate --passages " in line]
     assert len(commands) == 2
@@ -109,6 +110,10 @@ def test_zeroshot_dag_runs_and_reruns_nothing(workflow_copy, benchmark_root):
 def test_a_failed_job_shows_its_one_line_message_on_the_console(workflow_copy, tmp_path):
     bad = tmp_path / "bad" / "CapRetrieval"
     bad.mkdir(parents=True)
+    other = bad.parent / "CapRetrievalEn"  # a valid copy, so the prefetch step finds nothing to download
+    other.mkdir()
+    (other / "candidates.jsonl").write_text('{"id": "c1", "text": "a cat"}\n')
+    (other / "queries.jsonl").write_text('{"id": "q1", "query": "cat", "positives": [{"id": "c1", "score": 1}]}\n')
     (bad / "candidates.jsonl").write_text('{"id": "c1", "text": "a cat"}\n')
     (bad / "queries.jsonl").write_text('{"id": "q1", "query": "cat", "positives": [{"id": "c9", "score": 1}]}\n')
     result = run_snakemake(workflow_copy, "--cores", "1", "results/data/CapRetrieval/queries.jsonl",
