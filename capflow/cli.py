@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from capflow import __version__
+from capflow.cpus import cap_thread_variables
 from capflow.errors import UserError
 
 # step name -> (module, one-line help)
@@ -60,6 +61,7 @@ def redirect_output(log: Path):
 
 
 def main(argv: list[str] | None = None) -> int:
+    cap_thread_variables()  # before any step imports torch or numpy
     argv = sys.argv[1:] if argv is None else argv
     step = next((a for i, a in enumerate(argv) if not a.startswith("-") and argv[i - 1:i] != ["--log"]), None)
     args = build_parser(step if step in STEPS else None).parse_args(argv)

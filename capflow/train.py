@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from capflow.cpus import available_cpus
 from capflow.errors import UserError
 from capflow.io import iter_jsonl, read_json, write_json, write_text
 from capflow.recipes import Recipe
@@ -321,7 +322,7 @@ def limit_cpu_threads() -> None:
     """No more compute threads than CPUs this process may run on (OMP_NUM_THREADS can ask for more)."""
     import torch
 
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    available = available_cpus()
     if torch.get_num_threads() > available:
         torch.set_num_threads(available)
 

@@ -37,8 +37,9 @@ rule evaluate:
         depth=EVALUATE["depth"],
         cache=EMBEDDING_CACHE,
         flags=evaluation_flags,
+    threads: evaluation_threads
     resources:
-        gpu=evaluation_gpus,
+        **job_resources(evaluation_gpus),
     conda:
         "../workflow/envs/core.yaml"
     log:

@@ -12,8 +12,9 @@ rule finetune:
     params:
         recipe=finetune_recipe_json,
         options=finetune_options,
+    threads: torch_job_threads("train")
     resources:
-        gpu=FINETUNE["gpus"],
+        **job_resources(FINETUNE["gpus"]),
     conda:
         "../workflow/envs/core.yaml"
     log:

@@ -11,8 +11,9 @@ rule generate:
     params:
         shards=GENERATE["shards"],
         options=generation_options,
+    threads: generation_threads
     resources:
-        gpu=generation_gpus,
+        **job_resources(generation_gpus),
     conda:
         branch(
             GENERATE["backend"] == "vllm",

@@ -10,6 +10,8 @@ rule testview:
     params:
         benchmark_dir=input_benchmark_dir,
         options=testview_options,
+    resources:
+        **job_resources(0),
     conda:
         "../workflow/envs/core.yaml"
     log:
@@ -27,6 +29,8 @@ rule pool:
         **pool_source_paths().files,
     params:
         options=pool_options,
+    resources:
+        **job_resources(0),
     conda:
         "../workflow/envs/core.yaml"
     log:
@@ -47,6 +51,8 @@ rule leakage:
         threshold=LEAKAGE["threshold"],
         exact_from=LEAKAGE["exact_from"],
     threads: 2
+    resources:
+        **job_resources(0),
     conda:
         "../workflow/envs/core.yaml"
     log:

@@ -12,8 +12,9 @@ rule zeroshot:
         depth=config["zeroshot"]["depth"],
         cache=EMBEDDING_CACHE,
         benchmark_dir=input_benchmark_dir,
+    threads: zeroshot_threads
     resources:
-        gpu=zeroshot_gpus,
+        **job_resources(zeroshot_gpus),
     conda:
         "../workflow/envs/core.yaml"
     log:
