@@ -116,7 +116,8 @@ def scontrol_job(job_id: str) -> dict[str, str]:
     return dict(field.split("=", 1) for field in shown.stdout.split() if "=" in field)
 
 
-def run_on_slurm(workdir: Path, profile: Path, *args, site: Path | None = None, env=None) -> subprocess.CompletedProcess:
+def run_on_slurm(workdir: Path, profile: Path, *args, site: Path | None = None,
+                 env=None) -> subprocess.CompletedProcess:
     """Snakemake with `profile` as the workflow profile, over the `site` profile when one is given."""
     profiles = ["--profile", site, "--workflow-profile", profile] if site else ["--profile", profile]
     try:
