@@ -2,12 +2,14 @@
 
 Snakemake exports a job's ``threads`` as ``OMP_NUM_THREADS`` (and the BLAS libraries' equivalents),
 and a job may be given more threads than the machine has CPUs: ``snakemake --cores 8`` on a 2-core
-laptop. torch, numpy and tokenizers read these variables once, when they start, and then oversubscribe
-the CPUs; so the command line lowers them to the CPU count before any of those libraries loads.
+laptop. torch and numpy read these variables once, when they load, and then oversubscribe the CPUs;
+so the command line sets them (``capflow --threads N``) or lowers them to the CPU count before any of
+those libraries loads.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import MutableMapping
 
@@ -19,6 +21,13 @@ THREAD_VARIABLES = (
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 )
+
+
+def thread_count(text: str) -> int:
+    """A --threads value: a positive integer."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return int(text)
 
 
 def available_cpus() -> int:
@@ -43,3 +52,12 @@ def cap_thread_variables(environ: MutableMapping[str, str] | None = None, cpus: 
             changed[name] = (value, str(cpus))
             environ[name] = str(cpus)
     return changed
+
+
+def set_threads(threads: int | None, environ: MutableMapping[str, str] | None = None,
+                cpus: int | None = None) -> None:
+    """Every thread-count variable to ``threads`` (when given), then none above the CPUs."""
+    environ = os.environ if environ is None else environ
+    if threads is not None:
+        environ.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
+    cap_thread_variables(environ, cpus)

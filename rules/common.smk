@@ -51,19 +51,34 @@ def cli_options(options):
 # --- CPU threads -------------------------------------------------------------------------------------
 # `--cores` may name more cores than the machine has (`snakemake --cores 8 all` on a 2-core laptop);
 # Snakemake would then run jobs whose threads add up to 8 on 2 CPUs, and torch jobs slow each other
-# down far more than they gain. So a job that computes with torch declares all of --cores when --cores
-# exceeds the CPUs here: such jobs then run one at a time, each on every CPU (the capflow command lowers
-# OMP_NUM_THREADS to the CPUs it may use). Profiles' set-threads replace these values.
+# down far more than they gain. Then each CPU counts as CORES_PER_CPU cores: a torch job declares one
+# CPU's worth of cores and computes with one thread, so no more torch jobs run together than there are
+# CPUs. Profiles' set-threads replace the declared threads (on Slurm: the job's CPUs).
 LOCAL_CPUS = available_cpus()
 TORCH_THREADS = {"encode": 4, "train": 8}
 
 
-def torch_job_threads(work):
-    """Threads to declare for a torch job doing `work` (a key of TORCH_THREADS)."""
+def cores_per_cpu():
     cores = workflow.global_resources["_cores"].value
     if workflow.local_exec and cores and cores > LOCAL_CPUS:
-        return cores
+        return -(-cores // LOCAL_CPUS)
+    return 1
+
+
+CORES_PER_CPU = cores_per_cpu()
+
+
+def torch_job_threads(work):
+    """Threads to declare for a torch job doing `work` (a key of TORCH_THREADS)."""
+    if CORES_PER_CPU > 1:
+        return CORES_PER_CPU
     return min(TORCH_THREADS[work], LOCAL_CPUS)
+
+
+def compute_threads(wildcards, threads):
+    """The threads a job computes with (`capflow --threads`): its declared threads counted in CPUs. A
+    resource, not a param, so that running with other --cores reruns nothing."""
+    return max(1, threads // CORES_PER_CPU)
 
 
 # --- placement: GPUs and Slurm -----------------------------------------------------------------------

@@ -39,6 +39,7 @@ rule evaluate:
         flags=evaluation_flags,
     threads: evaluation_threads
     resources:
+        compute_threads=compute_threads,
         **job_resources(evaluation_gpus),
     conda:
         "../workflow/envs/core.yaml"
@@ -47,7 +48,7 @@ rule evaluate:
     benchmark:
         evaluation_paths().timing
     shell:
-        "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} retrieve"
+        "capflow gpu-run --gpus {resources.gpu} -- capflow --threads {resources.compute_threads} --log {log:q} retrieve"
         " --benchmark {params.benchmark_dir:q} --benchmark-label {params.label:q} --recipe-json {params.recipe:q}"
         " {params.model} --language {params.language:q} --depth {params.depth} --cache {params.cache:q}"
         " {params.flags} --run {output.run:q} --metrics {output.metrics:q} --errors {output.errors:q}"

@@ -14,6 +14,7 @@ rule finetune:
         options=finetune_options,
     threads: torch_job_threads("train")
     resources:
+        compute_threads=compute_threads,
         **job_resources(FINETUNE["gpus"]),
     conda:
         "../workflow/envs/core.yaml"
@@ -22,7 +23,7 @@ rule finetune:
     benchmark:
         finetune_paths().timing
     shell:
-        "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} train --recipe-json {params.recipe:q}"
-        " --train {input.train:q} --heldout {input.heldout:q} --passages {input.passages:q}"
-        " --seed {wildcards.seed} {params.options} --out {output.model:q} --loss-csv {output.loss:q}"
-        " --summary {output.summary:q}"
+        "capflow gpu-run --gpus {resources.gpu} -- capflow --threads {resources.compute_threads} --log {log:q} train"
+        " --recipe-json {params.recipe:q} --train {input.train:q} --heldout {input.heldout:q}"
+        " --passages {input.passages:q} --seed {wildcards.seed} {params.options} --out {output.model:q}"
+        " --loss-csv {output.loss:q} --summary {output.summary:q}"

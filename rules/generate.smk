@@ -13,6 +13,7 @@ rule generate:
         options=generation_options,
     threads: generation_threads
     resources:
+        compute_threads=compute_threads,
         **job_resources(generation_gpus),
     conda:
         branch(
@@ -25,6 +26,7 @@ rule generate:
     benchmark:
         generation_paths().timing
     shell:
-        "capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} generate --passages {input.passages:q}"
-        " --kind {wildcards.kind:q} --shard {wildcards.shard:q} --shards {params.shards} {params.options}"
-        " --out {output.queries:q} --stats {output.stats:q} --rejects {output.rejects:q}"
+        "capflow gpu-run --gpus {resources.gpu} -- capflow --threads {resources.compute_threads} --log {log:q}"
+        " generate --passages {input.passages:q} --kind {wildcards.kind:q} --shard {wildcards.shard:q}"
+        " --shards {params.shards} {params.options} --out {output.queries:q} --stats {output.stats:q}"
+        " --rejects {output.rejects:q}"
