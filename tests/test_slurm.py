@@ -191,20 +191,23 @@ def test_planned_jobs_are_placed_by_their_gpus_and_use_at_most_the_cpus(workflow
         if "gpu" in resources:  # every rule that runs as a cluster job
             key = (job["rule"], "bm25" if "bm25" in job["wildcards"] else "dense")
             placed.setdefault(key, set()).add((resources["gpu"], resources["slurm_partition"],
-                                               resources.get("gpu_model"), job["threads"]))
-    # more cores than CPUs: a torch job declares all 8, so torch jobs run one at a time
-    torch_threads = 8 if available_cpus() < 8 else 4
+                                               resources.get("gpu_model"), job["threads"],
+                                               resources.get("compute_threads")))
+    # --cores 8 above the CPUs: a torch job declares one CPU's worth of cores and computes with one thread
+    cpus = available_cpus()
+    encode = (-(-8 // cpus), "1") if cpus < 8 else (4, "4")
+    train = (-(-8 // cpus), "1") if cpus < 8 else (8, "8")
     assert placed == {
-        ("testview", "dense"): {("0", "cpu", None, 1)},
-        ("pool", "dense"): {("0", "cpu", None, 1)},
-        ("leakage", "dense"): {("0", "cpu", None, 2)},
-        ("generate", "dense"): {("0", "cpu", None, 1)},
-        ("trainset", "dense"): {("0", "cpu", None, 1)},
-        ("zeroshot", "bm25"): {("0", "cpu", None, 1)},
-        ("zeroshot", "dense"): {("1", "gpu", "a100", torch_threads)},
-        ("evaluate", "bm25"): {("0", "cpu", None, 1)},
-        ("evaluate", "dense"): {("1", "gpu", "a100", torch_threads)},
-        ("finetune", "dense"): {("1", "gpu", "a100", 8)},
+        ("testview", "dense"): {("0", "cpu", None, 1, None)},
+        ("pool", "dense"): {("0", "cpu", None, 1, None)},
+        ("leakage", "dense"): {("0", "cpu", None, 2, None)},
+        ("generate", "dense"): {("0", "cpu", None, 1, "1")},
+        ("trainset", "dense"): {("0", "cpu", None, 1, None)},
+        ("zeroshot", "bm25"): {("0", "cpu", None, 1, "1")},
+        ("zeroshot", "dense"): {("1", "gpu", "a100", *encode)},
+        ("evaluate", "bm25"): {("0", "cpu", None, 1, "1")},
+        ("evaluate", "dense"): {("1", "gpu", "a100", *encode)},
+        ("finetune", "dense"): {("1", "gpu", "a100", *train)},
     }, placed
 
 
