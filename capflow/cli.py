@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from capflow import __version__
+from capflow.cpus import set_threads, thread_count
 from capflow.errors import UserError
 
 # step name -> (module, one-line help)
@@ -49,6 +50,8 @@ def build_parser(step: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="capflow", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"capflow {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--threads", type=thread_count,
+                        help="compute threads (torch, BLAS); default: OMP_NUM_THREADS; at most the CPUs either way")
     parser.add_argument("--log", type=Path,
                         help="send everything the step prints to this file; a failure's one-line message "
                              "also goes to the console")
@@ -58,6 +61,13 @@ def build_parser(step: str | None = None) -> argparse.ArgumentParser:
         if name == step:
             importlib.import_module(module_name).configure_parser(step_parser)
     return parser
+
+
+def thread_option(options: list[str]) -> int | None:
+    """The value of --threads among the options before the step, if given."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--threads", type=thread_count)
+    return parser.parse_known_args(options)[0].threads
 
 
 def redirect_output(log: Path):
@@ -72,9 +82,14 @@ def redirect_output(log: Path):
     return console
 
 
+# options before the step that take a value
+VALUED_OPTIONS = (["--log"], ["--threads"])
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    step = next((a for i, a in enumerate(argv) if not a.startswith("-") and argv[i - 1:i] != ["--log"]), None)
+    step = next((a for i, a in enumerate(argv) if not a.startswith("-") and argv[i - 1:i] not in VALUED_OPTIONS), None)
+    set_threads(thread_option(argv[:argv.index(step)] if step else argv))  # before torch or numpy loads
     args = build_parser(step if step in STEPS else None).parse_args(argv)
     console = redirect_output(args.log) if args.log else None
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Sequence
 
 from capflow.benchmark import has_visible_text
+from capflow.cpus import available_cpus
 from capflow.errors import UserError
 from capflow.io import iter_jsonl, read_json, write_json, write_text
 from capflow.model_card import write_model_card
@@ -349,7 +350,7 @@ def limit_cpu_threads() -> None:
     """No more compute threads than CPUs this process may run on (OMP_NUM_THREADS can ask for more)."""
     import torch
 
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    available = available_cpus()
     if torch.get_num_threads() > available:
         torch.set_num_threads(available)
 

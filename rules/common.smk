@@ -2,6 +2,7 @@
 # every target list and the checks that run when the workflow is planned, in pipeline order (data,
 # zero-shot, pools, generation, training sets, finetuning, evaluation, tables).
 import json
+import os
 import shlex
 from fractions import Fraction
 from pathlib import Path
@@ -10,9 +11,11 @@ from types import SimpleNamespace
 from capflow import benchmark as bm
 from capflow import prefetch
 from capflow.configcheck import check_planned_config
+from capflow.cpus import available_cpus
 from capflow.data import QUERY_TYPES, local_source_files
 from capflow.errors import UserError
 from capflow.recipes import load_recipes
+from capflow.slurm import SlurmSite
 from capflow.train import TrainSettings
 from capflow.vocabulary import KINDS, MIXES, NAME_PATTERN, POOLS, one_of, setting_label
 
@@ -45,6 +48,62 @@ def job_paths(rule, key, folder, files):
 def cli_options(options):
     """`--key value` words, each value shell-quoted; None values are left out."""
     return " ".join(f"--{key} {shlex.quote(str(value))}" for key, value in options.items() if value is not None)
+
+
+# --- CPU threads -------------------------------------------------------------------------------------
+# `--cores` may name more cores than the machine has (`snakemake --cores 8 all` on a 2-core laptop);
+# Snakemake would then run jobs whose threads add up to 8 on 2 CPUs, and torch jobs slow each other
+# down far more than they gain. Then each CPU counts as CORES_PER_CPU cores: a torch job declares one
+# CPU's worth of cores and computes with one thread, so no more torch jobs run together than there are
+# CPUs. Profiles' set-threads replace the declared threads (on Slurm: the job's CPUs).
+LOCAL_CPUS = available_cpus()
+TORCH_THREADS = {"encode": 4, "train": 8}
+
+
+def cores_per_cpu():
+    cores = workflow.global_resources["_cores"].value
+    if workflow.local_exec and cores and cores > LOCAL_CPUS:
+        return -(-cores // LOCAL_CPUS)
+    return 1
+
+
+CORES_PER_CPU = cores_per_cpu()
+
+
+def torch_job_threads(work):
+    """Threads to declare for a torch job doing `work` (a key of TORCH_THREADS)."""
+    if CORES_PER_CPU > 1:
+        return CORES_PER_CPU
+    return min(TORCH_THREADS[work], LOCAL_CPUS)
+
+
+def compute_threads(wildcards, threads):
+    """The threads a job computes with (`capflow --threads`): its declared threads counted in CPUs. A
+    resource, not a param, so that running with other --cores reruns nothing."""
+    return max(1, threads // CORES_PER_CPU)
+
+
+# --- placement: GPUs and Slurm -----------------------------------------------------------------------
+def site_default_resources():
+    """The raw --default-resources expressions, where a site profile puts its Slurm settings."""
+    resources = workflow.resource_settings.default_resources or {}
+    return {name: getattr(value, "raw", value) for name, value in resources.items()}
+
+
+SLURM_SITE = SlurmSite.resolve(site_default_resources(), os.environ)
+
+
+def job_resources(gpus):
+    """A rule's `gpu` resource (a number, or a function of the wildcards) and the Slurm account,
+    partition and GPU model that follow from each job's GPU count (capflow.slurm says why)."""
+
+    def placement(key):
+        def value(wildcards):
+            return SLURM_SITE.placement(gpus(wildcards) if callable(gpus) else gpus)[key]
+
+        return value
+
+    return {"gpu": gpus, **{key: placement(key) for key in ("slurm_account", "slurm_partition", "gpu_model")}}
 
 
 wildcard_constraints:
@@ -138,6 +197,10 @@ def recipe_json(wildcards):
 
 def zeroshot_gpus(wildcards):
     return 0 if RECIPES[wildcards.model].kind == "bm25" else config["zeroshot"]["gpus"]
+
+
+def zeroshot_threads(wildcards):
+    return 1 if RECIPES[wildcards.model].kind == "bm25" else torch_job_threads("encode")
 
 
 def zeroshot_metrics(benchmarks=None, models=None):
@@ -281,6 +344,11 @@ def generation_gpus(wildcards):
     if GENERATE["backend"] == "transformers" and GENERATE["transformers"]["device"] != "cpu":
         return 1
     return 0
+
+
+def generation_threads(wildcards):
+    """The heuristic backend is plain Python; the LLM backends compute with torch."""
+    return 1 if GENERATE["backend"] == "heuristic" else torch_job_threads("encode")
 
 
 # --- training sets -----------------------------------------------------------------------------------
@@ -429,9 +497,17 @@ def evaluation_flags(wildcards):
     return "--ignore-identical-ids" if EVALUATION_VIEWS[wildcards.benchmark] == "mteb" else ""
 
 
-def evaluation_gpus(wildcards):
+def is_bm25_evaluation(wildcards):
     kind, what = parse_evaluation_run(wildcards.run)
-    return 0 if kind == "zeroshot" and RECIPES[what].kind == "bm25" else EVALUATE["gpus"]
+    return kind == "zeroshot" and RECIPES[what].kind == "bm25"
+
+
+def evaluation_gpus(wildcards):
+    return 0 if is_bm25_evaluation(wildcards) else EVALUATE["gpus"]
+
+
+def evaluation_threads(wildcards):
+    return 1 if is_bm25_evaluation(wildcards) else torch_job_threads("encode")
 
 
 def evaluation_metrics():

@@ -42,8 +42,10 @@ rule evaluate:
         depth=EVALUATE["depth"],
         cache=EMBEDDING_CACHE,
         flags=evaluation_flags,
+    threads: evaluation_threads
     resources:
-        gpu=evaluation_gpus,
+        compute_threads=compute_threads,
+        **job_resources(evaluation_gpus),
     conda:
         "../workflow/envs/core.yaml"
     log:
@@ -51,7 +53,7 @@ rule evaluate:
     benchmark:
         evaluation_paths().timing
     shell:
-        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} retrieve"
+        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --threads {resources.compute_threads} --log {log:q} retrieve"
         " --benchmark {params.benchmark_dir:q} --benchmark-label {params.label:q} --recipe-json {params.recipe:q}"
         " {params.model} --language {params.language:q} --depth {params.depth} --cache {params.cache:q}"
         " {params.flags} --run {output.run:q} --metrics {output.metrics:q} --errors {output.errors:q}"

@@ -14,8 +14,10 @@ rule finetune:
         offline=HUB_OFFLINE,
         recipe=finetune_recipe_json,
         options=finetune_options,
+    threads: torch_job_threads("train")
     resources:
-        gpu=FINETUNE["gpus"],
+        compute_threads=compute_threads,
+        **job_resources(FINETUNE["gpus"]),
     conda:
         "../workflow/envs/core.yaml"
     log:
@@ -23,8 +25,7 @@ rule finetune:
     benchmark:
         finetune_paths().timing
     shell:
-        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} train"
-        " --recipe-json {params.recipe:q}"
-        " --train {input.train:q} --heldout {input.heldout:q} --passages {input.passages:q}"
-        " --seed {wildcards.seed} {params.options} --out {output.model:q} --loss-csv {output.loss:q}"
-        " --summary {output.summary:q}"
+        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --threads {resources.compute_threads} --log {log:q} train"
+        " --recipe-json {params.recipe:q} --train {input.train:q} --heldout {input.heldout:q}"
+        " --passages {input.passages:q} --seed {wildcards.seed} {params.options} --out {output.model:q}"
+        " --loss-csv {output.loss:q} --summary {output.summary:q}"

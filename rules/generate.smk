@@ -13,8 +13,10 @@ rule generate:
         offline=HUB_OFFLINE,
         shards=GENERATE["shards"],
         options=generation_options,
+    threads: generation_threads
     resources:
-        gpu=generation_gpus,
+        compute_threads=compute_threads,
+        **job_resources(generation_gpus),
     conda:
         branch(
             GENERATE["backend"] == "vllm",
@@ -26,7 +28,7 @@ rule generate:
     benchmark:
         generation_paths().timing
     shell:
-        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} generate"
-        " --passages {input.passages:q}"
-        " --kind {wildcards.kind:q} --shard {wildcards.shard:q} --shards {params.shards} {params.options}"
-        " --out {output.queries:q} --stats {output.stats:q} --rejects {output.rejects:q}"
+        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --threads {resources.compute_threads} --log {log:q}"
+        " generate --passages {input.passages:q} --kind {wildcards.kind:q} --shard {wildcards.shard:q}"
+        " --shards {params.shards} {params.options} --out {output.queries:q} --stats {output.stats:q}"
+        " --rejects {output.rejects:q}"

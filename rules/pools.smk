@@ -10,6 +10,8 @@ rule testview:
     params:
         benchmark_dir=input_benchmark_dir,
         options=testview_options,
+    resources:
+        **job_resources(0),
     conda:
         "../workflow/envs/core.yaml"
     log:
@@ -29,6 +31,8 @@ rule pool:
     params:
         offline=HUB_OFFLINE,
         options=pool_options,
+    resources:
+        **job_resources(0),
     conda:
         "../workflow/envs/core.yaml"
     log:
@@ -50,6 +54,8 @@ rule leakage:
         threshold=LEAKAGE["threshold"],
         exact_from=LEAKAGE["exact_from"],
     threads: 2
+    resources:
+        **job_resources(0),
     conda:
         "../workflow/envs/core.yaml"
     log:

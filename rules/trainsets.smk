@@ -10,6 +10,8 @@ rule trainset:
         language=GENERATE["language"],
         fraction=config["trainsets"]["heldout_fraction"],
         seed=config["trainsets"]["seed"],
+    resources:
+        **job_resources(0),
     conda:
         "../workflow/envs/core.yaml"
     log:

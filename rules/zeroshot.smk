@@ -14,8 +14,10 @@ rule zeroshot:
         depth=config["zeroshot"]["depth"],
         cache=EMBEDDING_CACHE,
         benchmark_dir=input_benchmark_dir,
+    threads: zeroshot_threads
     resources:
-        gpu=zeroshot_gpus,
+        compute_threads=compute_threads,
+        **job_resources(zeroshot_gpus),
     conda:
         "../workflow/envs/core.yaml"
     log:
@@ -23,7 +25,7 @@ rule zeroshot:
     benchmark:
         zeroshot_paths().timing
     shell:
-        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --log {log:q} retrieve"
+        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --threads {resources.compute_threads} --log {log:q} retrieve"
         " --benchmark {params.benchmark_dir:q} --benchmark-label {wildcards.benchmark:q}"
         " --recipe-json {params.recipe:q} --language {params.language:q} --depth {params.depth}"
         " --cache {params.cache:q} --run {output.run:q} --metrics {output.metrics:q} --errors {output.errors:q}"

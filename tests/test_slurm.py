@@ -1,8 +1,9 @@
 """The Slurm profile against a real single-node Slurm cluster (.ci/slurm/start.sh starts one).
 
-The cluster tests submit real sbatch jobs through snakemake-executor-plugin-slurm, with a profile
-derived from workflow/profiles/slurm: the same keys, resources shrunk to fit one small node, and job
-states read with squeue (the test cluster keeps no accounting database).
+The cluster tests submit real sbatch jobs through snakemake-executor-plugin-slurm, with a workflow
+profile derived from workflow/profiles/slurm (the same keys, resources shrunk to fit one small node,
+job states read with squeue: the test cluster keeps no accounting database) layered over a site
+profile that names the cluster's CPU and GPU partitions and GPU type, as a user's own would.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import yaml
 import yte
 from snakemake.profiles import ProfileConfigFileParser
 
+from capflow.cpus import available_cpus
+from capflow.slurm import SlurmSite
 from conftest import REPO, run_snakemake
 
 SLURM_PROFILE = REPO / "workflow" / "profiles" / "slurm" / "config.yaml"
@@ -65,7 +68,6 @@ def derive_test_profile(target: Path, *, mem_mb: int = 1000, cpus: int = 1) -> P
     """workflow/profiles/slurm made to fit the test node: same keys, smaller numbers, squeue status."""
     with open(SLURM_PROFILE) as handle:
         profile = yte.process_yaml(handle, require_use_yte=True)
-    profile["default-resources"]["mem_mb"] = mem_mb
     profile["set-threads"] = {rule: cpus for rule in profile.get("set-threads", {})}
     for resources in profile.get("set-resources", {}).values():
         for key in ("mem_mb",):
@@ -81,6 +83,20 @@ def derive_test_profile(target: Path, *, mem_mb: int = 1000, cpus: int = 1) -> P
         "slurm-init-seconds-before-status-checks": 2,
         "slurm-keep-successful-logs": True,
     })
+    return write_profile(target, profile)
+
+
+# The test cluster's partitions and GPU type (.ci/slurm/slurm.conf.in, gres.conf.in)
+TEST_SITE = {"slurm_partition": "cpu", "slurm_gpu_partition": "gpu", "slurm_gpu_model": "testgpu"}
+
+
+def site_profile(target: Path, *, mem_mb: int = 1000, **settings) -> Path:
+    """A user's site profile: Slurm settings (quoted, as resource expressions are) and a memory default."""
+    resources = {"mem_mb": mem_mb, **{key: repr(value) for key, value in settings.items()}}
+    return write_profile(target, {"default-resources": resources})
+
+
+def write_profile(target: Path, profile: dict) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     (target / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
     return target
@@ -100,9 +116,12 @@ def scontrol_job(job_id: str) -> dict[str, str]:
     return dict(field.split("=", 1) for field in shown.stdout.split() if "=" in field)
 
 
-def run_on_slurm(workdir: Path, profile: Path, *args, env=None) -> subprocess.CompletedProcess:
+def run_on_slurm(workdir: Path, profile: Path, *args, site: Path | None = None,
+                 env=None) -> subprocess.CompletedProcess:
+    """Snakemake with `profile` as the workflow profile, over the `site` profile when one is given."""
+    profiles = ["--profile", site, "--workflow-profile", profile] if site else ["--profile", profile]
     try:
-        result = run_snakemake(workdir, "--profile", profile, *args, env=env, timeout=RUN_TIMEOUT_S)
+        result = run_snakemake(workdir, *profiles, *args, env=env, timeout=RUN_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
         partial = (exc.stderr or b"").decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
         for ids in submitted_job_ids(partial).values():
@@ -114,19 +133,82 @@ def run_on_slurm(workdir: Path, profile: Path, *args, env=None) -> subprocess.Co
 
 # --- the profiles themselves (no cluster needed) ---
 
-def test_slurm_profile_takes_site_settings_from_the_environment():
-    unset = parse_profile(SLURM_PROFILE, {})
-    assert unset["executor"] == "slurm"
-    assert "slurm_account=''" in unset["default-resources"]
-    assert "slurm_partition=''" in unset["default-resources"]
-    site = parse_profile(SLURM_PROFILE, {"CAPFLOW_SLURM_ACCOUNT": "proj42", "CAPFLOW_SLURM_PARTITION": "cpu",
-                                         "CAPFLOW_SLURM_GPU_PARTITION": "gpu-a100"})
-    assert "slurm_account='proj42'" in site["default-resources"]
-    assert "slurm_partition='cpu'" in site["default-resources"]
-    assert "zeroshot:slurm_partition='gpu-a100'" in site["set-resources"]
-    # without a GPU partition of its own, GPU jobs go to the CPU jobs' partition
-    fallback = parse_profile(SLURM_PROFILE, {"CAPFLOW_SLURM_PARTITION": "all"})
-    assert "zeroshot:slurm_partition='all'" in fallback["set-resources"]
+def test_slurm_profile_leaves_the_site_settings_to_a_site_profile():
+    profile = parse_profile(SLURM_PROFILE, {"CAPFLOW_SLURM_PARTITION": "cpu"})
+    assert profile["executor"] == "slurm"
+    # profiles merge key by key: a default-resources key here would hide the site profile's
+    assert "default-resources" not in profile
+    placement = ("slurm_account", "slurm_partition", "gpu_model")
+    assert not [entry for entry in profile["set-resources"] if entry.split(":")[1].split("=")[0] in placement]
+
+
+def test_site_profile_settings_come_before_the_environment():
+    site = SlurmSite.resolve({"slurm_partition": "'cpu'", "slurm_gpu_model": "a100"},
+                             {"CAPFLOW_SLURM_PARTITION": "other", "CAPFLOW_SLURM_GPU_PARTITION": "gpu",
+                              "CAPFLOW_SLURM_ACCOUNT": "proj42"})
+    assert site == SlurmSite(account="proj42", partition="cpu", gpu_partition="gpu", gpu_model="a100")
+
+
+def test_only_jobs_with_gpus_get_the_gpu_partition_and_model():
+    site = SlurmSite(account="proj42", partition="cpu", gpu_partition="gpu", gpu_model="a100")
+    assert site.placement(0) == {"slurm_account": "proj42", "slurm_partition": "cpu", "gpu_model": None}
+    assert site.placement(2) == {"slurm_account": "proj42", "slurm_partition": "gpu", "gpu_model": "a100"}
+    # without a GPU partition of its own, a GPU job goes to the CPU jobs' partition; unset means the executor's choice
+    assert SlurmSite(partition="all").placement(1) == {"slurm_account": None, "slurm_partition": "all",
+                                                       "gpu_model": None}
+    assert SlurmSite().placement(0) == {"slurm_account": None, "slurm_partition": None, "gpu_model": None}
+
+
+def planned_jobs(stderr: str) -> list[dict]:
+    """Each job of a dry run: rule, wildcards, resources and threads, from Snakemake's job blocks."""
+    jobs = []
+    for match in re.finditer(r"^(?:local)?rule (\w+):\n((?:    .*\n?)+)", stderr, flags=re.MULTILINE):
+        fields = dict(line.strip().split(": ", 1) for line in match.group(2).splitlines() if ": " in line)
+        jobs.append({
+            "rule": match.group(1),
+            "wildcards": fields.get("wildcards", ""),
+            "resources": dict(item.split("=", 1) for item in fields.get("resources", "").split(", ") if "=" in item),
+            "threads": int(fields.get("threads", 1)),
+        })
+    return jobs
+
+
+GPU_CONFIG = {"zeroshot": {"gpus": 1}, "finetune": {"gpus": 1}, "evaluate": {"gpus": 1}}
+
+
+def test_planned_jobs_are_placed_by_their_gpus_and_use_at_most_the_cpus(workflow_copy, tmp_path):
+    """A dry run of the embedded default with GPUs asked for: each job's partition and GPU model,
+    from a site profile and the environment, and its threads under --cores 8."""
+    (workflow_copy / "gpus.yaml").write_text(yaml.safe_dump(GPU_CONFIG))
+    site = site_profile(tmp_path / "site", slurm_partition="cpu", slurm_gpu_partition="gpu")
+    result = run_snakemake(workflow_copy, "-n", "--cores", "8", "--profile", site, "--configfile=gpus.yaml", "all",
+                           env={"CAPFLOW_SLURM_GPU_MODEL": "a100", "CAPFLOW_SLURM_PARTITION": "hidden-by-site"},
+                           timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    placed = {}
+    for job in planned_jobs(result.stdout):
+        resources = job["resources"]
+        if "gpu" in resources:  # every rule that runs as a cluster job
+            key = (job["rule"], "bm25" if "bm25" in job["wildcards"] else "dense")
+            placed.setdefault(key, set()).add((resources["gpu"], resources["slurm_partition"],
+                                               resources.get("gpu_model"), job["threads"],
+                                               resources.get("compute_threads")))
+    # --cores 8 above the CPUs: a torch job declares one CPU's worth of cores and computes with one thread
+    cpus = available_cpus()
+    encode = (-(-8 // cpus), "1") if cpus < 8 else (4, "4")
+    train = (-(-8 // cpus), "1") if cpus < 8 else (8, "8")
+    assert placed == {
+        ("testview", "dense"): {("0", "cpu", None, 1, None)},
+        ("pool", "dense"): {("0", "cpu", None, 1, None)},
+        ("leakage", "dense"): {("0", "cpu", None, 2, None)},
+        ("generate", "dense"): {("0", "cpu", None, 1, "1")},
+        ("trainset", "dense"): {("0", "cpu", None, 1, None)},
+        ("zeroshot", "bm25"): {("0", "cpu", None, 1, "1")},
+        ("zeroshot", "dense"): {("1", "gpu", "a100", *encode)},
+        ("evaluate", "bm25"): {("0", "cpu", None, 1, "1")},
+        ("evaluate", "dense"): {("1", "gpu", "a100", *encode)},
+        ("finetune", "dense"): {("1", "gpu", "a100", *train)},
+    }, placed
 
 
 def test_default_profile_caps_gpu_jobs_at_the_visible_devices():
@@ -192,21 +274,35 @@ FINETUNE_TARGET = "results/finetune/id-kw/seed-0/train.json"
 @pytest.mark.slurm
 @pytest.mark.integration
 def test_zeroshot_stage_and_a_finetune_run_on_slurm(slurm_cluster, workflow_copy, benchmark_root, tmp_path):
-    """The embedded default's zero-shot stage and one finetune (with the jobs before it), all as sbatch jobs."""
+    """The embedded default's zero-shot stage and one finetune (with the jobs before it), all as sbatch jobs,
+    the encoders and the finetune asking for a GPU: each job lands on its partition with its GPU request."""
     profile = derive_test_profile(tmp_path / "profile")
+    site = site_profile(tmp_path / "site", **TEST_SITE)
     # a few training steps are enough to show the finetune job runs on the cluster
-    (workflow_copy / "short_finetune.yaml").write_text("finetune:\n  max_steps: 4\n  batch_size: 16\n")
+    config = {**GPU_CONFIG, "finetune": {"gpus": 1, "max_steps": 4, "batch_size": 16}}
+    (workflow_copy / "short_finetune.yaml").write_text(yaml.safe_dump(config))
     result = run_on_slurm(workflow_copy, profile, "--configfile=short_finetune.yaml", "--",
-                          "results/tables/zeroshot.md", FINETUNE_TARGET, env=venv_path_env())
+                          "results/tables/zeroshot.md", FINETUNE_TARGET, site=site, env=venv_path_env())
 
     jobs = submitted_job_ids(result.stderr)
     counts = {rule: len(ids) for rule, ids in jobs.items()}
     # data downloads and tables are local rules: they run beside Snakemake, not as sbatch jobs
     assert counts == {"zeroshot": 4, "testview": 1, "pool": 1, "leakage": 1, "generate": 2, "trainset": 1,
                       "finetune": 1}, counts
+    placed = {}
     for ids in jobs.values():
         for job_id in ids:
-            assert scontrol_job(job_id)["JobState"] == "COMPLETED"
+            job = scontrol_job(job_id)
+            assert job["JobState"] == "COMPLETED"
+            # the executor's comment: rule_<rule>_wildcards_<values>
+            kind = "dense" if "all-MiniLM" in job["Comment"] or "finetune" in job["Comment"] else "cpu"
+            placed.setdefault((job["Comment"].split("_wildcards_")[0], kind), set()).add(
+                (job["Partition"], job.get("TresPerJob", "")))
+    gpu_job = {("gpu", "gres:gpu:testgpu:1")}
+    cpu_job = {("cpu", "")}
+    assert placed == {("rule_zeroshot", "cpu"): cpu_job, ("rule_zeroshot", "dense"): gpu_job,
+                      ("rule_finetune", "dense"): gpu_job, **{(f"rule_{rule}", "cpu"): cpu_job for rule in
+                                                             ("testview", "pool", "leakage", "generate", "trainset")}}
     results = workflow_copy / "results"
     metrics = json.loads((results / "zeroshot/CapRetrieval/bm25/metrics.json").read_text())["metrics"]
     assert [round(100 * metrics[f"ndcg@{k}"], 2) for k in (1, 5, 10)] == [74.40, 69.30, 66.54]

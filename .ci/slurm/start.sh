@@ -5,11 +5,13 @@
 #
 #   CAPFLOW_SLURM_STATE   state, spool and log directory (default /var/spool/capflow-slurm)
 #   CAPFLOW_SLURM_WAIT    seconds to wait for the node to come up (default 60)
+#   CAPFLOW_SLURM_GPU_TYPE  the GPU type (model) the node's GPUs are given (default testgpu)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 STATE="${CAPFLOW_SLURM_STATE:-/var/spool/capflow-slurm}"
 WAIT="${CAPFLOW_SLURM_WAIT:-60}"
+GPU_TYPE="${CAPFLOW_SLURM_GPU_TYPE:-testgpu}"
 CONF_DIR=/etc/slurm
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -50,7 +52,7 @@ mkdir -p "$CONF_DIR" "$STATE/ctld" "$STATE/d"
 render() {
     sed -e "s|@NODE@|$node|g" -e "s|@CPUS@|$cpus|g" -e "s|@MEM_MB@|$mem_mb|g" \
         -e "s|@MEM_PER_CPU@|$mem_per_cpu|g" -e "s|@STATE@|$STATE|g" -e "s|@GPUS@|$gpus|g" \
-        -e "s|@GPU_FILES@|$gpu_files|g" "$1"
+        -e "s|@GPU_FILES@|$gpu_files|g" -e "s|@GPU_TYPE@|$GPU_TYPE|g" "$1"
 }
 render "$HERE/slurm.conf.in" > "$CONF_DIR/slurm.conf"
 render "$HERE/gres.conf.in" > "$CONF_DIR/gres.conf"
@@ -76,7 +78,7 @@ for _ in $(seq "$WAIT"); do
     state="$(timeout 5 sinfo -h -n "$node" -o %t 2>/dev/null || true)"
     case "$state" in
         idle*|mix*|alloc*)
-            echo "slurm: node $node is $state ($cpus CPUs, $mem_mb MB, gpu:$gpus on $gpu_files)"
+            echo "slurm: node $node is $state ($cpus CPUs, $mem_mb MB, gpu:$GPU_TYPE:$gpus on $gpu_files)"
             exit 0 ;;
         drain*|down*|fail*|inval*)
             scontrol update nodename="$node" state=resume >/dev/null 2>&1 || true ;;
