@@ -26,7 +26,8 @@ from capflow.prompts import load_prompts
 
 REPO = Path(__file__).resolve().parents[1]
 WORDS = {
-    "zh": "图片 显示 一只 橘猫 躺在 沙发 上 旁边 有 电源 适配器 燃气表 管道 晨跑 记录 公里 心率 微博 截图 城市 夜景 桥梁 月亮".split(),
+    "zh": ("图片 显示 一只 橘猫 躺在 沙发 上 旁边 有 电源 适配器 燃气表 管道 "
+           "晨跑 记录 公里 心率 微博 截图 城市 夜景 桥梁 月亮").split(),
     "en": "the image shows a tabby cat lying on sofa next to power adapter gas meter pipes morning run record "
           "heart rate city night bridge moon".split(),
 }

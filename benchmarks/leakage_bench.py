@@ -90,7 +90,8 @@ def run_filter(pool_path: Path, test_dir: Path, threshold: str, exact_from: str,
     report = json.loads((out / "report.json").read_text())
     return {"exact_from": exact_from, "wall_s": round(wall, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
             "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "counts": report["counts"],
-            "pairs": report["pairs"], "histogram": {f"{b['from']:.1f}": b["count"] for b in report["histogram"]["bins"]}}
+            "pairs": report["pairs"],
+            "histogram": {f"{b['from']:.1f}": b["count"] for b in report["histogram"]["bins"]}}
 
 
 def rouge_score_baseline(pool: list[str], tests: list[str], threshold: Fraction, pairs: int, seed: int) -> dict:

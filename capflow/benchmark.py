@@ -153,5 +153,6 @@ def write_benchmark(benchmark: Benchmark, candidates: str | Path, queries: str |
     from capflow.io import write_jsonl
 
     write_jsonl(candidates, ({"id": i, "text": t} for i, t in zip(benchmark.candidate_ids, benchmark.candidate_texts)))
-    write_jsonl(queries, ({"id": q.id, "query": q.text, "positives": [{"id": c, "score": s} for c, s in q.qrels.items()]}
+    write_jsonl(queries, ({"id": q.id, "query": q.text,
+                           "positives": [{"id": c, "score": s} for c, s in q.qrels.items()]}
                           for q in benchmark.queries))

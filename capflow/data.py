@@ -73,7 +73,8 @@ def materialise(name: str, *, local_dirs: list[str], repo: str | None, revision:
             fetch_from_hub(repo, revision, endpoint, Path(tmp))
             benchmark = bm.load_benchmark(tmp)
     else:
-        raise UserError(f"benchmark '{name}' is neither under data.local_dirs (or ${DATA_DIR_ENV}) nor given a hub repo")
+        raise UserError(f"benchmark '{name}' is neither under data.local_dirs (or ${DATA_DIR_ENV}) "
+                        "nor given a hub repo")
 
     query_types, unmatched = bm.match_types(benchmark.queries, benchmark.types)
     if benchmark.types:

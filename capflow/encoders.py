@@ -48,7 +48,8 @@ def resolve_weights(recipe: Recipe) -> Path:
             return Path(snapshot_download(recipe.hub_id, revision=recipe.revision))
         except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"model '{recipe.name}': cannot fetch '{recipe.hub_id}' from the hub: {first_line}") from None
+            raise UserError(f"model '{recipe.name}': cannot fetch '{recipe.hub_id}' from the hub: "
+                            f"{first_line}") from None
     raise UserError(f"model '{recipe.name}': no weights (package '{recipe.package}' is not installed and no hub_id)")
 
 
@@ -157,7 +158,8 @@ def load_encoder(recipe: Recipe, device: str | None = None, weights: Path | None
             pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode=_POOLING_MODES[recipe.pooling])
             model = SentenceTransformer(modules=[transformer, pooling, Normalize()], device=device)
     except (OSError, ValueError) as exc:
-        raise UserError(f"model '{recipe.name}': cannot load weights from {weights}: {str(exc).splitlines()[0]}") from None
+        first_line = str(exc).splitlines()[0]
+        raise UserError(f"model '{recipe.name}': cannot load weights from {weights}: {first_line}") from None
     own_limit = model.max_seq_length if recipe.pooling == "model" else None  # its sentence-transformers config
     model.max_seq_length = min(n for n in (recipe.max_length, own_limit, max_positions(model)) if n)
     check_eos(recipe, model.tokenizer)

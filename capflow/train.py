@@ -458,7 +458,8 @@ def configure_parser(parser) -> None:
         flag = "--" + field.name.replace("_", "-")
         default = getattr(defaults, field.name)
         if field.name == "bf16":
-            parser.add_argument(flag, choices=BF16_CHOICES, default=default, help="mixed precision (default %(default)s)")
+            parser.add_argument(flag, choices=BF16_CHOICES, default=default,
+                                help="mixed precision (default %(default)s)")
         else:
             kind = float if isinstance(default, float) or field.name == "epochs" else int
             parser.add_argument(flag, type=kind, default=default, help="(default %(default)s)")

@@ -192,7 +192,8 @@ def configure_parser(parser) -> None:
     parser.add_argument("--mix", required=True, choices=sorted(MIXES), help="which query kinds: sm, kw or smkw")
     parser.add_argument("--passages", required=True, type=Path, help="the pool's passages.jsonl")
     parser.add_argument("--queries", required=True, nargs="+", type=Path, help="generation shards of the mix's kinds")
-    parser.add_argument("--stats", required=True, nargs="+", type=Path, help="their stats JSON (for the generator label)")
+    parser.add_argument("--stats", required=True, nargs="+", type=Path,
+                        help="their stats JSON (for the generator label)")
     parser.add_argument("--language", required=True, choices=LANGUAGES, help="passage language (token/length units)")
     parser.add_argument("--heldout-fraction", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)

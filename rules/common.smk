@@ -231,7 +231,9 @@ def testview_paths(benchmark="{benchmark}"):
 
 def testview_options(wildcards):
     source = POOL_CONFIG["id"]["source"]
-    return cli_options({"key": "pools.id.source.holdout", "holdout": source["holdout"], "seed": POOL_CONFIG["id"]["seed"]})
+    return cli_options(
+        {"key": "pools.id.source.holdout", "holdout": source["holdout"], "seed": POOL_CONFIG["id"]["seed"]}
+    )
 
 
 def pool_source_paths(pool="{pool}"):
@@ -566,21 +568,37 @@ def hybrid_runs():
     """(benchmark, method, dense model): BM25 fused with each dense zero-shot model."""
     if "bm25" not in config["zeroshot"]["models"]:
         return []
-    return [(b, method, m) for b in config["zeroshot"]["benchmarks"] for method in REPORT["hybrid"]["methods"]
-            for m in dense_zeroshot_models()]
+    return [
+        (b, method, m)
+        for b in config["zeroshot"]["benchmarks"]
+        for method in REPORT["hybrid"]["methods"]
+        for m in dense_zeroshot_models()
+    ]
 
 
 def hybrid_inputs(wildcards):
     lexical = zeroshot_paths(wildcards.benchmark, "bm25").files
     dense = zeroshot_paths(wildcards.benchmark, wildcards.model).files
-    return {"candidates": data_paths(wildcards.benchmark).files["candidates"], "lexical_run": lexical["run"],
-            "lexical_metrics": lexical["metrics"], "dense_run": dense["run"], "dense_metrics": dense["metrics"]}
+    return {
+        "candidates": data_paths(wildcards.benchmark).files["candidates"],
+        "lexical_run": lexical["run"],
+        "lexical_metrics": lexical["metrics"],
+        "dense_run": dense["run"],
+        "dense_metrics": dense["metrics"],
+    }
 
 
 def hybrid_options(wildcards):
     hybrid = REPORT["hybrid"]
-    return cli_options({"method": wildcards.method, "rrf-k": hybrid["rrf_k"], "weight": hybrid["weight"],
-                        "depth": config["zeroshot"]["depth"], "label": f"{wildcards.method}-{wildcards.model}"})
+    return cli_options(
+        {
+            "method": wildcards.method,
+            "rrf-k": hybrid["rrf_k"],
+            "weight": hybrid["weight"],
+            "depth": config["zeroshot"]["depth"],
+            "label": f"{wildcards.method}-{wildcards.model}",
+        }
+    )
 
 
 def types_source(benchmark):
@@ -621,15 +639,26 @@ def benchmark_label_options(runs):
             continue
         done.add(label)
         name = label.split(" (")[0]
-        options += ["--benchmark", label, str(Path(files["candidates"]).parent), "--query-types", label, types_file(name)]
+        options += [
+            "--benchmark",
+            label,
+            str(Path(files["candidates"]).parent),
+            "--query-types",
+            label,
+            types_file(name),
+        ]
     return " ".join(shlex.quote(word) for word in options)
 
 
 def per_query_inputs():
     runs = scored_runs()
     types = sorted({types_file(label.split(" (")[0]) for label, _, _, _ in runs})
-    return {"metrics": [r[2] for r in runs], "runs": [r[3] for r in runs], "types": types,
-            "benchmarks": sorted({f for r in runs for f in (r[1]["candidates"], r[1]["queries"])})}
+    return {
+        "metrics": [r[2] for r in runs],
+        "runs": [r[3] for r in runs],
+        "types": types,
+        "benchmarks": sorted({f for r in runs for f in (r[1]["candidates"], r[1]["queries"])}),
+    }
 
 
 PER_QUERY_PATHS = job_paths("per_query", "per_query", "tables", {"csv": "per_query.csv"})
@@ -639,8 +668,12 @@ PER_QUERY = PER_QUERY_PATHS.files["csv"]
 def dense_analysis_inputs(wildcards):
     """The dense zero-shot runs of a benchmark, its candidates and its query types."""
     runs = [zeroshot_paths(wildcards.benchmark, m).files for m in dense_zeroshot_models()]
-    return {"metrics": [r["metrics"] for r in runs], "runs": [r["run"] for r in runs],
-            "candidates": data_paths(wildcards.benchmark).files["candidates"], "types": types_file(wildcards.benchmark)}
+    return {
+        "metrics": [r["metrics"] for r in runs],
+        "runs": [r["run"] for r in runs],
+        "candidates": data_paths(wildcards.benchmark).files["candidates"],
+        "types": types_file(wildcards.benchmark),
+    }
 
 
 def lexical_run(wildcards):
@@ -701,13 +734,26 @@ def report_tables():
         ),
         "generated": (
             [leakage_paths(pool).files["passages"] for pool in config["trainsets"]["pools"]]
-            + [generation_paths(pool, kind, shard).files[name] for pool in config["trainsets"]["pools"]
-               for kind in KINDS for shard in range(GENERATE["shards"]) for name in ("queries", "stats")],
-            "generated " + " ".join(
-                [f"--pool {words(pool, leakage_paths(pool).files['passages'])}" for pool in config["trainsets"]["pools"]]
-                + [f"--queries {words(pool, generation_paths(pool, kind, shard).files['queries'])}"
-                   f" --stats {words(pool, generation_paths(pool, kind, shard).files['stats'])}"
-                   for pool in config["trainsets"]["pools"] for kind in KINDS for shard in range(GENERATE["shards"])]
+            + [
+                generation_paths(pool, kind, shard).files[name]
+                for pool in config["trainsets"]["pools"]
+                for kind in KINDS
+                for shard in range(GENERATE["shards"])
+                for name in ("queries", "stats")
+            ],
+            "generated "
+            + " ".join(
+                [
+                    f"--pool {words(pool, leakage_paths(pool).files['passages'])}"
+                    for pool in config["trainsets"]["pools"]
+                ]
+                + [
+                    f"--queries {words(pool, generation_paths(pool, kind, shard).files['queries'])}"
+                    f" --stats {words(pool, generation_paths(pool, kind, shard).files['stats'])}"
+                    for pool in config["trainsets"]["pools"]
+                    for kind in KINDS
+                    for shard in range(GENERATE["shards"])
+                ]
             ),
         ),
     }
@@ -728,8 +774,10 @@ def report_tables():
             f" --threshold {REPORT['classification']['threshold']}",
         )
         inversions = analysis_paths("inversions", benchmark).files["csv"]
-        selection = (f"--inversions {words(inversions)} --benchmark {words(benchmark)} --top {REPORT['inversions']['top']}"
-                     f" --always {words(*REPORT['inversions']['always'])}")
+        selection = (
+            f"--inversions {words(inversions)} --benchmark {words(benchmark)} --top {REPORT['inversions']['top']}"
+            f" --always {words(*REPORT['inversions']['always'])}"
+        )
         tables[f"inversions-{benchmark}"] = ([inversions], f"inversions {selection}")
         tables[f"inversion_counts-{benchmark}"] = ([inversions], f"inversion-counts {selection}")
         source = types_source(benchmark)
@@ -747,7 +795,9 @@ def report_tables():
             selection = f"--errors {words(errors)} --benchmark {words(benchmark)}"
             tables[f"error_analysis-{benchmark}"] = ([errors], f"error-analysis {selection}")
             tables[f"error_examples-{benchmark}"] = (
-                [errors], f"error-examples {selection} --examples {REPORT['errors']['examples']}")
+                [errors],
+                f"error-examples {selection} --examples {REPORT['errors']['examples']}",
+            )
     if REPORT["errors"]["annotations"]:
         sheet = REPORT["errors"]["annotations"]
         tables["error_annotations"] = ([sheet], f"error-annotations --sheet {words(sheet)}")
@@ -764,20 +814,30 @@ def report_figures():
             [*data_paths(b).files.values(), types_file(b)],
             f"query-types --benchmark {words(benchmark_dir)} --query-types {words(types_file(b))}",
         )
-        figures[f"positives-{b}"] = (list(data_paths(b).files.values()), f"positives --benchmark {words(benchmark_dir)}")
-        figures[f"query_groups-{b}"] = ([PER_QUERY], f"query-groups --per-query {words(PER_QUERY)} --benchmark {words(b)}")
+        figures[f"positives-{b}"] = (
+            list(data_paths(b).files.values()),
+            f"positives --benchmark {words(benchmark_dir)}",
+        )
+        figures[f"query_groups-{b}"] = (
+            [PER_QUERY],
+            f"query-groups --per-query {words(PER_QUERY)} --benchmark {words(b)}",
+        )
         if dense_zeroshot_models():
             sweep = analysis_paths("classification", b).files["csv"]
             figures[f"classification-{b}"] = ([sweep], f"classification --sweep {words(sweep)} --benchmark {words(b)}")
     runs = [parse_evaluation_run(run)[1] for run in finetune_runs()]
     figures["loss"] = (
         [finetune_paths(*run).files["loss"] for run in runs],
-        " ".join(f"--loss {words(setting_label(*run), finetune_paths(*run).files['loss'])}" for run in runs).join(["loss ", ""]),
+        " ".join(f"--loss {words(setting_label(*run), finetune_paths(*run).files['loss'])}" for run in runs).join(
+            ["loss ", ""]
+        ),
     )
     pools = config["trainsets"]["pools"]
     figures["leakage"] = (
         [leakage_paths(pool).files["histogram"] for pool in pools],
-        " ".join(f"--histogram {words(pool, leakage_paths(pool).files['histogram'])}" for pool in pools).join(["leakage ", ""])
+        " ".join(f"--histogram {words(pool, leakage_paths(pool).files['histogram'])}" for pool in pools).join(
+            ["leakage ", ""]
+        )
         + f" --threshold {float(Fraction(str(LEAKAGE['threshold'])))}",
     )
     finetune_inputs, finetune_selection = finetune_report_selection()

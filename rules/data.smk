@@ -8,15 +8,15 @@ rule benchmark_data:
         prefetched=PREFETCHED,
     output:
         **data_paths().files,
+    log:
+        data_paths().log,
+    conda:
+        "../workflow/envs/core.yaml"
     params:
         offline=HUB_OFFLINE,
         local_dirs=config["data"]["local_dirs"],
         source=benchmark_source_label,
         options=benchmark_data_options,
-    conda:
-        "../workflow/envs/core.yaml"
-    log:
-        data_paths().log,
     shell:
         "{params.offline} capflow --log {log:q} data --name {wildcards.benchmark:q} --local-dirs {params.local_dirs:q}"
         " {params.options} --candidates {output.candidates:q} --queries {output.queries:q}"

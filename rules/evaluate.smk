@@ -10,15 +10,15 @@ rule mteb_data:
         prefetched=PREFETCHED,
     output:
         **mteb_paths().files,
+    log:
+        mteb_paths().log,
     wildcard_constraints:
         benchmark=one_of(MTEB_BENCHMARKS),
+    conda:
+        "../workflow/envs/core.yaml"
     params:
         offline=HUB_OFFLINE,
         source=mteb_options,
-    conda:
-        "../workflow/envs/core.yaml"
-    log:
-        mteb_paths().log,
     shell:
         "{params.offline} capflow --log {log:q} mteb-data {params.source} --candidates {output.candidates:q}"
         " --queries {output.queries:q} --types {output.types:q} --stats {output.stats:q}"
@@ -30,8 +30,18 @@ rule evaluate:
         prefetched=PREFETCHED,
     output:
         **evaluation_paths().files,
+    log:
+        evaluation_paths().log,
+    benchmark:
+        evaluation_paths().timing
     wildcard_constraints:
         run=one_of(evaluation_runs()),
+    conda:
+        "../workflow/envs/core.yaml"
+    threads: evaluation_threads
+    resources:
+        **job_resources(evaluation_gpus),
+        compute_threads=compute_threads,
     params:
         offline=HUB_OFFLINE,
         recipe=evaluation_recipe_json,
@@ -42,16 +52,6 @@ rule evaluate:
         depth=EVALUATE["depth"],
         cache=EMBEDDING_CACHE,
         flags=evaluation_flags,
-    threads: evaluation_threads
-    resources:
-        compute_threads=compute_threads,
-        **job_resources(evaluation_gpus),
-    conda:
-        "../workflow/envs/core.yaml"
-    log:
-        evaluation_paths().log,
-    benchmark:
-        evaluation_paths().timing
     shell:
         "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --threads {resources.compute_threads} --log {log:q} retrieve"
         " --benchmark {params.benchmark_dir:q} --benchmark-label {params.label:q} --recipe-json {params.recipe:q}"

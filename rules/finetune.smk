@@ -10,20 +10,20 @@ rule finetune:
         model=directory(finetune_paths().files["model"]),
         loss=finetune_paths().files["loss"],
         summary=finetune_paths().files["summary"],
-    params:
-        offline=HUB_OFFLINE,
-        recipe=finetune_recipe_json,
-        options=finetune_options,
-    threads: torch_job_threads("train")
-    resources:
-        compute_threads=compute_threads,
-        **job_resources(FINETUNE["gpus"]),
-    conda:
-        "../workflow/envs/core.yaml"
     log:
         finetune_paths().log,
     benchmark:
         finetune_paths().timing
+    conda:
+        "../workflow/envs/core.yaml"
+    threads: torch_job_threads("train")
+    resources:
+        **job_resources(FINETUNE["gpus"]),
+        compute_threads=compute_threads,
+    params:
+        offline=HUB_OFFLINE,
+        recipe=finetune_recipe_json,
+        options=finetune_options,
     shell:
         "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --threads {resources.compute_threads} --log {log:q} train"
         " --recipe-json {params.recipe:q} --train {input.train:q} --heldout {input.heldout:q}"

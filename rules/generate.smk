@@ -9,24 +9,24 @@ rule generate:
         prefetched=PREFETCHED,
     output:
         **generation_paths().files,
-    params:
-        offline=HUB_OFFLINE,
-        shards=GENERATE["shards"],
-        options=generation_options,
-    threads: generation_threads
-    resources:
-        compute_threads=compute_threads,
-        **job_resources(generation_gpus),
+    log:
+        generation_paths().log,
+    benchmark:
+        generation_paths().timing
     conda:
         branch(
             GENERATE["backend"] == "vllm",
             then="../workflow/envs/vllm.yaml",
             otherwise="../workflow/envs/core.yaml",
         )
-    log:
-        generation_paths().log,
-    benchmark:
-        generation_paths().timing
+    threads: generation_threads
+    resources:
+        **job_resources(generation_gpus),
+        compute_threads=compute_threads,
+    params:
+        offline=HUB_OFFLINE,
+        shards=GENERATE["shards"],
+        options=generation_options,
     shell:
         "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --threads {resources.compute_threads} --log {log:q}"
         " generate --passages {input.passages:q} --kind {wildcards.kind:q} --shard {wildcards.shard:q}"

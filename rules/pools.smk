@@ -7,15 +7,15 @@ rule testview:
         unpack(benchmark_inputs),
     output:
         **testview_paths().files,
+    log:
+        testview_paths().log,
+    conda:
+        "../workflow/envs/core.yaml"
+    resources:
+        **job_resources(0),
     params:
         benchmark_dir=input_benchmark_dir,
         options=testview_options,
-    resources:
-        **job_resources(0),
-    conda:
-        "../workflow/envs/core.yaml"
-    log:
-        testview_paths().log,
     shell:
         "capflow --log {log:q} testview --benchmark-dir {params.benchmark_dir:q} {params.options}"
         " --candidates {output.candidates:q} --queries {output.queries:q} --types {output.types:q}"
@@ -28,17 +28,17 @@ rule pool:
         prefetched=PREFETCHED,
     output:
         **pool_source_paths().files,
-    params:
-        offline=HUB_OFFLINE,
-        options=pool_options,
-    resources:
-        **job_resources(0),
-    conda:
-        "../workflow/envs/core.yaml"
     log:
         pool_source_paths().log,
     benchmark:
         pool_source_paths().timing
+    conda:
+        "../workflow/envs/core.yaml"
+    resources:
+        **job_resources(0),
+    params:
+        offline=HUB_OFFLINE,
+        options=pool_options,
     shell:
         "{params.offline} capflow --log {log:q} pool {params.options} --out {output.passages:q}"
         " --stats {output.stats:q}"
@@ -50,18 +50,18 @@ rule leakage:
         test=leakage_test_captions,
     output:
         **leakage_paths().files,
-    params:
-        threshold=LEAKAGE["threshold"],
-        exact_from=LEAKAGE["exact_from"],
-    threads: 2
-    resources:
-        **job_resources(0),
-    conda:
-        "../workflow/envs/core.yaml"
     log:
         leakage_paths().log,
     benchmark:
         leakage_paths().timing
+    conda:
+        "../workflow/envs/core.yaml"
+    threads: 2
+    resources:
+        **job_resources(0),
+    params:
+        threshold=LEAKAGE["threshold"],
+        exact_from=LEAKAGE["exact_from"],
     shell:
         "capflow --log {log:q} leakage --pool {input.pool:q} --test-captions {input.test:q}"
         " --threshold {params.threshold:q} --exact-from {params.exact_from:q} --workers {threads}"

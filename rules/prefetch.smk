@@ -5,11 +5,11 @@
 rule prefetch:
     output:
         **prefetch_paths().files,
-    params:
-        plan=prefetch_plan_json(),
-    conda:
-        "../workflow/envs/core.yaml"
     log:
         prefetch_paths().log,
+    conda:
+        "../workflow/envs/core.yaml"
+    params:
+        plan=prefetch_plan_json(),
     shell:
         "capflow --log {log:q} prefetch --plan-json {params.plan:q} --manifest {output.manifest:q}"

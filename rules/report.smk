@@ -8,12 +8,12 @@ rule qrels:
         unpack(benchmark_inputs),
     output:
         **qrels_paths().files,
-    params:
-        benchmark_dir=input_benchmark_dir,
-    conda:
-        "../workflow/envs/core.yaml"
     log:
         qrels_paths().log,
+    conda:
+        "../workflow/envs/core.yaml"
+    params:
+        benchmark_dir=input_benchmark_dir,
     shell:
         "capflow --log {log:q} qrels --benchmark {params.benchmark_dir:q} --out {output.qrels:q}"
 
@@ -23,12 +23,12 @@ rule mteb_json:
         metrics=scored_metrics,
     output:
         **mteb_json_paths().files,
+    log:
+        mteb_json_paths().log,
     wildcard_constraints:
         scored=r"(zeroshot|evaluate|hybrid)/.+",
     conda:
         "../workflow/envs/core.yaml"
-    log:
-        mteb_json_paths().log,
     shell:
         "capflow --log {log:q} mteb-json --metrics {input.metrics:q} --out {output.json:q}"
 
@@ -38,15 +38,15 @@ rule hybrid:
         unpack(hybrid_inputs),
     output:
         **hybrid_paths().files,
+    log:
+        hybrid_paths().log,
     wildcard_constraints:
         method="rrf|minmax",
+    conda:
+        "../workflow/envs/core.yaml"
     params:
         benchmark_dir=input_benchmark_dir,
         options=hybrid_options,
-    conda:
-        "../workflow/envs/core.yaml"
-    log:
-        hybrid_paths().log,
     shell:
         "capflow --log {log:q} hybrid --benchmark {params.benchmark_dir:q}"
         " --lexical {input.lexical_run:q} {input.lexical_metrics:q} --dense {input.dense_run:q} {input.dense_metrics:q}"
@@ -58,12 +58,12 @@ rule per_query:
         **per_query_inputs(),
     output:
         **PER_QUERY_PATHS.files,
-    params:
-        benchmarks=benchmark_label_options(scored_runs()),
-    conda:
-        "../workflow/envs/core.yaml"
     log:
         PER_QUERY_PATHS.log,
+    conda:
+        "../workflow/envs/core.yaml"
+    params:
+        benchmarks=benchmark_label_options(scored_runs()),
     shell:
         "capflow --log {log:q} per-query --metrics {input.metrics:q} --runs {input.runs:q} {params.benchmarks}"
         " --out {output.csv:q}"
@@ -74,14 +74,14 @@ rule classification_sweep:
         unpack(dense_analysis_inputs),
     output:
         **analysis_paths("classification").files,
+    log:
+        analysis_paths("classification").log,
+    conda:
+        "../workflow/envs/core.yaml"
     params:
         benchmark=benchmark_words,
         thresholds=REPORT["classification"]["thresholds"],
         cache=EMBEDDING_CACHE,
-    conda:
-        "../workflow/envs/core.yaml"
-    log:
-        analysis_paths("classification").log,
     shell:
         "capflow --log {log:q} classification --metrics {input.metrics:q} --benchmark {params.benchmark}"
         " --cache {params.cache:q} --thresholds {params.thresholds} --out {output.csv:q}"
@@ -92,14 +92,14 @@ rule inversions:
         unpack(dense_analysis_inputs),
     output:
         **analysis_paths("inversions").files,
+    log:
+        analysis_paths("inversions").log,
+    conda:
+        "../workflow/envs/core.yaml"
     params:
         benchmark=benchmark_words,
         types=types_words,
         cache=EMBEDDING_CACHE,
-    conda:
-        "../workflow/envs/core.yaml"
-    log:
-        analysis_paths("inversions").log,
     shell:
         "capflow --log {log:q} inversions --metrics {input.metrics:q} --benchmark {params.benchmark}"
         " --query-types {params.types} --cache {params.cache:q} --out {output.csv:q}"
@@ -111,13 +111,13 @@ rule error_analysis:
         lexical=lexical_run,
     output:
         **analysis_paths("errors", extra=["sheet"]).files,
+    log:
+        analysis_paths("errors").log,
+    conda:
+        "../workflow/envs/core.yaml"
     params:
         benchmark_dir=input_benchmark_dir,
         language=lookup(dpath="benchmarks/{benchmark}/language", within=config),
-    conda:
-        "../workflow/envs/core.yaml"
-    log:
-        analysis_paths("errors").log,
     shell:
         "capflow --log {log:q} error-analysis --benchmark {params.benchmark_dir:q} --language {params.language:q}"
         " --query-types {input.types:q} --lexical-run {input.lexical:q} --metrics {input.metrics:q}"
@@ -127,18 +127,18 @@ rule error_analysis:
 rule table:
     input:
         table_inputs,
-    wildcard_constraints:
-        table=one_of(REPORT_TABLES),
     output:
         tex=table_paths().files["tex"],
         md=table_paths().files["md"],
         csv=report(table_paths().files["csv"], caption="../workflow/report/table.rst", category="Tables"),
-    params:
-        arguments=table_arguments,
-    conda:
-        "../workflow/envs/core.yaml"
     log:
         table_paths().log,
+    wildcard_constraints:
+        table=one_of(REPORT_TABLES),
+    conda:
+        "../workflow/envs/core.yaml"
+    params:
+        arguments=table_arguments,
     shell:
         "capflow --log {log:q} tables {params.arguments} --tex {output.tex:q} --md {output.md:q} --csv {output.csv:q}"
 
@@ -146,17 +146,17 @@ rule table:
 rule figure:
     input:
         figure_inputs,
-    wildcard_constraints:
-        figure=one_of(REPORT_FIGURES),
     output:
         png=report(figure_paths().files["png"], caption="../workflow/report/figure.rst", category="Figures"),
         pdf=figure_paths().files["pdf"],
-    params:
-        arguments=figure_arguments,
-    conda:
-        "../workflow/envs/core.yaml"
     log:
         figure_paths().log,
+    wildcard_constraints:
+        figure=one_of(REPORT_FIGURES),
+    conda:
+        "../workflow/envs/core.yaml"
+    params:
+        arguments=figure_arguments,
     shell:
         "capflow --log {log:q} figures {params.arguments} --png {output.png:q} --pdf {output.pdf:q}"
 
@@ -167,10 +167,10 @@ rule latex:
         figures=[figure_paths(f).files["pdf"] for f in REPORT_FIGURES],
     output:
         **LATEX_PATHS.files,
-    conda:
-        "../workflow/envs/core.yaml"
     log:
         LATEX_PATHS.log,
+    conda:
+        "../workflow/envs/core.yaml"
     shell:
         "capflow --log {log:q} latex --tables {input.tables:q} --figures {input.figures:q} --out {output.tex:q}"
 

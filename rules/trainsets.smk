@@ -6,16 +6,16 @@ rule trainset:
         unpack(trainset_inputs),
     output:
         **trainset_paths().files,
+    log:
+        trainset_paths().log,
+    conda:
+        "../workflow/envs/core.yaml"
+    resources:
+        **job_resources(0),
     params:
         language=GENERATE["language"],
         fraction=config["trainsets"]["heldout_fraction"],
         seed=config["trainsets"]["seed"],
-    resources:
-        **job_resources(0),
-    conda:
-        "../workflow/envs/core.yaml"
-    log:
-        trainset_paths().log,
     shell:
         "capflow --log {log:q} trainset --pool {wildcards.pool:q} --mix {wildcards.mix:q}"
         " --passages {input.passages:q} --queries {input.queries:q} --stats {input.stats:q}"

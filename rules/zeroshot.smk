@@ -7,6 +7,16 @@ rule zeroshot:
         prefetched=PREFETCHED,
     output:
         **zeroshot_paths().files,
+    log:
+        zeroshot_paths().log,
+    benchmark:
+        zeroshot_paths().timing
+    conda:
+        "../workflow/envs/core.yaml"
+    threads: zeroshot_threads
+    resources:
+        **job_resources(zeroshot_gpus),
+        compute_threads=compute_threads,
     params:
         offline=HUB_OFFLINE,
         recipe=recipe_json,
@@ -14,16 +24,6 @@ rule zeroshot:
         depth=config["zeroshot"]["depth"],
         cache=EMBEDDING_CACHE,
         benchmark_dir=input_benchmark_dir,
-    threads: zeroshot_threads
-    resources:
-        compute_threads=compute_threads,
-        **job_resources(zeroshot_gpus),
-    conda:
-        "../workflow/envs/core.yaml"
-    log:
-        zeroshot_paths().log,
-    benchmark:
-        zeroshot_paths().timing
     shell:
         "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --threads {resources.compute_threads} --log {log:q} retrieve"
         " --benchmark {params.benchmark_dir:q} --benchmark-label {wildcards.benchmark:q}"

@@ -167,8 +167,10 @@ def test_unknown_key_is_found_before_the_schema():
 def tiny_data(tmp_path):
     root = tmp_path / "data"
     for name in ("CapRetrieval", "CapRetrievalEn"):
-        write_jsonl(root / name / "candidates.jsonl", [{"id": "c1", "text": "a red cat"}, {"id": "c2", "text": "a dog"}])
-        write_jsonl(root / name / "queries.jsonl", [{"id": "q1", "query": "cat", "positives": [{"id": "c1", "score": 2}]}])
+        write_jsonl(root / name / "candidates.jsonl",
+                    [{"id": "c1", "text": "a red cat"}, {"id": "c2", "text": "a dog"}])
+        write_jsonl(root / name / "queries.jsonl",
+                    [{"id": "q1", "query": "cat", "positives": [{"id": "c1", "score": 2}]}])
     return root
 
 

@@ -46,7 +46,8 @@ def test_types_match_after_whitespace_normalisation():
 @pytest.mark.parametrize("file,line,expected", [
     ("candidates.jsonl", '{"id": "c5", "text": "x"', "candidates.jsonl:5: malformed JSON: Expecting ',' delimiter"),
     ("candidates.jsonl", '{"id": "c5"}', "candidates.jsonl:5: missing field 'text'"),
-    ("candidates.jsonl", '{"id": "c1", "text": "again"}', "candidates.jsonl:5: duplicate candidate id 'c1' (first on line 1)"),
+    ("candidates.jsonl", '{"id": "c1", "text": "again"}',
+     "candidates.jsonl:5: duplicate candidate id 'c1' (first on line 1)"),
     ("candidates.jsonl", '{"id": "c5", "text": "  "}', "candidates.jsonl:5: empty text for candidate 'c5'"),
     ("candidates.jsonl", '{"id": 5, "text": "x"}', "candidates.jsonl:5: field 'id' must be str"),
     ("queries.jsonl", '{"id": "q4", "query": "x", "positives": [{"id": "c9", "score": 1}]}',
@@ -105,7 +106,8 @@ def test_download_failure_is_one_line(hub_server, tmp_path):
     result = materialise_cli("Tiny", tmp_path / "empty", out, "--repo", "someone/Missing", "--endpoint", endpoint)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
-        f"capflow data: error: download failed: HTTP 404 for {endpoint}/datasets/someone/Missing/resolve/main/candidates.jsonl")
+        "capflow data: error: download failed: HTTP 404 for "
+        f"{endpoint}/datasets/someone/Missing/resolve/main/candidates.jsonl")
     assert not out.exists()
 
 

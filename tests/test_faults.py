@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
 from conftest import REPO, WORKFLOW_PARTS, run_snakemake
@@ -49,7 +48,7 @@ def assert_same_weights(a: Path, b: Path) -> None:
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-def test_a_killed_train_process_resumes_to_the_uninterrupted_result(tiny_model, trainset, tmp_path):
+def test_a_killed_train_process_resumes_to_the_uninterrupted_result(tiny_model, trainset, tmp_path):  # noqa: F811
     def train(out: Path) -> subprocess.Popen:
         recipe = tiny_recipe(tiny_model)
         return subprocess.Popen(

@@ -83,7 +83,8 @@ def test_the_cli_pins_the_llm_revision_and_asks_for_the_configured_count(fake_vl
     pool.write_text(json.dumps({"id": "p1", "text": "一只橘猫", "source": "t"}, ensure_ascii=False) + "\n")
     generate.main(parser.parse_args([
         "--passages", str(pool), "--kind", "sm", "--out", str(tmp_path / "q.jsonl"),
-        "--stats", str(tmp_path / "s.json"), "--rejects", str(tmp_path / "r.jsonl"), "--backend", "vllm", "--model", "Qwen/Qwen3-32B",
+        "--stats", str(tmp_path / "s.json"), "--rejects", str(tmp_path / "r.jsonl"), "--backend", "vllm",
+        "--model", "Qwen/Qwen3-32B",
         "--model-revision", "9216db5781bf21249d130ec9da846c4624c16137", "--prompts",
         str(repo_root / "config/prompts/zh.yaml"), "--queries-per-passage", "5"]))
     [llm] = fake_vllm.INSTANCES

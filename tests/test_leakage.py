@@ -233,7 +233,8 @@ def test_cli_filters_and_reports(tmp_path):
         {"id": "p2", "text": "火车站的候车大厅里人很多。", "source": "s"},
     ])
     out, report, hist = tmp_path / "kept.jsonl", tmp_path / "leakage.json", tmp_path / "hist.csv"
-    result = run_capflow("leakage", "--pool", pool, "--test-captions", test_dir / "candidates.jsonl", "--threshold", "0.7",
+    result = run_capflow("leakage", "--pool", pool, "--test-captions", test_dir / "candidates.jsonl",
+                         "--threshold", "0.7",
                          "--out-passages", out, "--report", report, "--histogram", hist)
     assert result.returncode == 0, result.stderr
     assert [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()] == [
@@ -254,7 +255,8 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path):
     args = ["--test-captions", test_dir / "candidates.jsonl", "--out-passages", out, "--report", report]
     result = run_capflow("leakage", "--pool", pool, *args)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == f"capflow leakage: error: {pool}:2: malformed JSON: Expecting value"
+    expected = f"capflow leakage: error: {pool}:2: malformed JSON: Expecting value"
+    assert result.stderr.strip().splitlines()[-1] == expected
     assert not out.exists() and not report.exists()
     pool.write_text('{"id": "p1", "text": "fine"}\n{"id": "p1", "text": "again"}\n', encoding="utf-8")
     assert f"{pool}:2: duplicate passage id 'p1'" in run_capflow("leakage", "--pool", pool, *args).stderr

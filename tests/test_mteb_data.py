@@ -5,7 +5,6 @@ README that declares the configurations, and read through ``datasets.load_datase
 copy would be; nothing is downloaded.
 """
 
-import json
 
 import pytest
 

@@ -89,7 +89,8 @@ def test_text_source_one_passage_per_nonblank_line(tmp_path):
     path = tmp_path / "lines.txt"
     path.write_text("first line\n\n  \nsecond line\n", encoding="utf-8")
     got = list(pools.read_text_source(path))
-    assert [(p.id, p.text.strip(), p.line) for p in got] == [("lines:1", "first line", 1), ("lines:4", "second line", 4)]
+    assert [(p.id, p.text.strip(), p.line) for p in got] == [("lines:1", "first line", 1),
+                                                             ("lines:4", "second line", 4)]
 
 
 def test_hub_source_reads_a_dataset_through_load_dataset(tmp_path, monkeypatch):

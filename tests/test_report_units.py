@@ -60,7 +60,8 @@ def test_reciprocal_rank_fusion_and_minmax_interpolation():
 def report_inputs(tmp_path, tiny_benchmark):
     """A validated tiny benchmark and hand-written per-query frame, losses, leakage histogram and sweep."""
     data = tmp_path / "data" / "Tiny"
-    assert run_capflow("data", "--name", "Tiny", "--local-dirs", tiny_benchmark.parent, *benchmark_outputs(data)).returncode == 0
+    made = run_capflow("data", "--name", "Tiny", "--local-dirs", tiny_benchmark.parent, *benchmark_outputs(data))
+    assert made.returncode == 0
     frame = ["benchmark,view,model,display,group,seed,query_id,query_type,query_group,metric,value"]
     for model, seed, values in (("bm25", "", (0.5, 1.0)), ("ood-kw", "0", (0.7, 0.2)), ("ood-kw", "1", (0.9, 0.4))):
         for qid, qtype, group, value in zip(("q1", "q2"), ("singleton_object", ""), ("Singleton Entity", "Untyped"),
@@ -233,14 +234,16 @@ def test_error_categories_of_one_query():
 
 def test_error_analysis_sheet_and_filled_categories(tmp_path, tiny_benchmark):
     data = tmp_path / "data" / "Tiny"
-    assert run_capflow("data", "--name", "Tiny", "--local-dirs", tiny_benchmark.parent, *benchmark_outputs(data)).returncode == 0
+    made = run_capflow("data", "--name", "Tiny", "--local-dirs", tiny_benchmark.parent, *benchmark_outputs(data))
+    assert made.returncode == 0
     for model in ("bm25", "m"):
         hits = ["c2", "c1", "c3", "c4"] if model == "m" else ["c1", "c3", "c4", "c2"]
         (tmp_path / f"{model}.trec").write_text("".join(f"q1 Q0 {c} {r} {1 - r / 10:.6f} {model}\n"
                                                         for r, c in enumerate(hits, start=1)))
         (tmp_path / f"{model}.json").write_text(json.dumps({"benchmark": "Tiny", "model": model}))
     result = run_capflow("error-analysis", "--benchmark", data, "--language", "en",
-                         "--lexical-run", tmp_path / "bm25.trec", "--metrics", tmp_path / "m.json", "--runs", tmp_path / "m.trec", "--out", tmp_path / "err.csv",
+                         "--lexical-run", tmp_path / "bm25.trec", "--metrics", tmp_path / "m.json",
+                         "--runs", tmp_path / "m.trec", "--out", tmp_path / "err.csv",
                          "--sheet", tmp_path / "sheet.csv")
     assert result.returncode == 0, result.stderr
     # q1 'cat': m ranks a dog caption first, above both positives; q2 (train ticket) retrieved nothing: c4 missed
@@ -270,4 +273,5 @@ def test_query_group_tables_average_seeds_and_keep_untyped_queries(report_inputs
     assert "| OOD-KW | 100/0/0 | 0/100/0 | 50/50/0 |" in (report_inputs / "w.md").read_text()
     result = run_capflow("tables", "query-types", "--per-query", csv_path, "--benchmark", "Tiny",
                          "--md", report_inputs / "t.md")
-    assert result.returncode == 2 and result.stderr.strip() == "capflow tables: error: query-types needs --featured MODEL"
+    assert result.returncode == 2
+    assert result.stderr.strip() == "capflow tables: error: query-types needs --featured MODEL"

@@ -46,7 +46,8 @@ def test_bm25_step_writes_run_metrics_and_error_report(tiny_benchmark, tmp_path)
     assert (out / "run.trec").read_text().splitlines() == ["q2 Q0 c4 1 1.755358 bm25"]
     errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
     assert [e["id"] for e in errors] == ["q1", "q2"]
-    assert [(m["id"], m["label"], m["rank"]) for m in errors[0]["missed_positives"]] == [("c1", 2, None), ("c3", 1, None)]
+    missed = [(m["id"], m["label"], m["rank"]) for m in errors[0]["missed_positives"]]
+    assert missed == [("c1", 2, None), ("c3", 1, None)]
     assert errors[1]["missed_positives"] == [] and errors[1]["top_negatives"] == []
     assert metrics["threshold"]["recall"] == 0.5
 
@@ -56,7 +57,8 @@ def test_unknown_model_is_one_line_error(tiny_benchmark, tmp_path):
                          REPO / "config/models.yaml", "--language", "en", "--run", tmp_path / "r",
                          "--metrics", tmp_path / "m", "--errors", tmp_path / "e")
     assert result.returncode == 2
-    assert result.stderr.strip() == f"capflow retrieve: error: {REPO / 'config/models.yaml'}: model 'nope' is not in the registry"
+    registry = REPO / "config/models.yaml"
+    assert result.stderr.strip() == f"capflow retrieve: error: {registry}: model 'nope' is not in the registry"
     assert not (tmp_path / "r").exists()
 
 
@@ -126,7 +128,8 @@ def test_hub_weights_resolve_from_the_local_hub_cache(tmp_path, tiny_benchmark):
     recipe = Recipe(name="tiny", hub_id="acme/tiny-encoder", pooling="mean", max_length=64).to_json()
     out = tmp_path / "out"
     args = ["retrieve", "--benchmark", tiny_benchmark, "--recipe-json", recipe, "--language", "en",
-            "--device", "cpu", "--run", out / "run.trec", "--metrics", out / "metrics.json", "--errors", out / "e.jsonl"]
+            "--device", "cpu", "--run", out / "run.trec", "--metrics", out / "metrics.json",
+            "--errors", out / "e.jsonl"]
     result = run_capflow(*args, env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "metrics.json").read_text())["queries_evaluated"] == 2

@@ -35,7 +35,8 @@ def test_markdown_and_csv():
     assert "| BM25 | - | **74.40** | 66.54 |" in md
     assert "| *Small* |" in md
     csv_text = tables.to_csv(sample_table())
-    assert csv_text.splitlines()[0] == "group,model,Params,Bench_1 nDCG@1,Bench_1 nDCG@1 std,Bench_1 nDCG@10,Bench_1 nDCG@10 std"
+    assert csv_text.splitlines()[0] == ("group,model,Params,Bench_1 nDCG@1,Bench_1 nDCG@1 std,Bench_1 nDCG@10,"
+                                        "Bench_1 nDCG@10 std")
     assert "Small,model_x,22M,50.0000,,70.0000,1.2300" in csv_text
 
 

@@ -251,7 +251,7 @@ def test_a_set_without_in_batch_negatives_is_refused(tiny_model, trainset, tmp_p
 def test_a_set_smaller_than_one_batch_trains_with_a_recorded_warning(tiny_model, trainset, tmp_path, caplog):
     settings = tr.TrainSettings(**{**SETTINGS.__dict__, "batch_size": 128, "max_steps": 1, "eval_steps": None})
     summary = run_train(tiny_model, trainset, tmp_path, settings)
-    expected = (f"the training set (88 pairs, 22 distinct passages) is smaller than one batch (128): every step sees "
+    expected = ("the training set (88 pairs, 22 distinct passages) is smaller than one batch (128): every step sees "
                 "the same few in-batch negatives")
     assert summary["warnings"] == [expected]
     assert json.loads((tmp_path / "train.json").read_text())["warnings"] == [expected]
@@ -355,7 +355,8 @@ def test_paper_dag_finetunes_every_setting_and_seed_and_evaluates_on_three_bench
 
     captions = workflow_copy / "captions.jsonl"
     captions.write_text('{"id": "c1", "text": "a caption"}\n')
-    (workflow_copy / "seeds.yaml").write_text(f"finetune:\n  seeds: [0, 1]\npools:\n  id:\n    source: {{path: {captions}}}\n")
+    (workflow_copy / "seeds.yaml").write_text(
+        f"finetune:\n  seeds: [0, 1]\npools:\n  id:\n    source: {{path: {captions}}}\n")
     # Without the local profile, which would scale GPU requests down to this machine's GPUs.
     result = run_snakemake(workflow_copy, "-n", "-p", "--cores", "1", "--workflow-profile", "none",
                            "--configfile", "config/paper.yaml", "seeds.yaml", "--", "results/tables/finetune.md")

@@ -120,7 +120,8 @@ def test_cli_and_table_6_label_the_heuristic_generator(tmp_path, zh_shards):
         out = tmp_path / f"id-{mix}"
         result = run_capflow("trainset", "--pool", "id", "--mix", mix, "--passages", pool,
                              "--queries", *[s[0] for s in shards], "--stats", *[s[1] for s in shards],
-                             "--language", "zh", "--heldout-fraction", "0.05", "--seed", "3", "--train", out / "train.jsonl",
+                             "--language", "zh", "--heldout-fraction", "0.05", "--seed", "3",
+                             "--train", out / "train.jsonl",
                              "--heldout", out / "heldout.jsonl", "--out-stats", out / "stats.json")
         assert result.returncode == 0, result.stderr
         stats_files.append(out / "stats.json")

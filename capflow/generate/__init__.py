@@ -36,7 +36,8 @@ def configure_parser(parser) -> None:
     io.add_argument("--shards", type=int, default=1, help="how many shards the pool is split into")
     io.add_argument("--out", required=True, type=Path, help="queries JSONL {passage_id, kind, query}")
     io.add_argument("--stats", required=True, type=Path, help="shard stats JSON")
-    io.add_argument("--rejects", required=True, type=Path, help="rejected answers JSONL {passage_id, kind, reason, text}")
+    io.add_argument("--rejects", required=True, type=Path,
+                    help="rejected answers JSONL {passage_id, kind, reason, text}")
 
     gen = parser.add_argument_group("generator")
     gen.add_argument("--backend", choices=BACKENDS, default="heuristic")
@@ -85,7 +86,8 @@ def configure_parser(parser) -> None:
 
 def settings_from_args(args) -> GeneratorSettings:
     return GeneratorSettings(
-        backend=args.backend, model=args.model, revision=args.model_revision, language=args.language, max_query_chars=args.max_query_chars,
+        backend=args.backend, model=args.model, revision=args.model_revision, language=args.language,
+        max_query_chars=args.max_query_chars,
         sampling=Sampling(args.temperature, args.top_p, args.max_tokens, args.seed),
         chat_template_kwargs=args.chat_template_kwargs, structured_output=args.structured_output,
         vllm=VllmOptions(args.tensor_parallel_size, args.gpu_memory_utilization, args.max_model_len, args.dtype),

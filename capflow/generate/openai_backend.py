@@ -84,7 +84,8 @@ class OpenAIBackend:
                 return self._post(body)
             except RetryableError as exc:
                 if attempt >= self.options.max_retries:
-                    raise UserError(f"openai backend: {self.url}: giving up after {attempt + 1} attempts: {exc}") from None
+                    raise UserError(f"openai backend: {self.url}: giving up after {attempt + 1} attempts: "
+                                    f"{exc}") from None
                 delay = min(MAX_BACKOFF_S, self.options.backoff_s * 2 ** attempt)
                 if exc.retry_after is not None:
                     delay = max(delay, min(MAX_BACKOFF_S, exc.retry_after))

@@ -66,7 +66,8 @@ class ShardResult:
     stats: dict
 
 
-def collect(requests: Sequence[GenerationRequest], answers: Sequence[str], max_chars: int) -> tuple[list[dict], list[dict]]:
+def collect(requests: Sequence[GenerationRequest], answers: Sequence[str],
+            max_chars: int) -> tuple[list[dict], list[dict]]:
     """Parse every answer into query rows and reject rows; garbage becomes a reject, never an error."""
     if len(answers) != len(requests):
         raise RuntimeError(f"the backend returned {len(answers)} answers for {len(requests)} requests")
