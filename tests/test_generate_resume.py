@@ -71,7 +71,8 @@ def test_killed_run_resumes_without_regenerating_finished_shards(workflow_copy):
         (wf / "generate.yaml").write_text(yaml.safe_dump({"generate": {
             "backend": "openai", "model": "fake", "shards": SHARDS,
             "openai": {"base_url": server.base_url, "concurrency": 2, "timeout_s": 900, "max_retries": 0}}}))
-        run = snakemake(wf, "--cores", str(SHARDS), *targets, popen=True)
+        # one thread per job, so the three shards run side by side however many CPUs the machine has
+        run = snakemake(wf, "--cores", str(SHARDS), "--set-threads", "generate=1", "--", *targets, popen=True)
         log: list[str] = []
         reader = threading.Thread(target=lambda: log.extend(line.decode() for line in run.stdout), daemon=True)
         reader.start()
@@ -96,7 +97,7 @@ def test_killed_run_resumes_without_regenerating_finished_shards(workflow_copy):
         time.sleep(0.05)  # mtimes below must differ from any write a rerun would make
 
         assert snakemake(wf, "--unlock").returncode == 0
-        rerun = snakemake(wf, "--cores", str(SHARDS), *targets)
+        rerun = snakemake(wf, "--cores", str(SHARDS), "--set-threads", "generate=1", "--", *targets)
         assert rerun.returncode == 0, rerun.stdout + rerun.stderr
 
     assert snapshot(done) == done  # finished shards untouched: same mtimes, same bytes

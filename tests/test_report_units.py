@@ -60,7 +60,8 @@ def test_reciprocal_rank_fusion_and_minmax_interpolation():
 def report_inputs(tmp_path, tiny_benchmark):
     """A validated tiny benchmark and hand-written per-query frame, losses, leakage histogram and sweep."""
     data = tmp_path / "data" / "Tiny"
-    made = run_capflow("data", "--name", "Tiny", "--local-dirs", tiny_benchmark.parent, *benchmark_outputs(data))
+    made = run_capflow("data", "--name", "Tiny", "--local-dirs", tiny_benchmark.parent, *benchmark_outputs(data),
+                       env={"CAPFLOW_DATA_DIR": ""})
     assert made.returncode == 0
     frame = ["benchmark,view,model,display,group,seed,query_id,query_type,query_group,metric,value"]
     for model, seed, values in (("bm25", "", (0.5, 1.0)), ("ood-kw", "0", (0.7, 0.2)), ("ood-kw", "1", (0.9, 0.4))):
@@ -234,7 +235,8 @@ def test_error_categories_of_one_query():
 
 def test_error_analysis_sheet_and_filled_categories(tmp_path, tiny_benchmark):
     data = tmp_path / "data" / "Tiny"
-    made = run_capflow("data", "--name", "Tiny", "--local-dirs", tiny_benchmark.parent, *benchmark_outputs(data))
+    made = run_capflow("data", "--name", "Tiny", "--local-dirs", tiny_benchmark.parent, *benchmark_outputs(data),
+                       env={"CAPFLOW_DATA_DIR": ""})
     assert made.returncode == 0
     for model in ("bm25", "m"):
         hits = ["c2", "c1", "c3", "c4"] if model == "m" else ["c1", "c3", "c4", "c2"]
