@@ -102,15 +102,14 @@ def why_no_queries(passages_path: Path, pool_size: int, stats_paths: Sequence[Pa
                    leakage_report: Path | None = None) -> str:
     """Why a mix has no query at all: an empty pool (the leakage filter kept nothing) or only rejects."""
     if pool_size == 0:
-        report_path = leakage_report
         try:
-            if report_path is None:
-                raise UserError("no leakage report given")
-            counts = read_json(report_path)["counts"]
-            return (f"the leakage filter kept no passage of the pool ({counts['in']} in, {counts['dropped']} dropped, "
-                    f"{counts['kept']} kept; see {report_path})")
+            counts = read_json(leakage_report)["counts"] if leakage_report else None
+            if counts:
+                return (f"the leakage filter kept no passage of the pool ({counts['in']} in, "
+                        f"{counts['dropped']} dropped, {counts['kept']} kept; see {leakage_report})")
         except (UserError, KeyError, TypeError):
-            return f"the pool {passages_path} holds no passage (did the leakage filter keep none?)"
+            pass
+        return f"the pool {passages_path} holds no passage (did the leakage filter keep none?)"
     passages, rejects = _shard_count(stats_paths, "passages"), _shard_count(stats_paths, "rejects")
     if passages is None or rejects is None:
         return "every answer was rejected (see the rejects files)"

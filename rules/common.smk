@@ -154,14 +154,6 @@ def benchmark_source(wildcards):
         raise WorkflowError(str(exc)) from None
 
 
-def benchmark_source_label(wildcards):
-    files = benchmark_source(wildcards)
-    if files:
-        return f"local:{Path(files[0]).parent.resolve()}"
-    repo = config["benchmarks"][wildcards.benchmark].get("repo")
-    return f"hub:{repo}@{config['data']['revision']}"
-
-
 def benchmark_data_options(wildcards):
     return cli_options(
         {

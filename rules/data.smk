@@ -15,7 +15,6 @@ rule benchmark_data:
     params:
         offline=HUB_OFFLINE,
         local_dirs=config["data"]["local_dirs"],
-        source=benchmark_source_label,
         options=benchmark_data_options,
     shell:
         "{params.offline} capflow --log {log:q} data --name {wildcards.benchmark:q} --local-dirs {params.local_dirs:q}"
