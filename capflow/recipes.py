@@ -51,6 +51,10 @@ class Recipe:
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
 
+    def labels(self) -> dict[str, str]:
+        """What the tables call the model: display name, group and parameter count."""
+        return {"display": self.display, "group": self.group, "params": self.params}
+
     def vector_json(self) -> str:
         """The recipe without what only labels tables or sets the inference batch size: what a job
         that computes vectors depends on (its labels come from the registry at table time)."""

@@ -8,6 +8,7 @@ JSON and an error report (missed positives, top-ranked negatives) per (benchmark
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -50,8 +51,6 @@ def select_recipe(args) -> Recipe:
         if args.model not in recipes:
             raise UserError(f"model '{args.model}' is not in the registry", args.models)
         recipe = recipes[args.model]
-    if args.weights:
-        recipe = recipe.with_path(args.weights, args.label or recipe.name)
     return recipe
 
 
@@ -65,6 +64,7 @@ def configure_parser(parser) -> None:
     parser.add_argument("--benchmark-label",
                         help="benchmark name written into the outputs (default: the directory name)")
     parser.add_argument("--label", help="model label written into the outputs (default: the recipe name)")
+    parser.add_argument("--batch-size", type=int, help="texts encoded per batch (default: the recipe's batch_size)")
     parser.add_argument("--language", required=True, help="benchmark language (BM25 tokenizer): zh or en")
     parser.add_argument("--depth", type=int, default=100, help="ranked candidates kept per query")
     parser.add_argument("--cache", type=Path, help="embedding cache directory")
@@ -78,7 +78,12 @@ def configure_parser(parser) -> None:
 
 
 def main(args) -> None:
-    recipe = select_recipe(args)
+    base = select_recipe(args)
+    if args.batch_size is not None:
+        if args.batch_size < 1:
+            raise UserError(f"--batch-size must be positive, got {args.batch_size}")
+        base = dataclasses.replace(base, batch_size=args.batch_size)
+    recipe = base.with_path(args.weights, args.label or base.name) if args.weights else base
     benchmark = load_benchmark(args.benchmark)
     name = args.benchmark_label or args.benchmark.name
     scoring.require_judged(benchmark, name)  # before any model is loaded
@@ -90,7 +95,8 @@ def main(args) -> None:
     label = args.label or recipe.name
     scoring.write_trec(args.run, run, label)
     write_jsonl(args.errors, error_report(benchmark, run, per_query, query_types))
-    scoring.write_metrics(args.metrics, summary, benchmark=name, label=label, recipe=recipe)
+    scoring.write_metrics(args.metrics, summary, benchmark=name, label=label, recipe=recipe,
+                          base_model=base.name if args.weights else None)
     m = summary["metrics"]
     log.info("%s on %s: nDCG@1 %.2f  @5 %.2f  @10 %.2f  (%d queries)", label, name,
              100 * m["ndcg@1"], 100 * m["ndcg@5"], 100 * m["ndcg@10"], summary["queries_evaluated"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import json
 from pathlib import Path
 
 from capflow import metrics
@@ -63,6 +63,9 @@ def score_run(benchmark: Benchmark, run: Run, query_types: dict[str, str],
     return summary, per_query
 
 
-def write_metrics(path: Path, summary: dict, *, benchmark: str, label: str, recipe: Recipe) -> None:
-    write_json(path, {"benchmark": benchmark, "model": label, "display": recipe.display, "group": recipe.group,
-                      "params": recipe.params, "recipe": dataclasses.asdict(recipe), **summary})
+def write_metrics(path: Path, summary: dict, *, benchmark: str, label: str, recipe: Recipe,
+                  base_model: str | None = None) -> None:
+    """The run's scores and the recipe fields that made its vectors; table labels (display name, group,
+    parameters) are not written: the report takes them from the registry (capflow.report.labels)."""
+    head = {"benchmark": benchmark, "model": label, **({"base_model": base_model} if base_model else {})}
+    write_json(path, {**head, "recipe": json.loads(recipe.vector_json()), **summary})

@@ -182,9 +182,15 @@ def zeroshot_paths(benchmark="{benchmark}", model="{model}"):
 EMBEDDING_CACHE = f"{RESULTS}/cache/embeddings"
 
 
+# A retrieval or training job's recipe param is `Recipe.vector_json()`: what changes vectors. Table
+# labels reach only the report (`model_labels`), and the inference batch size is a resource, so
+# editing either reruns no encoding.
 def recipe_json(wildcards):
-    """The model's recipe as a param: editing it reruns the model's jobs."""
-    return RECIPES[wildcards.model].to_json()
+    return RECIPES[wildcards.model].vector_json()
+
+
+def encode_batch_size(wildcards):
+    return RECIPES[wildcards.model].batch_size
 
 
 def zeroshot_gpus(wildcards):
@@ -389,7 +395,6 @@ def finetune_inputs(wildcards):
 
 
 def finetune_recipe_json(wildcards):
-    """What training depends on: a new table label or inference batch size retrains nothing."""
     return RECIPES[FINETUNE["base_model"]].vector_json()
 
 
@@ -460,9 +465,17 @@ def evaluation_inputs(wildcards):
     return files
 
 
-def evaluation_recipe_json(wildcards):
+def evaluation_recipe(wildcards):
     kind, what = parse_evaluation_run(wildcards.run)
-    return RECIPES[what if kind == "zeroshot" else FINETUNE["base_model"]].to_json()
+    return RECIPES[what if kind == "zeroshot" else FINETUNE["base_model"]]
+
+
+def evaluation_recipe_json(wildcards):
+    return evaluation_recipe(wildcards).vector_json()
+
+
+def evaluation_batch_size(wildcards):
+    return evaluation_recipe(wildcards).batch_size
 
 
 def evaluation_model_options(wildcards):
@@ -510,6 +523,16 @@ def evaluation_metrics():
 
 # --- report: tables, analyses and figures from finished results ------------------------------------
 REPORT = config["report"]
+
+
+def model_labels():
+    """The table labels of every model the report names (`--labels`): a param of the report jobs
+    alone, so a renamed model reruns them and nothing upstream."""
+    names = dict.fromkeys([*config["zeroshot"]["models"], FINETUNE["base_model"], *EVALUATE["zeroshot_models"]])
+    return json.dumps({n: RECIPES[n].labels() for n in names}, sort_keys=True, ensure_ascii=False)
+
+
+MODEL_LABELS = model_labels()
 
 
 def table_paths(table="{table}"):
@@ -701,7 +724,10 @@ def finetune_report_selection():
     """Table 4's inputs (metrics of every evaluation, the training sets' stats) and its selection."""
     inputs = evaluation_metrics() + trainset_stats_files()
     labels = [evaluation_label(b) for b in EVALUATION_VIEWS]
-    return inputs, f"--inputs {words(*inputs)} --benchmarks {words(*labels)} --ks {words(*EVALUATE['table_ks'])}"
+    return inputs, (
+        f"--inputs {words(*inputs)} --benchmarks {words(*labels)} --ks {words(*EVALUATE['table_ks'])}"
+        f" --labels {words(MODEL_LABELS)}"
+    )
 
 
 def report_tables():
@@ -713,7 +739,8 @@ def report_tables():
     tables = {
         "zeroshot": (
             zeroshot_inputs,
-            f"zeroshot --inputs {words(*zeroshot_inputs)} --benchmarks {words(*zeroshot['benchmarks'])}",
+            f"zeroshot --inputs {words(*zeroshot_inputs)} --benchmarks {words(*zeroshot['benchmarks'])}"
+            f" --labels {words(MODEL_LABELS)}",
         ),
         "trainsets": (trainset_stats_files(), f"trainsets --inputs {words(*trainset_stats_files())}"),
         "finetune": (finetune_inputs, f"finetune {finetune_selection} {finetune_table_notes()}"),

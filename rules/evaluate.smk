@@ -42,6 +42,7 @@ rule evaluate:
     resources:
         **job_resources(evaluation_gpus),
         compute_threads=compute_threads,
+        encode_batch_size=evaluation_batch_size,
     params:
         offline=HUB_OFFLINE,
         recipe=evaluation_recipe_json,
@@ -55,5 +56,6 @@ rule evaluate:
     shell:
         "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --threads {resources.compute_threads} --log {log:q} retrieve"
         " --benchmark {params.benchmark_dir:q} --benchmark-label {params.label:q} --recipe-json {params.recipe:q}"
-        " {params.model} --language {params.language:q} --depth {params.depth} --cache {params.cache:q}"
+        " --batch-size {resources.encode_batch_size} {params.model} --language {params.language:q}"
+        " --depth {params.depth} --cache {params.cache:q}"
         " {params.flags} --run {output.run:q} --metrics {output.metrics:q} --errors {output.errors:q}"

@@ -47,8 +47,9 @@ rule hybrid:
     params:
         benchmark_dir=input_benchmark_dir,
         options=hybrid_options,
+        labels=MODEL_LABELS,
     shell:
-        "capflow --log {log:q} hybrid --benchmark {params.benchmark_dir:q}"
+        "capflow --log {log:q} hybrid --benchmark {params.benchmark_dir:q} --labels {params.labels:q}"
         " --lexical {input.lexical_run:q} {input.lexical_metrics:q} --dense {input.dense_run:q} {input.dense_metrics:q}"
         " {params.options} --run {output.run:q} --metrics {output.metrics:q}"
 
@@ -64,8 +65,10 @@ rule per_query:
         "../workflow/envs/core.yaml"
     params:
         benchmarks=benchmark_label_options(scored_runs()),
+        labels=MODEL_LABELS,
     shell:
         "capflow --log {log:q} per-query --metrics {input.metrics:q} --runs {input.runs:q} {params.benchmarks}"
+        " --labels {params.labels:q}"
         " --out {output.csv:q}"
 
 
@@ -82,8 +85,10 @@ rule classification_sweep:
         benchmark=benchmark_words,
         thresholds=REPORT["classification"]["thresholds"],
         cache=EMBEDDING_CACHE,
+        labels=MODEL_LABELS,
     shell:
         "capflow --log {log:q} classification --metrics {input.metrics:q} --benchmark {params.benchmark}"
+        " --labels {params.labels:q}"
         " --cache {params.cache:q} --thresholds {params.thresholds} --out {output.csv:q}"
 
 
@@ -100,8 +105,10 @@ rule inversions:
         benchmark=benchmark_words,
         types=types_words,
         cache=EMBEDDING_CACHE,
+        labels=MODEL_LABELS,
     shell:
         "capflow --log {log:q} inversions --metrics {input.metrics:q} --benchmark {params.benchmark}"
+        " --labels {params.labels:q}"
         " --query-types {params.types} --cache {params.cache:q} --out {output.csv:q}"
 
 
@@ -118,8 +125,10 @@ rule error_analysis:
     params:
         benchmark_dir=input_benchmark_dir,
         language=lookup(dpath="benchmarks/{benchmark}/language", within=config),
+        labels=MODEL_LABELS,
     shell:
-        "capflow --log {log:q} error-analysis --benchmark {params.benchmark_dir:q} --language {params.language:q}"
+        "capflow --log {log:q} error-analysis --labels {params.labels:q}"
+        " --benchmark {params.benchmark_dir:q} --language {params.language:q}"
         " --query-types {input.types:q} --lexical-run {input.lexical:q} --metrics {input.metrics:q}"
         " --runs {input.runs:q} --out {output.csv:q} --sheet {output.sheet:q}"
 

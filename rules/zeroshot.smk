@@ -17,6 +17,7 @@ rule zeroshot:
     resources:
         **job_resources(zeroshot_gpus),
         compute_threads=compute_threads,
+        encode_batch_size=encode_batch_size,
     params:
         offline=HUB_OFFLINE,
         recipe=recipe_json,
@@ -27,5 +28,6 @@ rule zeroshot:
     shell:
         "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --threads {resources.compute_threads} --log {log:q} retrieve"
         " --benchmark {params.benchmark_dir:q} --benchmark-label {wildcards.benchmark:q}"
-        " --recipe-json {params.recipe:q} --language {params.language:q} --depth {params.depth}"
+        " --recipe-json {params.recipe:q} --batch-size {resources.encode_batch_size}"
+        " --language {params.language:q} --depth {params.depth}"
         " --cache {params.cache:q} --run {output.run:q} --metrics {output.metrics:q} --errors {output.errors:q}"

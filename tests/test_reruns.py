@@ -186,13 +186,22 @@ def test_changing_one_recipe_reruns_only_that_models_jobs(done, small_data):
     assert plan_small(done, small_data, "--rerun-triggers", "mtime", "--", "all")["jobs"] == {}
 
 
-def test_a_new_table_label_or_batch_size_retrains_nothing(done, small_data):
+def test_a_new_table_label_or_batch_size_reruns_only_the_report(done, small_data):
     models_file = done / "config" / "models.yaml"
     models = yaml.safe_load(models_file.read_text())
-    models["all-MiniLM-L6-v2"].update(display="MiniLM (renamed)", batch_size=16)
+    models["all-MiniLM-L6-v2"].update(display="MiniLM (renamed)", group="renamed", params="23M", batch_size=16)
     models_file.write_text(yaml.safe_dump(models, sort_keys=False, allow_unicode=True))
     planned = plan_small(done, small_data, "--rerun-triggers", "params", "--", "all")
-    assert "finetune" not in planned["jobs"], planned["jobs"]
+    # no zero-shot, finetune or evaluation job: only the jobs that print labels (the hybrid rows name
+    # their two models) and what reads them
+    assert planned["jobs"] == {"hybrid": 4, "mteb_json": 4, "per_query": 1, "classification_sweep": 2,
+                               "inversions": 2, "error_analysis": 2, "table": 21, "figure": 5, "latex": 1,
+                               "all": 1}, planned["jobs"]
+    result = snakemake(done, small_data, "--cores", "2", "--configfile=small.yaml", "all")
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = (done / "results" / "tables" / "zeroshot.md").read_text(encoding="utf-8")
+    assert "| MiniLM (renamed) | 23M |" in table
+    assert "| BM25 + MiniLM (renamed) (RRF k=60) | 23M |" in table
 
 
 def test_changed_benchmark_data_reruns_the_data_jobs(done, small_data, tmp_path):

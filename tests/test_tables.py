@@ -56,7 +56,7 @@ def test_zeroshot_table_groups_by_size_and_is_reproducible(tmp_path):
     inputs = [metrics_file(tmp_path / "1.json", "Cap", "bm25", "lexical", (0.744, 0.693, 0.6654)),
               metrics_file(tmp_path / "2.json", "Cap", "big", "large", (0.89, 0.87, 0.8655)),
               metrics_file(tmp_path / "3.json", "Cap", "small", "small", (0.81, 0.79, 0.7886))]
-    args = argparse.Namespace(inputs=inputs, ks=None, benchmarks=None, caption=None, note=None)
+    args = argparse.Namespace(inputs=inputs, ks=None, benchmarks=None, caption=None, note=None, labels={})
     table = zeroshot.build(args)
     assert [title for title, _ in table.groups] == ["Lexical", "Embedding models (> 1B)", "Embedding models (< 1B)"]
     out = tmp_path / "tables"

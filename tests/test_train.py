@@ -322,7 +322,7 @@ def test_finetune_table_has_base_pools_mixes_and_seed_spread(tmp_path):
         stats = tmp_path / f"stats-{pool}-{mix}.json"
         stats.write_text(json.dumps({"pool": pool, "mix": mix, "generator": "heuristic (no LLM)"}))
         inputs.append(stats)
-    table = finetune.build(SimpleNamespace(inputs=inputs, benchmarks=None, ks=[10], note=["extra note"], caption=None))
+    table = finetune.build(SimpleNamespace(inputs=inputs, benchmarks=None, ks=[10], note=["extra note"], caption=None, labels={}))
     assert [(title, [r.label for r in rows]) for title, rows in table.groups] == [
         ("Zero-shot", ["MiniLM (base)", "BM25"]),
         ("Finetuned on the OOD pool", ["SM", "KW"]),
@@ -343,7 +343,7 @@ def test_finetune_table_refuses_other_json(tmp_path):
     bad = tmp_path / "x.json"
     bad.write_text("{}")
     with pytest.raises(UserError, match="neither a metrics JSON"):
-        finetune.build(SimpleNamespace(inputs=[bad], benchmarks=None, ks=None, note=None, caption=None))
+        finetune.build(SimpleNamespace(inputs=[bad], benchmarks=None, ks=None, note=None, caption=None, labels={}))
 
 
 # --- the finetune and evaluate rules ------------------------------------------------------------------

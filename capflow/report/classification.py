@@ -22,7 +22,7 @@ import numpy as np
 
 from capflow.benchmark import load_benchmark
 from capflow.errors import UserError
-from capflow.io import read_json
+from capflow.report.labels import add_labels_option, read_metrics
 from capflow.report.cachedscores import ScoreMatrix, recipe_of, score_matrix
 from capflow.report.csvframes import read_frame_csv, write_frame_csv
 from capflow.report.perquery import split_label
@@ -71,12 +71,12 @@ def classification_scores(cosine: np.ndarray, positives: np.ndarray, threshold: 
 
 
 def sweep(metrics_paths: Sequence[Path], benchmark_dirs: dict[str, Path], cache_root: Path,
-          thresholds: Sequence[float]):
+          thresholds: Sequence[float], labels: dict | None = None):
     import pandas as pd
 
     rows = []
     for path in metrics_paths:
-        summary = read_json(path)
+        summary = read_metrics(path, labels or {})
         label = summary.get("benchmark") if isinstance(summary, dict) else None
         if label not in benchmark_dirs:
             raise UserError(f"benchmark '{label}' has no --benchmark LABEL DIR", path)
@@ -102,11 +102,12 @@ def configure_parser(parser) -> None:
     parser.add_argument("--cache", required=True, type=Path, help="the embedding cache the runs were encoded into")
     parser.add_argument("--thresholds", nargs="+", type=float, default=list(DEFAULT_THRESHOLDS),
                         help="squared L2 distances (2 - 2 cos); default 0.20 to 1.20 by 0.05")
+    add_labels_option(parser)
     parser.add_argument("--out", required=True, type=Path, help="output sweep CSV")
 
 
 def main(args) -> None:
-    frame = sweep(args.metrics, {k: Path(v) for k, v in args.benchmark}, args.cache, args.thresholds)
+    frame = sweep(args.metrics, {k: Path(v) for k, v in args.benchmark}, args.cache, args.thresholds, args.labels)
     write_frame_csv(frame, args.out)
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from capflow.benchmark import load_benchmark, normalise_whitespace
 from capflow.errors import UserError
-from capflow.io import read_json
+from capflow.report.labels import add_labels_option, read_metrics
 from capflow.report.csvframes import read_frame_csv, write_frame_csv
 from capflow.report.perquery import load_benchmark_queries, read_run, split_label
 from capflow.report.querygroups import SHORT, group_of, ordered_groups
@@ -82,7 +82,7 @@ def query_errors(qrels: dict[str, int], hits: list[str], bm25_hits: list[str], t
 
 
 def analyse(metrics_paths, run_paths, lexical_run: Path, benchmark_dir: Path, types_path: Path | None,
-            language: str):
+            language: str, labels: dict | None = None):
     import pandas as pd
 
     if len(metrics_paths) != len(run_paths):
@@ -94,7 +94,7 @@ def analyse(metrics_paths, run_paths, lexical_run: Path, benchmark_dir: Path, ty
     terms = {q.id: query_terms(q.text, language) for q in benchmark.queries}
     rows = []
     for metrics_path, run_path in zip(metrics_paths, run_paths):
-        summary = read_json(metrics_path)
+        summary = read_metrics(metrics_path, labels or {})
         name, view = split_label(summary["benchmark"])
         run = {qid: [cid for cid, _ in hits] for qid, hits in read_run(run_path).items()}
         for q in benchmark.queries:
@@ -134,12 +134,14 @@ def configure_parser(parser) -> None:
     parser.add_argument("--lexical-run", required=True, type=Path, help="BM25's run.trec on the benchmark")
     parser.add_argument("--metrics", nargs="+", required=True, type=Path, help="metrics JSON of the runs analysed")
     parser.add_argument("--runs", nargs="+", required=True, type=Path, help="their run.trec files, in the same order")
+    add_labels_option(parser)
     parser.add_argument("--out", required=True, type=Path, help="output errors CSV (one row per error)")
     parser.add_argument("--sheet", required=True, type=Path, help="output annotation sheet CSV of the misses")
 
 
 def main(args) -> None:
-    frame = analyse(args.metrics, args.runs, args.lexical_run, args.benchmark, args.query_types, args.language)
+    frame = analyse(args.metrics, args.runs, args.lexical_run, args.benchmark, args.query_types, args.language,
+                    args.labels)
     write_frame_csv(frame, args.out)
     write_frame_csv(annotation_sheet(frame), args.sheet)
 

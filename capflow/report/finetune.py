@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from capflow.errors import UserError
-from capflow.io import read_json
+from capflow.report.labels import add_labels_option, read_metrics
 from capflow.report.table import Cell, Column, Row, Table, mean_std
 from capflow.vocabulary import MIX_DISPLAY, MIXES, POOL_DISPLAY, parse_setting_label
 
@@ -19,12 +19,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--inputs", nargs="+", type=Path, required=True, help="metrics JSON and trainset stats.json")
     parser.add_argument("--benchmarks", nargs="*", help="column order (default: order of inputs)")
     parser.add_argument("--ks", nargs="*", type=int, help="cut-offs shown (default 1 5 10)")
+    add_labels_option(parser)
 
 
 def build(args) -> Table:
     runs, stats = [], []
     for path in args.inputs:
-        data = read_json(path)
+        data = read_metrics(path, args.labels)
         if isinstance(data, dict) and {"pool", "mix", "generator"} <= set(data):
             stats.append(data)
         elif isinstance(data, dict) and {"benchmark", "model", "metrics"} <= set(data):

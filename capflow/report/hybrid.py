@@ -16,6 +16,7 @@ from pathlib import Path
 from capflow.benchmark import load_benchmark
 from capflow.errors import UserError
 from capflow.io import read_json, write_json
+from capflow.report.labels import add_labels_option, read_metrics
 
 Run = dict[str, list[tuple[str, float]]]
 METHODS = ("rrf", "minmax")
@@ -66,6 +67,7 @@ def configure_parser(parser) -> None:
     parser.add_argument("--weight", type=float, default=0.5, help="minmax: the dense run's weight (default 0.5)")
     parser.add_argument("--depth", type=int, default=100, help="fused candidates kept per query")
     parser.add_argument("--label", help="model label (default bm25+<dense>-<method>)")
+    add_labels_option(parser)
     parser.add_argument("--run", required=True, type=Path, help="output TREC run")
     parser.add_argument("--metrics", required=True, type=Path, help="output metrics JSON")
 
@@ -73,7 +75,7 @@ def configure_parser(parser) -> None:
 def main(args) -> None:
     from capflow.scoring import read_trec, score_run, write_trec
 
-    lexical, dense = read_json(args.lexical[1]), read_json(args.dense[1])
+    lexical, dense = read_metrics(args.lexical[1], args.labels), read_metrics(args.dense[1], args.labels)
     if lexical.get("benchmark") != dense.get("benchmark"):
         raise UserError(f"the runs are on different benchmarks: '{lexical.get('benchmark')}' and "
                         f"'{dense.get('benchmark')}'", args.dense[1])

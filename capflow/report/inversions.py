@@ -16,6 +16,7 @@ import numpy as np
 from capflow.benchmark import load_benchmark
 from capflow.errors import UserError
 from capflow.io import read_json
+from capflow.report.labels import add_labels_option, read_metrics
 from capflow.report.cachedscores import recipe_of, score_matrix
 from capflow.report.csvframes import read_frame_csv, write_frame_csv
 from capflow.report.perquery import load_benchmark_queries, split_label
@@ -44,8 +45,9 @@ def query_inversions(cosine: np.ndarray, qrels: dict[str, int], candidate_ids: l
             "margin": float(cosine[top_neg] - cosine[low_pos])}
 
 
-def inversion_rows(metrics_path: Path, benchmark_dir: Path, types_path: Path | None, cache_root: Path) -> list[dict]:
-    summary = read_json(metrics_path)
+def inversion_rows(metrics_path: Path, benchmark_dir: Path, types_path: Path | None, cache_root: Path,
+                   labels: dict | None = None) -> list[dict]:
+    summary = read_metrics(metrics_path, labels or {})
     benchmark = load_benchmark(benchmark_dir)
     types = load_benchmark_queries(benchmark_dir, types_path).types
     matrix = score_matrix(recipe_of(summary, metrics_path), benchmark, cache_root)
@@ -77,6 +79,7 @@ def configure_parser(parser) -> None:
     parser.add_argument("--query-types", nargs=2, action="append", default=[], metavar=("LABEL", "FILE"),
                         help="query_types.json used for a label instead of its dir's own; repeatable")
     parser.add_argument("--cache", required=True, type=Path, help="the embedding cache the runs were encoded into")
+    add_labels_option(parser)
     parser.add_argument("--out", required=True, type=Path, help="output inversions CSV")
 
 
@@ -90,7 +93,7 @@ def main(args) -> None:
         label = read_json(path).get("benchmark")
         if label not in dirs:
             raise UserError(f"benchmark '{label}' has no --benchmark LABEL DIR", path)
-        rows += inversion_rows(path, dirs[label], types.get(label), args.cache)
+        rows += inversion_rows(path, dirs[label], types.get(label), args.cache, args.labels)
     write_frame_csv(pd.DataFrame(rows, columns=COLUMNS), args.out)
 
 

@@ -19,7 +19,8 @@ from typing import Mapping, Sequence
 from capflow import metrics
 from capflow.benchmark import Query, load_queries
 from capflow.errors import UserError
-from capflow.io import read_json, read_jsonl
+from capflow.io import read_jsonl
+from capflow.report.labels import add_labels_option, read_metrics
 from capflow.report.csvframes import read_frame_csv, write_frame_csv
 from capflow.report.querygroups import group_of, load_query_types
 from capflow.vocabulary import parse_setting_label, setting_display
@@ -102,7 +103,8 @@ def run_rows(summary: Mapping, run: Run, bench: BenchmarkQueries, measures: Sequ
 
 
 def build_frame(metrics_paths: Sequence[Path], run_paths: Sequence[Path], benchmark_dirs: Mapping[str, Path],
-                types_paths: Mapping[str, Path], measures: Sequence[str] = DEFAULT_MEASURES, tie_order: str = "file"):
+                types_paths: Mapping[str, Path], measures: Sequence[str] = DEFAULT_MEASURES, tie_order: str = "file",
+                labels: Mapping[str, dict] | None = None):
     """The long frame (a pandas DataFrame) over every run; benchmarks are keyed by their metrics label."""
     import pandas as pd
 
@@ -115,7 +117,7 @@ def build_frame(metrics_paths: Sequence[Path], run_paths: Sequence[Path], benchm
     loaded: dict[str, BenchmarkQueries] = {}
     rows: list[dict] = []
     for metrics_path, run_path in zip(metrics_paths, run_paths):
-        summary = read_json(metrics_path)
+        summary = read_metrics(metrics_path, labels or {})
         if not isinstance(summary, dict) or not {"benchmark", "model"} <= set(summary):
             raise UserError("metrics JSON lacks 'benchmark' or 'model'", metrics_path)
         label = summary["benchmark"]
@@ -145,10 +147,11 @@ def configure_parser(parser) -> None:
     parser.add_argument("--measures", nargs="+", default=list(DEFAULT_MEASURES), help="metrics kept per query")
     parser.add_argument("--tie-order", choices=TIE_ORDERS, default="file",
                         help="file: the run's order (capflow); docid: trec_eval's order of equal scores")
+    add_labels_option(parser)
     parser.add_argument("--out", required=True, type=Path, help="output per_query.csv")
 
 
 def main(args) -> None:
     frame = build_frame(args.metrics, args.runs, {k: Path(v) for k, v in args.benchmark},
-                        {k: Path(v) for k, v in args.query_types}, args.measures, args.tie_order)
+                        {k: Path(v) for k, v in args.query_types}, args.measures, args.tie_order, args.labels)
     write_frame_csv(frame, args.out)

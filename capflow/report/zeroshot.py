@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from capflow.errors import UserError
-from capflow.io import read_json
+from capflow.report.labels import add_labels_option, read_metrics
 from capflow.report.table import Cell, Column, Row, Table
 
 GROUP_TITLES = {"lexical": "Lexical", "small": "Embedding models (< 1B)", "large": "Embedding models (> 1B)",
@@ -16,13 +16,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--inputs", nargs="+", type=Path, required=True, help="metrics JSON files")
     parser.add_argument("--benchmarks", nargs="*", help="column order (default: order of inputs)")
     parser.add_argument("--ks", nargs="*", type=int, help="cut-offs shown (default 1 5 10)")
+    add_labels_option(parser)
 
 
 def build(args) -> Table:
     ks = args.ks or [1, 5, 10]
     runs = []
     for path in args.inputs:
-        run = read_json(path)
+        run = read_metrics(path, args.labels)
         for key in ("benchmark", "model", "metrics"):
             if not isinstance(run, dict) or key not in run:
                 raise UserError(f"metrics JSON lacks '{key}'", path)
