@@ -24,6 +24,7 @@ it). Only a finished model is renamed to ``<out>``: a standard sentence-transfor
 
 from __future__ import annotations
 
+import argparse
 import csv
 import dataclasses
 import hashlib
@@ -53,6 +54,20 @@ RUN_RECORD = "capflow_run.json"
 PAIR_FIELDS = {"query": str, "passage_id": str}
 LOSS_COLUMNS = ("step", "train_loss", "eval_loss")
 BF16_CHOICES = ("auto", "yes", "no")
+# passage_max_length "auto": the smallest of 128, 256, 512, ... (up to the model's limit) that holds
+# this share of the pool's passages whole. 128 is the paper's setting, enough for captions; the
+# paper's OOD paragraphs average about 140 jieba words and need more.
+AUTO_LENGTH_START = 128
+AUTO_LENGTH_COVERAGE = 0.95
+
+
+def max_length_value(text: str) -> int | str:
+    """A --passage-max-length value: a positive number of tokens or 'auto'."""
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', got {text!r}")
+    return int(text)
 
 
 @dataclass(frozen=True)
@@ -63,7 +78,7 @@ class TrainSettings:
     batch_size: int = 32
     mini_batch_size: int | None = None  # set: GradCache loss, forward passes of this many texts
     query_max_length: int = 32
-    passage_max_length: int = 128
+    passage_max_length: int | str = "auto"  # tokens, or "auto": sized from the pool (AUTO_LENGTH_COVERAGE)
     warmup_ratio: float = 0.1
     max_steps: int | None = None  # unset: train for ``epochs``
     epochs: float = 1.0
@@ -76,8 +91,12 @@ class TrainSettings:
     def check(self) -> None:
         positive = {"learning_rate": self.learning_rate, "temperature": self.temperature,
                     "batch_size": self.batch_size, "query_max_length": self.query_max_length,
-                    "passage_max_length": self.passage_max_length, "epochs": self.epochs,
-                    "save_steps": self.save_steps, "save_total_limit": self.save_total_limit}
+                    "epochs": self.epochs, "save_steps": self.save_steps, "save_total_limit": self.save_total_limit}
+        if self.passage_max_length != "auto":
+            if not isinstance(self.passage_max_length, int):
+                raise UserError(f"training setting passage_max_length must be a positive integer or 'auto', "
+                                f"got {self.passage_max_length!r}")
+            positive["passage_max_length"] = self.passage_max_length
         for optional in ("mini_batch_size", "max_steps", "eval_steps"):
             if getattr(self, optional) is not None:
                 positive[optional] = getattr(self, optional)
@@ -136,6 +155,36 @@ def pair_columns(recipe: Recipe, pairs: Sequence[tuple[str, str]], passages: dic
 
     return {"query": prepared_texts(recipe, [q for q, _ in pairs], "query", eos),
             "passage": prepared_texts(recipe, [passages[pid] for _, pid in pairs], "passage", eos)}
+
+
+def passage_length(setting: int | str, lengths: Sequence[int], model_max: int) -> int:
+    """The passage truncation length: ``setting`` within the model's limit, or for "auto" the
+    smallest of AUTO_LENGTH_START·2^k (then the model's limit) covering AUTO_LENGTH_COVERAGE of
+    ``lengths`` (the pool's passages in tokens)."""
+    if setting != "auto":
+        return min(int(setting), model_max)
+    candidate = AUTO_LENGTH_START
+    while candidate < model_max:
+        if sum(n <= candidate for n in lengths) >= AUTO_LENGTH_COVERAGE * len(lengths):
+            return candidate
+        candidate *= 2
+    return model_max
+
+
+def passage_token_lengths(model, texts: Sequence[str]) -> list[int]:
+    """Each prepared passage's length in the model's tokens, special tokens included, untruncated."""
+    return [len(ids) for ids in model.tokenizer(list(texts), verbose=False)["input_ids"]]
+
+
+def truncation_report(setting: int | str, length: int, pool_lengths: Sequence[int],
+                      train_lengths: Sequence[int]) -> dict:
+    """What train.json records about passage truncation."""
+    def share_longer(lengths: Sequence[int]) -> float:
+        return round(sum(n > length for n in lengths) / len(lengths), 4) if lengths else 0.0
+
+    return {"passage_max_length": length, "passage_max_length_setting": setting,
+            "pool_passages_truncated": share_longer(pool_lengths),
+            "train_passages_truncated": share_longer(train_lengths)}
 
 
 # --- the run record -----------------------------------------------------------------------------------
@@ -247,9 +296,12 @@ def build_trainer(model, train_columns: dict[str, list[str]], eval_columns: dict
                                                                    MultipleNegativesRankingLoss)
     from transformers import PrinterCallback
 
-    model_max = model.max_seq_length or settings.passage_max_length
-    lengths = {"query": min(settings.query_max_length, model_max),
-               "document": min(settings.passage_max_length, model_max)}
+    model_max = model.max_seq_length or AUTO_LENGTH_START
+    # train() sizes "auto" from the whole pool; a direct caller gets it sized from these passages
+    passage_max = passage_length(settings.passage_max_length,
+                                 passage_token_lengths(model, train_columns["passage"])
+                                 if settings.passage_max_length == "auto" else [], model_max)
+    lengths = {"query": min(settings.query_max_length, model_max), "document": passage_max}
     collator = SentenceTransformerDataCollator(preprocess_fn=model.preprocess,
                                                router_mapping={"query": "query", "passage": "document"},
                                                max_length=lengths)
@@ -395,6 +447,20 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
     # Train fp32 weights (under bf16 autocast where enabled); evaluation loads them in the recipe's dtype.
     model = encoders.load_encoder(dataclasses.replace(recipe, dtype="float32"), device=device, weights=weights)
     eos = model.tokenizer.eos_token if recipe.append_eos else None
+    pool_texts = encoders.prepared_texts(recipe, list(passages.values()), "passage", eos)
+    pool_lengths = passage_token_lengths(model, pool_texts)
+    length_of = dict(zip(passages, pool_lengths))
+    length = passage_length(settings.passage_max_length, pool_lengths, model.max_seq_length or AUTO_LENGTH_START)
+    truncation = truncation_report(settings.passage_max_length, length, pool_lengths,
+                                   [length_of[pid] for pid in dict.fromkeys(pid for _, pid in pairs)])
+    if settings.passage_max_length == "auto" and truncation["pool_passages_truncated"] > 1 - AUTO_LENGTH_COVERAGE:
+        warnings.append(f"{truncation['pool_passages_truncated']:.1%} of the pool's passages are longer than the "
+                        f"model's limit ({length} tokens) and are truncated")
+        log.warning("WARNING: %s", warnings[-1])
+    settings = dataclasses.replace(settings, passage_max_length=length)
+    log.info("passages truncated at %d tokens (%s): %.1f%% of the pool's, %.1f%% of the training set's", length,
+             truncation["passage_max_length_setting"], 100 * truncation["pool_passages_truncated"],
+             100 * truncation["train_passages_truncated"])
     trainer = build_trainer(model, pair_columns(recipe, pairs, passages, eos),
                             pair_columns(recipe, heldout, passages, eos) if heldout else None,
                             settings, work / "checkpoints", device, [*_run_callbacks(), *callbacks])
@@ -423,6 +489,7 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
         "final_train_loss": next((r["train_loss"] for r in reversed(rows) if "train_loss" in r), None),
         "final_eval_loss": next((r["eval_loss"] for r in reversed(rows) if "eval_loss" in r), None),
         "mean_train_loss": result.training_loss,
+        **truncation,
         **peak_memory_mb(device),
         "warnings": warnings,
     }
@@ -460,6 +527,11 @@ def configure_parser(parser) -> None:
         if field.name == "bf16":
             parser.add_argument(flag, choices=BF16_CHOICES, default=default,
                                 help="mixed precision (default %(default)s)")
+        elif field.name == "passage_max_length":
+            parser.add_argument(flag, type=max_length_value, default=default,
+                                help=f"tokens, or auto: the smallest of {AUTO_LENGTH_START}, {2 * AUTO_LENGTH_START}, "
+                                     f"... that holds {AUTO_LENGTH_COVERAGE:.0%} of the pool's passages whole "
+                                     "(default %(default)s)")
         else:
             kind = float if isinstance(default, float) or field.name == "epochs" else int
             parser.add_argument(flag, type=kind, default=default, help="(default %(default)s)")

@@ -6,10 +6,11 @@ each kind, round(heldout_fraction × n) pairs are held out: those ranked lowest 
 (passage id, query). The choice depends on the pair, not the mix, so SM+KW holds out SM's
 held-out pairs plus KW's (but for a query made as both SM and KW for one passage, kept once as SM).
 
-The stats are the paper's Table 6: passages (those with at least one query), their tokens
-(jieba words for Chinese, whitespace-separated words for English; punctuation-only tokens not
-counted), queries, queries per passage and mean query length (characters for Chinese, words for
-English), with the generator's label.
+The stats hold the paper's Table 6 in its units: the pool's size and total tokens (jieba words for
+Chinese, whitespace-separated words for English; punctuation-only tokens not counted), queries per
+pool passage and the mean query length in the same tokens. Beside them: the passages with at least
+one query and their tokens, the query count, the mean query length in characters (Chinese) or words
+(English), per-kind counts, and the generator's label.
 """
 
 from __future__ import annotations
@@ -122,8 +123,10 @@ def _mean(total: float, count: int) -> float:
 
 
 def trainset_stats(pairs: Sequence[dict], heldout: int, texts: dict[str, str], language: str) -> dict:
+    """Table 6's statistics of a training set drawn from the pool ``texts`` (id -> passage)."""
+    tokens_of = {pid: passage_tokens(text, language) for pid, text in texts.items()}
     passages = list(dict.fromkeys(p["passage_id"] for p in pairs))
-    tokens = sum(passage_tokens(texts[pid], language) for pid in passages)
+    tokens = sum(tokens_of[pid] for pid in passages)
     by_kind = {}
     for kind in KINDS:
         of_kind = [p for p in pairs if p["kind"] == kind]
@@ -135,6 +138,9 @@ def trainset_stats(pairs: Sequence[dict], heldout: int, texts: dict[str, str], l
                 "query_length_mean": _mean(sum(query_length(p["query"], language) for p in of_kind), len(of_kind)),
             }
     return {
+        "pool_tokens": sum(tokens_of.values()),
+        "queries_per_pool_passage": _mean(len(pairs), len(texts)),
+        "query_tokens_mean": _mean(sum(passage_tokens(p["query"], language) for p in pairs), len(pairs)),
         "passages": len(passages),
         "passage_tokens": tokens,
         "passage_tokens_mean": _mean(tokens, len(passages)),

@@ -71,6 +71,9 @@ def test_training_saves_a_loadable_model_and_per_step_losses(tiny_model, trainse
     assert sorted(p.name for p in out.iterdir()) == ["loss.csv", "model", "train.json"]  # no .partial left
     record = json.loads((out / "model" / tr.RUN_RECORD).read_text())
     assert record["settings"]["temperature"] == 0.02 and record["recipe"]["name"] == "tiny"
+    # "auto" below 128 tokens: the tiny model's limit, which holds every 8-token passage
+    assert (summary["passage_max_length"], summary["passage_max_length_setting"]) == (64, "auto")
+    assert summary["pool_passages_truncated"] == 0.0 and summary["train_passages_truncated"] == 0.0
     embedding = SentenceTransformer(str(out / "model"), device="cpu").encode(["cat dog"])
     assert embedding.shape == (1, 32)
 
@@ -152,7 +155,7 @@ def test_loss_follows_the_temperature(tiny_model, tmp_path):
     from capflow import encoders
 
     model = encoders.load_encoder(tiny_recipe(tiny_model), device="cpu")
-    settings = tr.TrainSettings(temperature=0.05, mini_batch_size=2)
+    settings = tr.TrainSettings(temperature=0.05, mini_batch_size=2, passage_max_length=128)
     trainer = tr.build_trainer(model, {"query": ["a"], "passage": ["b"]}, None, settings, tmp_path / "c", "cpu")
     assert type(trainer.loss).__name__ == "CachedMultipleNegativesRankingLoss"
     assert trainer.loss.scale == pytest.approx(20.0)
@@ -322,7 +325,8 @@ def test_finetune_table_has_base_pools_mixes_and_seed_spread(tmp_path):
         stats = tmp_path / f"stats-{pool}-{mix}.json"
         stats.write_text(json.dumps({"pool": pool, "mix": mix, "generator": "heuristic (no LLM)"}))
         inputs.append(stats)
-    table = finetune.build(SimpleNamespace(inputs=inputs, benchmarks=None, ks=[10], note=["extra note"], caption=None, labels={}))
+    table = finetune.build(SimpleNamespace(inputs=inputs, benchmarks=None, ks=[10], note=["extra note"], caption=None,
+                                           labels={}))
     assert [(title, [r.label for r in rows]) for title, rows in table.groups] == [
         ("Zero-shot", ["MiniLM (base)", "BM25"]),
         ("Finetuned on the OOD pool", ["SM", "KW"]),
@@ -371,8 +375,41 @@ def test_paper_dag_finetunes_every_setting_and_seed_and_evaluates_on_three_bench
     train = next(line for line in result.stdout.splitlines() if " train --recipe-json " in line)
     assert "gpu-run --gpus 1 --" in train and "bge-base-zh-v1.5" in train
     for flag in ("--batch-size 128", "--max-steps 4000", "--temperature 0.02", "--query-max-length 32",
-                 "--passage-max-length 128", "--learning-rate 2e-05"):
+                 "--passage-max-length auto", "--learning-rate 2e-05"):
         assert flag in train
     assert "mteb-data --source mteb/EcomRetrieval --split dev --revision fa705ce" in result.stdout
     evaluate = [line for line in result.stdout.splitlines() if " retrieve " in line and "--weights" in line]
     assert len(evaluate) == 36 and all("--label " in line for line in evaluate)
+
+
+@pytest.mark.parametrize("setting, lengths, model_max, expected", [
+    ("auto", [30] * 99 + [300], 512, 128),  # captions: the paper's 128 holds 99%
+    ("auto", [100] * 90 + [200] * 10, 512, 256),  # 128 holds 90%: too few
+    ("auto", [100] * 94 + [400] * 6, 512, 512),
+    ("auto", [100] * 50 + [900] * 50, 512, 512),  # nothing holds 95%: the model's limit
+    ("auto", [10, 20], 64, 64),  # a model shorter than 128
+    (96, [500] * 10, 512, 96),  # a number is taken as it is
+    (1024, [500] * 10, 512, 512),  # within the model's limit
+])
+def test_passage_length_holds_95_percent_of_the_pool(setting, lengths, model_max, expected):
+    assert tr.passage_length(setting, lengths, model_max) == expected
+
+
+def test_train_json_records_the_passage_truncation(tiny_model, trainset, tmp_path):
+    """Every passage is [CLS] + 6 words + [SEP] = 8 tokens: 8 truncates none, 7 truncates all."""
+    import dataclasses
+
+    whole = run_train(tiny_model, trainset, tmp_path / "a", dataclasses.replace(SETTINGS, passage_max_length=8))
+    cut = run_train(tiny_model, trainset, tmp_path / "b", dataclasses.replace(SETTINGS, passage_max_length=7))
+    assert (whole["passage_max_length"], whole["pool_passages_truncated"], whole["train_passages_truncated"]) == (
+        8, 0.0, 0.0)
+    assert (cut["passage_max_length"], cut["pool_passages_truncated"], cut["train_passages_truncated"]) == (
+        7, 1.0, 1.0)
+    assert json.loads((tmp_path / "b" / "train.json").read_text())["passage_max_length_setting"] == 7
+
+
+def test_passage_max_length_is_a_number_or_auto():
+    with pytest.raises(UserError, match="passage_max_length must be a positive integer or 'auto', got 'long'"):
+        tr.TrainSettings(passage_max_length="long").check()
+    with pytest.raises(UserError, match="passage_max_length must be positive, got 0"):
+        tr.TrainSettings(passage_max_length=0).check()

@@ -45,6 +45,10 @@ def test_stats_are_the_papers_table_6_columns(tmp_path, zh_shards):
     # "燃气表" twice for p1 is kept once; "猫和狗" as SM and as KW for p2 is kept once, as SM
     assert stats["queries"] == 5 and stats["train_queries"] == 5 and stats["heldout_queries"] == 0
     assert stats["passages"] == 2 and stats["pool_passages"] == 3
+    # the paper's units: the whole pool's tokens (p3 has no query: 没有 / 查询 / 的 / 段落), queries per
+    # pool passage, query length in the same jieba words (墙上 / 的 / 燃气表, 猫 / 和 / 狗, then 1 + 1 + 1)
+    assert stats["pool_tokens"] == 12 and stats["queries_per_pool_passage"] == round(5 / 3, 4)
+    assert stats["query_tokens_mean"] == round((3 + 3 + 1 + 1 + 1) / 5, 4)
     assert stats["passage_tokens"] == 8 and stats["passage_tokens_mean"] == 4.0
     assert stats["token_unit"] == "jieba words" and stats["query_length_unit"] == "chars"
     assert stats["queries_per_passage"] == 2.5
@@ -66,6 +70,7 @@ def test_english_units_are_whitespace_words(tmp_path):
     stats = build_trainset("ood", "kw", pool, [kw[0]], [kw[1]], "en", 0.0, 0, files_in(tmp_path / "out"))
     assert stats["passage_tokens"] == 6  # the lone "," is not a word
     assert stats["query_length_mean"] == 1.5 and stats["query_length_unit"] == "words"
+    assert stats["query_tokens_mean"] == 1.5 and stats["pool_tokens"] == 6 and stats["queries_per_pool_passage"] == 2.0
     assert stats["generator"] == "Qwen/Qwen3-32B (vllm)"
 
 
@@ -131,9 +136,12 @@ def test_cli_and_table_6_label_the_heuristic_generator(tmp_path, zh_shards):
     markdown = (tmp_path / "trainsets.md").read_text()
     rows = [line for line in markdown.splitlines() if line.startswith("| heuristic (no LLM)")]
     assert [r.split(" | ")[1] for r in rows] == ["SM", "KW", "SM+KW"]
-    assert rows[2].split(" | ")[2:6] == ["2", "4.00", "5", "2.50"]  # passages, tokens/passage, queries, Q/P
+    # the paper's pool passages, pool tokens, queries per pool passage, query length; then queries,
+    # passages with a query, held out
+    assert rows[2].split(" | ")[2:9] == ["3", "12", "1.67", "1.80", "5", "2", "0 |"]
+    assert "| Passages | Tokens | Queries/passage | Query length | Queries | Passages with queries |" in markdown
     assert "*ID pool*" in markdown and "heuristic (no LLM): queries made by keyword extraction" in markdown
-    assert "Tokens/passage (jieba words)" in markdown and "Query length (chars)" in markdown
+    assert "in tokens (zh: jieba words)" in markdown
     tex = (tmp_path / "trainsets.tex").read_text()
     assert r"\textbf" not in tex and "heuristic (no LLM)" in tex
     assert (tmp_path / "trainsets.csv").read_text().count("heuristic (no LLM)") == 3
