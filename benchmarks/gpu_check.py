@@ -95,9 +95,11 @@ def finetune_run(recipe, benchmark, device: str, workdir: Path, steps: int) -> d
     write_jsonl(workdir / "passages.jsonl", passages)
     write_jsonl(workdir / "train.jsonl", pairs)
     settings = train.TrainSettings(batch_size=32, max_steps=steps, save_steps=1000, bf16="auto")
-    summary = train.train(recipe, settings, train_path=workdir / "train.jsonl", passages_path=workdir / "passages.jsonl",
-                          out=workdir / "model", loss_path=workdir / "loss.csv", device=device)
-    figures = {key: summary[key] for key in ("bf16", "steps", "train_seconds", "pairs_per_second", "passage_max_length")}
+    summary = train.train(recipe, settings, train_path=workdir / "train.jsonl",
+                          passages_path=workdir / "passages.jsonl", out=workdir / "model",
+                          loss_path=workdir / "loss.csv", device=device)
+    figures = {key: summary[key]
+               for key in ("bf16", "steps", "train_seconds", "pairs_per_second", "passage_max_length")}
     return {**figures, "final_train_loss": round(summary["final_train_loss"], 4)}
 
 
