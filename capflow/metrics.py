@@ -87,12 +87,14 @@ def evaluate(run: Mapping[str, Ranking], qrels: Mapping[str, Qrels],
     return mean, per
 
 
-def threshold_scores(scored: Mapping[str, Sequence[tuple[str, float]]], qrels: Mapping[str, Qrels],
-                     threshold: float) -> dict[str, float]:
-    """Macro precision/recall/F1 of the set {doc : score >= threshold} per judged query.
+def macro_prf_within_run(scored: Mapping[str, Sequence[tuple[str, float]]], qrels: Mapping[str, Qrels],
+                         threshold: float) -> dict[str, float]:
+    """Per judged query, precision/recall/F1 of the run's documents scoring at least ``threshold``,
+    averaged over the judged queries (macro).
 
-    The retrieved set is read from the run, so it is bounded by the run's depth. An empty retrieved
-    set has precision 0.
+    Not the dataset authors' classification setting (capflow.report.classification): the retrieved
+    set is read from the run, so it is bounded by the run's depth; an empty one has precision 0;
+    queries without positives are left out; F1 is averaged per query.
     """
     judged = [qid for qid, rels in qrels.items() if any(g > 0 for g in rels.values())]
     if not judged:

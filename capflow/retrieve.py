@@ -71,7 +71,9 @@ def configure_parser(parser) -> None:
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--ignore-identical-ids", action="store_true",
                         help="never rank a candidate whose id equals the query's id (MTEB's convention)")
-    parser.add_argument("--score-threshold", type=float, help="also report precision/recall/F1 at this score")
+    parser.add_argument("--score-threshold", type=float,
+                        help="also report macro precision/recall/F1 of the run's documents scoring at least this "
+                             "(metrics.json: macro_prf_within_run; not the classification setting)")
     parser.add_argument("--run", required=True, type=Path, help="output TREC run")
     parser.add_argument("--metrics", required=True, type=Path, help="output metrics JSON")
     parser.add_argument("--errors", required=True, type=Path, help="output error report (JSONL)")

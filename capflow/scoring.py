@@ -58,8 +58,8 @@ def score_run(benchmark: Benchmark, run: Run, query_types: dict[str, str],
         "ndcg@10_by_type": {t: round(sum(v) / len(v), 6) for t, v in sorted(by_type.items())} if query_types else {},
     }
     if threshold is not None:
-        scores = metrics.threshold_scores(run, benchmark.qrels, threshold)
-        summary["threshold"] = {"score": threshold, **{k: round(v, 6) for k, v in scores.items()}}
+        scores = metrics.macro_prf_within_run(run, benchmark.qrels, threshold)
+        summary["macro_prf_within_run"] = {"score": threshold, **{k: round(v, 6) for k, v in scores.items()}}
     return summary, per_query
 
 

@@ -69,6 +69,6 @@ def test_missing_query_counts_as_empty_ranking():
 def test_threshold_precision_recall_f1():
     scored = {"q1": [("a", 0.9), ("x", 0.8), ("b", 0.4)], "q2": [("y", 0.2)]}
     qrels = {"q1": {"a": 1, "b": 2}, "q2": {"c": 1}}
-    result = metrics.threshold_scores(scored, qrels, 0.5)
+    result = metrics.macro_prf_within_run(scored, qrels, 0.5)
     # q1: retrieved {a, x}: P = 1/2, R = 1/2, F1 = 1/2; q2: nothing retrieved: all 0.
     assert result == {"precision": 0.25, "recall": 0.25, "f1": 0.25}

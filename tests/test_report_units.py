@@ -23,7 +23,7 @@ COSINE = np.array([[0.90, 0.50, 0.10, 0.10],   # A: retrieves c1 (1 of its 2 pos
 QRELS = {"A": {"c1": 2, "c2": 1}, "D": {"c3": 2}, "B": {"c4": 2}, "E": {}}
 
 
-def test_classification_setting_differs_from_the_run_threshold_scores():
+def test_classification_setting_differs_from_macro_prf_within_run():
     positives = np.array([[c in QRELS[q] for c in ("c1", "c2", "c3", "c4")] for q in QUERIES])
     # squared L2 distance <= 0.4 is cosine >= 0.8
     ours = classification.classification_scores(COSINE, positives, 0.4)
@@ -34,7 +34,7 @@ def test_classification_setting_differs_from_the_run_threshold_scores():
     assert ours["no_positive_retrieving_nothing"] == 1.0 and ours["queries_with_retrieved"] == 2
     run = {q: sorted(zip(("c1", "c2", "c3", "c4"), map(float, row)), key=lambda h: -h[1])
            for q, row in zip(QUERIES, COSINE)}
-    theirs = metrics.threshold_scores(run, QRELS, 0.8)
+    theirs = metrics.macro_prf_within_run(run, QRELS, 0.8)
     # macro over judged queries, an empty result counted as precision 0, per-query F1 averaged
     assert round(theirs["precision"], 4) == 0.4444 and round(theirs["f1"], 4) == 0.3889
     assert theirs["recall"] == pytest.approx(ours["query_recall"])

@@ -49,7 +49,7 @@ def test_bm25_step_writes_run_metrics_and_error_report(tiny_benchmark, tmp_path)
     missed = [(m["id"], m["label"], m["rank"]) for m in errors[0]["missed_positives"]]
     assert missed == [("c1", 2, None), ("c3", 1, None)]
     assert errors[1]["missed_positives"] == [] and errors[1]["top_negatives"] == []
-    assert metrics["threshold"]["recall"] == 0.5
+    assert metrics["macro_prf_within_run"]["recall"] == 0.5
 
 
 def test_unknown_model_is_one_line_error(tiny_benchmark, tmp_path):

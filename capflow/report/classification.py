@@ -8,9 +8,9 @@ come from the averaged precision and recall, not from per-query F scores. Querie
 positives take part (in precision and the pooled counts), so the share of them that retrieve
 nothing is reported as well.
 
-This differs from :func:`capflow.metrics.threshold_scores` (the retrieve step's ``--score-threshold``),
-which thresholds the cosine within the run's depth, gives an empty result precision 0, leaves out
-queries without positives and averages per-query F1.
+This differs from :func:`capflow.metrics.macro_prf_within_run` (the retrieve step's
+``--score-threshold``), which thresholds the cosine within the run's depth, gives an empty result
+precision 0, leaves out queries without positives and averages per-query F1.
 """
 
 from __future__ import annotations
