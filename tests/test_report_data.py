@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import benchmark_outputs, run_capflow
+from capflow.recipes import load_recipes
+from conftest import REPO, benchmark_outputs, run_capflow
 
 pytestmark = pytest.mark.integration
+# the registry's table labels, as the workflow gives them to the report steps
+LABELS = json.dumps({name: recipe.labels() for name, recipe in load_recipes(REPO / "config" / "models.yaml").items()})
 
 
 def _ok(*args):
@@ -46,7 +49,8 @@ def per_query(runs) -> Path:
     out = runs / "per_query.csv"
     _ok("per-query", "--metrics", *metrics, "--runs", *trecs, "--benchmark", "CapRetrieval", runs / "data/CapRetrieval",
         "--benchmark", "CapRetrievalEn", runs / "data/CapRetrievalEn",
-        "--query-types", "CapRetrievalEn", runs / "data/CapRetrieval/query_types.json", "--out", out)
+        "--query-types", "CapRetrievalEn", runs / "data/CapRetrieval/query_types.json", "--out", out,
+        "--labels", LABELS)
     return out
 
 
@@ -157,12 +161,15 @@ def test_hybrid_rows_are_scored_like_any_run(runs, tmp_path):
     for method in ("rrf", "minmax"):
         _ok("hybrid", "--benchmark", runs / "data/CapRetrievalEn", "--lexical", bm25[1], bm25[0],
             "--dense", dense[1], dense[0], "--method", method, "--run", tmp_path / method / "run.trec",
-            "--metrics", tmp_path / method / "metrics.json")
+            "--metrics", tmp_path / method / "metrics.json", "--labels", LABELS)
     rrf = json.loads((tmp_path / "rrf/metrics.json").read_text())
     assert rrf["group"] == "hybrid" and rrf["model"] == "bm25+all-MiniLM-L6-v2-rrf" and rrf["queries_evaluated"] == 377
+    assert rrf["display"] == "BM25 + all-MiniLM-L6-v2 (RRF k=60)"
     _ok("tables", "zeroshot", "--inputs", bm25[0], dense[0], tmp_path / "rrf/metrics.json",
-        tmp_path / "minmax/metrics.json", "--md", tmp_path / "t2.md")
-    assert "| *Hybrid (BM25 + embedding model)* |" in (tmp_path / "t2.md").read_text()
+        tmp_path / "minmax/metrics.json", "--md", tmp_path / "t2.md", "--labels", LABELS)
+    table = (tmp_path / "t2.md").read_text()
+    assert "| *Hybrid (BM25 + embedding model)* |" in table
+    assert "| BM25 + all-MiniLM-L6-v2 (RRF k=60) | 22M | 78.51 | 76.26 | 75.68 |" in table  # README Table 2
 
 
 def test_inversion_cases_read_every_score_from_the_cache(runs, tmp_path):
