@@ -35,6 +35,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "hybrid": ("capflow.report.hybrid", "fuse a BM25 run and a dense run (RRF or min-max interpolation), and score it"),
     "latex": ("capflow.report.latex", "write all.tex, which inputs every table and figure (XeLaTeX + xeCJK)"),
     "figures": ("capflow.report.figures_step", "draw one figure (PNG/PDF) of the report"),
+    "each": ("capflow.each", "run the tables or figures step for every item of a JSON list, in one process"),
     "gpu-run": ("capflow.devices", "run a command on free GPUs of this machine (its own CUDA_VISIBLE_DEVICES)"),
     "testview": ("capflow.testview", "hold captions out of a benchmark: the rest is its test view"),
     "pool": ("capflow.pools", "build a passage pool from a source"),

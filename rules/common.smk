@@ -535,12 +535,18 @@ def model_labels():
 MODEL_LABELS = model_labels()
 
 
-def table_paths(table="{table}"):
-    return job_paths("tables", table, "tables", {ext: f"{table}.{ext}" for ext in ("tex", "md", "csv")})
+def table_paths(table):
+    """A table's files; the one `tables` job writes every table (its log: results/logs/tables/all.log)."""
+    return job_paths("tables", "all", "tables", {ext: f"{table}.{ext}" for ext in ("tex", "md", "csv")})
 
 
-def figure_paths(figure="{figure}"):
-    return job_paths("figures", figure, "figures", {ext: f"{figure}.{ext}" for ext in ("png", "pdf")})
+def figure_paths(figure):
+    """A figure's files; the one `figures` job draws every figure (its log: results/logs/figures/all.log)."""
+    return job_paths("figures", "all", "figures", {ext: f"{figure}.{ext}" for ext in ("png", "pdf")})
+
+
+TABLES_LOG = table_paths("").log
+FIGURES_LOG = figure_paths("").log
 
 
 def analysis_paths(analysis, benchmark="{benchmark}", extra=()):
@@ -868,20 +874,47 @@ REPORT_TABLES = report_tables()
 REPORT_FIGURES = report_figures()
 
 
-def table_inputs(wildcards):
-    return REPORT_TABLES[wildcards.table][0]
+# All tables are one job, and all figures another (`capflow each`): each builds in well under a
+# second, and as one process apiece they spent most of their time starting Python. A changed input
+# or argument rebuilds the whole set, in seconds.
+def batch_inputs(registry):
+    return list(dict.fromkeys(file for inputs, _ in registry.values() for file in inputs))
 
 
-def table_arguments(wildcards):
-    return REPORT_TABLES[wildcards.table][1]
+def batch_spec(registry, paths):
+    """`capflow each` items: every entry's arguments, then its output files."""
+    return json.dumps(
+        [f"{arguments} {cli_options(paths(name).files)}" for name, (_, arguments) in registry.items()],
+        ensure_ascii=False,
+    )
 
 
-def figure_inputs(wildcards):
-    return REPORT_FIGURES[wildcards.figure][0]
+def table_outputs():
+    """Every table's .tex, .md and .csv; the CSV is what the report page shows."""
+    outputs = []
+    for name in REPORT_TABLES:
+        files = table_paths(name).files
+        label = {"table": name}
+        outputs += [
+            files["tex"],
+            files["md"],
+            report(files["csv"], caption=TABLE_CAPTION, category="Tables", labels=label),
+        ]
+    return outputs
 
 
-def figure_arguments(wildcards):
-    return REPORT_FIGURES[wildcards.figure][1]
+def figure_outputs():
+    outputs = []
+    for name in REPORT_FIGURES:
+        files = figure_paths(name).files
+        caption = f"../workflow/report/figures/{name.split('-')[0]}.rst"
+        outputs += [report(files["png"], caption=caption, category="Figures", labels={"figure": name}), files["pdf"]]
+    return outputs
+
+
+TABLE_CAPTION = "../workflow/report/table.rst"
+TABLE_SPEC = batch_spec(REPORT_TABLES, table_paths)
+FIGURE_SPEC = batch_spec(REPORT_FIGURES, figure_paths)
 
 
 def table_targets():

@@ -133,41 +133,34 @@ rule error_analysis:
         " --runs {input.runs:q} --out {output.csv:q} --sheet {output.sheet:q}"
 
 
-rule table:
+rule tables:
     input:
-        table_inputs,
+        batch_inputs(REPORT_TABLES),
     output:
-        tex=table_paths().files["tex"],
-        md=table_paths().files["md"],
-        csv=report(table_paths().files["csv"], caption="../workflow/report/table.rst", category="Tables"),
+        table_outputs(),
     log:
-        table_paths().log,
-    wildcard_constraints:
-        table=one_of(REPORT_TABLES),
+        TABLES_LOG,
     conda:
         "../workflow/envs/core.yaml"
     params:
-        arguments=table_arguments,
+        spec=TABLE_SPEC,
     shell:
-        "capflow --log {log:q} tables {params.arguments} --tex {output.tex:q} --md {output.md:q} --csv {output.csv:q}"
+        "capflow --log {log:q} each tables --spec {params.spec:q}"
 
 
-rule figure:
+rule figures:
     input:
-        figure_inputs,
+        batch_inputs(REPORT_FIGURES),
     output:
-        png=report(figure_paths().files["png"], caption="../workflow/report/figure.rst", category="Figures"),
-        pdf=figure_paths().files["pdf"],
+        figure_outputs(),
     log:
-        figure_paths().log,
-    wildcard_constraints:
-        figure=one_of(REPORT_FIGURES),
+        FIGURES_LOG,
     conda:
         "../workflow/envs/core.yaml"
     params:
-        arguments=figure_arguments,
+        spec=FIGURE_SPEC,
     shell:
-        "capflow --log {log:q} figures {params.arguments} --png {output.png:q} --pdf {output.pdf:q}"
+        "capflow --log {log:q} each figures --spec {params.spec:q}"
 
 
 rule latex:
@@ -182,13 +175,3 @@ rule latex:
         "../workflow/envs/core.yaml"
     shell:
         "capflow --log {log:q} latex --tables {input.tables:q} --figures {input.figures:q} --out {output.tex:q}"
-
-
-rule tables:
-    input:
-        table_targets(),
-
-
-rule figures:
-    input:
-        figure_targets(),
