@@ -889,17 +889,17 @@ def batch_spec(registry, paths):
     )
 
 
+def shown_in_report(path, caption, category, labels):
+    return report(path, caption=caption, category=category, labels=labels)
+
+
 def table_outputs():
     """Every table's .tex, .md and .csv; the CSV is what the report page shows."""
     outputs = []
     for name in REPORT_TABLES:
         files = table_paths(name).files
-        label = {"table": name}
-        outputs += [
-            files["tex"],
-            files["md"],
-            report(files["csv"], caption=TABLE_CAPTION, category="Tables", labels=label),
-        ]
+        csv = shown_in_report(files["csv"], TABLE_CAPTION, "Tables", {"table": name})
+        outputs += [files["tex"], files["md"], csv]
     return outputs
 
 
@@ -908,7 +908,7 @@ def figure_outputs():
     for name in REPORT_FIGURES:
         files = figure_paths(name).files
         caption = f"../workflow/report/figures/{name.split('-')[0]}.rst"
-        outputs += [report(files["png"], caption=caption, category="Figures", labels={"figure": name}), files["pdf"]]
+        outputs += [shown_in_report(files["png"], caption, "Figures", {"figure": name}), files["pdf"]]
     return outputs
 
 
