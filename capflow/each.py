@@ -32,7 +32,8 @@ def argument_lists(text: str) -> list[str]:
 
 
 def configure_parser(parser) -> None:
-    parser.add_argument("step", choices=BATCHED_STEPS, help="the step to run for every item")
+    # not "step": the top-level parser's dest for the step that runs (each)
+    parser.add_argument("batched", choices=BATCHED_STEPS, metavar="STEP", help="the step to run for every item")
     parser.add_argument("--spec", required=True, type=argument_lists,
                         help='the items: a JSON list of argument strings, e.g. ["zeroshot --inputs a.json --md t.md"]')
 
@@ -40,13 +41,13 @@ def configure_parser(parser) -> None:
 def main(args) -> None:
     from capflow.cli import STEPS, build_parser
 
-    parser = build_parser(args.step)
-    step = importlib.import_module(STEPS[args.step][0])
-    kind = args.step[:-1]  # "table", "figure"
+    parser = build_parser(args.batched)
+    step = importlib.import_module(STEPS[args.batched][0])
+    kind = args.batched[:-1]  # "table", "figure"
     for item in args.spec:
         words = shlex.split(item)
-        log.info("%s %s", args.step, words[0])
+        log.info("%s %s", kind, words[0])
         try:
-            step.main(parser.parse_args([args.step, *words]))
+            step.main(parser.parse_args([args.batched, *words]))
         except UserError as exc:
             raise UserError(f"{kind} {words[0]}: {exc}") from None
