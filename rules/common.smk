@@ -536,17 +536,12 @@ MODEL_LABELS = model_labels()
 
 
 def table_paths(table):
-    """A table's files; the one `tables` job writes every table (its log: results/logs/tables/all.log)."""
-    return job_paths("tables", "all", "tables", {ext: f"{table}.{ext}" for ext in ("tex", "md", "csv")})
+    """A table's files (the job of its batch writes them; its log is batch_log)."""
+    return job_paths("tables", table, "tables", {ext: f"{table}.{ext}" for ext in ("tex", "md", "csv")})
 
 
 def figure_paths(figure):
-    """A figure's files; the one `figures` job draws every figure (its log: results/logs/figures/all.log)."""
-    return job_paths("figures", "all", "figures", {ext: f"{figure}.{ext}" for ext in ("png", "pdf")})
-
-
-TABLES_LOG = table_paths("").log
-FIGURES_LOG = figure_paths("").log
+    return job_paths("figures", figure, "figures", {ext: f"{figure}.{ext}" for ext in ("png", "pdf")})
 
 
 def analysis_paths(analysis, benchmark="{benchmark}", extra=()):
@@ -874,47 +869,71 @@ REPORT_TABLES = report_tables()
 REPORT_FIGURES = report_figures()
 
 
-# All tables are one job, and all figures another (`capflow each`): each builds in well under a
-# second, and as one process apiece they spent most of their time starting Python. A changed input
-# or argument rebuilds the whole set, in seconds.
-def batch_inputs(registry):
-    return list(dict.fromkeys(file for inputs, _ in registry.values() for file in inputs))
+# The tables are two jobs, and the figures two (`capflow each`): each builds in well under a second,
+# and as one process apiece they spent most of their time starting Python. One job of each kind holds
+# what needs only the zero-shot stages, so Table 2 never waits for finetuning; the other the rest. A
+# changed input or argument rebuilds its job's set, in seconds.
+REPORT_BATCHES = ("zeroshot", "finetune")
 
 
-def batch_spec(registry, paths):
+def stage_root(paths):
+    """The folder under which a stage writes, e.g. results/pools/: its path template up to the first wildcard."""
+    return next(iter(paths.files.values())).split("{")[0]
+
+
+FINETUNE_STAGE_ROOTS = tuple(
+    stage_root(paths)
+    for paths in (pool_source_paths(), generation_paths(), trainset_paths(), finetune_paths(), evaluation_paths())
+)
+
+
+def report_batch(inputs):
+    """ "finetune" when an input comes from the finetuning stages or is the per-query frame (it holds
+    every run), else "zeroshot"."""
+    return "finetune" if any(f == PER_QUERY or f.startswith(FINETUNE_STAGE_ROOTS) for f in inputs) else "zeroshot"
+
+
+def in_batch(registry, batch):
+    return {name: entry for name, entry in registry.items() if report_batch(entry[0]) == batch}
+
+
+def batch_inputs(registry, batch):
+    return list(dict.fromkeys(file for inputs, _ in in_batch(registry, batch).values() for file in inputs))
+
+
+def batch_spec(registry, paths, batch):
     """`capflow each` items: every entry's arguments, then its output files."""
     return json.dumps(
-        [f"{arguments} {cli_options(paths(name).files)}" for name, (_, arguments) in registry.items()],
+        [f"{arguments} {cli_options(paths(name).files)}" for name, (_, arguments) in in_batch(registry, batch).items()],
         ensure_ascii=False,
     )
+
+
+def batch_log(kind, batch):
+    return job_paths(kind, batch, kind, {}).log
 
 
 def shown_in_report(path, caption, category, labels):
     return report(path, caption=caption, category=category, labels=labels)
 
 
-def table_outputs():
-    """Every table's .tex, .md and .csv; the CSV is what the report page shows."""
+def table_outputs(batch):
+    """The batch's tables: .tex, .md and .csv; the CSV is what the report page shows."""
     outputs = []
-    for name in REPORT_TABLES:
+    for name in in_batch(REPORT_TABLES, batch):
         files = table_paths(name).files
-        csv = shown_in_report(files["csv"], TABLE_CAPTION, "Tables", {"table": name})
+        csv = shown_in_report(files["csv"], "../workflow/report/table.rst", "Tables", {"table": name})
         outputs += [files["tex"], files["md"], csv]
     return outputs
 
 
-def figure_outputs():
+def figure_outputs(batch):
     outputs = []
-    for name in REPORT_FIGURES:
+    for name in in_batch(REPORT_FIGURES, batch):
         files = figure_paths(name).files
         caption = f"../workflow/report/figures/{name.split('-')[0]}.rst"
         outputs += [shown_in_report(files["png"], caption, "Figures", {"figure": name}), files["pdf"]]
     return outputs
-
-
-TABLE_CAPTION = "../workflow/report/table.rst"
-TABLE_SPEC = batch_spec(REPORT_TABLES, table_paths)
-FIGURE_SPEC = batch_spec(REPORT_FIGURES, figure_paths)
 
 
 def table_targets():

@@ -133,34 +133,39 @@ rule error_analysis:
         " --runs {input.runs:q} --out {output.csv:q} --sheet {output.sheet:q}"
 
 
-rule tables:
-    input:
-        batch_inputs(REPORT_TABLES),
-    output:
-        table_outputs(),
-    log:
-        TABLES_LOG,
-    conda:
-        "../workflow/envs/core.yaml"
-    params:
-        spec=TABLE_SPEC,
-    shell:
-        "capflow --log {log:q} each tables --spec {params.spec:q}"
+for batch in REPORT_BATCHES:
 
+    rule:
+        name:
+            f"tables_{batch}"
+        input:
+            batch_inputs(REPORT_TABLES, batch),
+        output:
+            table_outputs(batch),
+        log:
+            batch_log("tables", batch),
+        conda:
+            "../workflow/envs/core.yaml"
+        params:
+            spec=batch_spec(REPORT_TABLES, table_paths, batch),
+        shell:
+            "capflow --log {log:q} each tables --spec {params.spec:q}"
 
-rule figures:
-    input:
-        batch_inputs(REPORT_FIGURES),
-    output:
-        figure_outputs(),
-    log:
-        FIGURES_LOG,
-    conda:
-        "../workflow/envs/core.yaml"
-    params:
-        spec=FIGURE_SPEC,
-    shell:
-        "capflow --log {log:q} each figures --spec {params.spec:q}"
+    rule:
+        name:
+            f"figures_{batch}"
+        input:
+            batch_inputs(REPORT_FIGURES, batch),
+        output:
+            figure_outputs(batch),
+        log:
+            batch_log("figures", batch),
+        conda:
+            "../workflow/envs/core.yaml"
+        params:
+            spec=batch_spec(REPORT_FIGURES, figure_paths, batch),
+        shell:
+            "capflow --log {log:q} each figures --spec {params.spec:q}"
 
 
 rule latex:
@@ -175,3 +180,13 @@ rule latex:
         "../workflow/envs/core.yaml"
     shell:
         "capflow --log {log:q} latex --tables {input.tables:q} --figures {input.figures:q} --out {output.tex:q}"
+
+
+rule tables:
+    input:
+        table_targets(),
+
+
+rule figures:
+    input:
+        figure_targets(),

@@ -126,14 +126,11 @@ def test_one_finetune_setting_alone(done, small_data):
 
 def test_one_finetune_setting_and_what_depends_on_it(done, small_data):
     planned = plan_small(done, small_data, "--forcerun", ID_KW, "--", "all")
-    # its evaluation, and the report's parts that read the finetuned rows: Table 4, the per-query
-    # frame and the query-group tables and figures built on it, the loss and Table 4 figures
-    assert planned["jobs"] == {"finetune": 1, "evaluate": 1, "mteb_json": 1, "per_query": 1, "table": 9,
-                               "figure": 4, "latex": 1, "all": 1}
+    # its evaluation, the per-query frame, and the report's tables and figures of the finetuning
+    # stages; not those that need only the zero-shot stages (Table 2 and its analyses)
+    assert planned["jobs"] == {"finetune": 1, "evaluate": 1, "mteb_json": 1, "per_query": 1, "tables_finetune": 1,
+                               "figures_finetune": 1, "latex": 1, "all": 1}
     assert planned["wildcards"]["evaluate"] == ["benchmark=CapRetrievalEn, run=id-kw/seed-0"]
-    assert sorted(planned["wildcards"]["figure"]) == ["figure=finetune", "figure=loss",
-                                                      "figure=query_groups-CapRetrieval",
-                                                      "figure=query_groups-CapRetrievalEn"]
 
 
 def test_one_models_zeroshot(done, small_data):
@@ -160,7 +157,7 @@ def test_only_the_tables(done, small_data):
     for path in tables.iterdir():
         path.unlink()
     planned = plan_small(done, small_data, "tables")["jobs"]
-    assert planned == {"per_query": 1, "table": 24, "tables": 1}, planned
+    assert planned == {"per_query": 1, "tables_zeroshot": 1, "tables_finetune": 1, "tables": 1}, planned
     # and the real run brings back the same bytes
     result = snakemake(done, small_data, "--cores", "1", "--configfile=small.yaml", "all")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -178,7 +175,8 @@ def test_changing_one_recipe_reruns_only_that_models_jobs(done, small_data):
     # zero-shot row of the evaluation; BM25, the pools, generation and the training sets stay as they are
     assert planned["jobs"] == {"zeroshot": 2, "finetune": 2, "evaluate": 3, "hybrid": 4, "mteb_json": 9,
                                "per_query": 1, "classification_sweep": 2, "inversions": 2, "error_analysis": 2,
-                               "table": 21, "figure": 6, "latex": 1, "all": 1}, planned["jobs"]
+                               "tables_zeroshot": 1, "tables_finetune": 1, "figures_zeroshot": 1,
+                               "figures_finetune": 1, "latex": 1, "all": 1}, planned["jobs"]
     assert sorted(planned["wildcards"]["zeroshot"]) == ["benchmark=CapRetrieval, model=all-MiniLM-L6-v2",
                                                         "benchmark=CapRetrievalEn, model=all-MiniLM-L6-v2"]
     assert "run=zeroshot/bm25" not in " ".join(planned["wildcards"]["evaluate"])
@@ -195,7 +193,8 @@ def test_a_new_table_label_or_batch_size_reruns_only_the_report(done, small_data
     # no zero-shot, finetune or evaluation job: only the jobs that print labels (the hybrid rows name
     # their two models) and what reads them
     assert planned["jobs"] == {"hybrid": 4, "mteb_json": 4, "per_query": 1, "classification_sweep": 2,
-                               "inversions": 2, "error_analysis": 2, "table": 21, "figure": 5, "latex": 1,
+                               "inversions": 2, "error_analysis": 2, "tables_zeroshot": 1, "tables_finetune": 1,
+                               "figures_zeroshot": 1, "figures_finetune": 1, "latex": 1,
                                "all": 1}, planned["jobs"]
     result = snakemake(done, small_data, "--cores", "2", "--configfile=small.yaml", "all")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -23,7 +23,8 @@ def test_default_dry_run_plans_table2(workflow_copy):
     result = run_snakemake(workflow_copy, "-n", "--cores", "1", "all")
     assert result.returncode == 0, result.stderr
     jobs = planned_jobs(result.stdout)
-    assert jobs["benchmark_data"] == 2 and jobs["zeroshot"] == 4 and jobs["table"] == 24 and jobs["figure"] == 11
+    assert jobs["benchmark_data"] == 2 and jobs["zeroshot"] == 4 and jobs["tables_zeroshot"] == 1
+    assert jobs["tables_finetune"] == jobs["figures_zeroshot"] == jobs["figures_finetune"] == 1
 
 
 def test_paper_dry_run_plans_all_twelve_rows(workflow_copy):
