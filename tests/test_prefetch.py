@@ -154,6 +154,6 @@ def test_embedded_default_adds_one_empty_prefetch_job(workflow_copy):
     assert result.returncode == 0, result.stderr[-3000:]
     table = result.stdout.split("Job stats:", 1)[1]
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
-    assert counts["prefetch"] == 1 and counts["total"] == 106
+    assert counts["prefetch"] == 1 and counts["total"] == 75
     assert "--plan-json '[]'" in run_snakemake(workflow_copy, "-n", "-p", "--cores", "1",
                                                "results/prefetch/manifest.json").stdout
