@@ -1,7 +1,9 @@
 """The OpenAI-compatible backend against a real HTTP server on 127.0.0.1."""
 
+import itertools
 import json
 import threading
+import time
 
 import pytest
 
@@ -121,7 +123,7 @@ def test_a_timeout_is_retried():
 
 def test_429_waits_at_least_retry_after(monkeypatch):
     waits = []
-    monkeypatch.setattr("capflow.generate.openai_backend.sleep", waits.append)
+    monkeypatch.setattr("capflow.generate.openai_backend.wait_before_retry", lambda delay, stop: waits.append(delay))
 
     def limited(body, attempt):
         if attempt < 3:
@@ -135,7 +137,7 @@ def test_429_waits_at_least_retry_after(monkeypatch):
 
 def test_backoff_doubles_and_then_gives_up_with_one_line(monkeypatch):
     waits = []
-    monkeypatch.setattr("capflow.generate.openai_backend.sleep", waits.append)
+    monkeypatch.setattr("capflow.generate.openai_backend.wait_before_retry", lambda delay, stop: waits.append(delay))
     with FakeOpenAIServer(lambda body, attempt: (503, {"error": "down"}, {}, 0.0)) as server:
         with pytest.raises(UserError, match="giving up after 4 attempts: HTTP 503"):
             backend_for(server, concurrency=1, backoff_s=0.5).generate(requests_for(1))
@@ -159,39 +161,58 @@ def test_a_refused_connection_is_retried_then_reported():
 
 
 def test_concurrency_is_bounded_and_order_kept(monkeypatch):
-    # Counted on the client, around the whole request: the server's own count would see a new
-    # request arrive before its handler thread has finished with the previous one.
-    from capflow.generate.openai_backend import OpenAIBackend
-
+    # Counted on the client, around the whole request of this backend alone: the server's own count
+    # would see a new request arrive before its handler thread has finished with the previous one.
     lock = threading.Lock()
     in_flight, seen = [0], []
-    post = OpenAIBackend._post
 
-    def counted_post(self, body):
-        with lock:
-            in_flight[0] += 1
-            seen.append(in_flight[0])
-        try:
-            return post(self, body)
-        finally:
-            with lock:
-                in_flight[0] -= 1
-
-    monkeypatch.setattr(OpenAIBackend, "_post", counted_post)
     # The first three requests wait for one another, so the client must really hold three at once;
     # a client that sent one at a time would break the barrier (BrokenBarrierError -> HTTP 500s).
     barrier = threading.Barrier(3, timeout=60)
+    arrivals = itertools.count(1)
 
     def answer(body, attempt):
-        if len(server.requests) <= 3:
+        if next(arrivals) <= 3:
             barrier.wait()
         return 200, completion(echo_queries(body)), {}, 0.0
 
     with FakeOpenAIServer(answer) as server:
-        answers = backend_for(server, concurrency=3, max_retries=0, timeout_s=60.0).generate(requests_for(12))
+        backend = backend_for(server, concurrency=3, max_retries=0, timeout_s=60.0)
+        post = backend._post
+
+        def counted_post(body):
+            with lock:
+                in_flight[0] += 1
+                seen.append(in_flight[0])
+            try:
+                return post(body)
+            finally:
+                with lock:
+                    in_flight[0] -= 1
+
+        monkeypatch.setattr(backend, "_post", counted_post)
+        answers = backend.generate(requests_for(12))
     assert max(seen) == 3
     assert len(server.requests) == 12
     assert [json.loads(a)["queries"][0] for a in answers] == [f"about passage {i}" for i in range(12)]
+
+
+def test_a_failed_batch_leaves_no_request_running():
+    # The first request fails at once; the others are slow and would be retried. When generate()
+    # raises, nothing of the batch may still be running or start later.
+    def answer(body, attempt):
+        if "passage 0" in json.dumps(body):
+            return 404, {"error": "model 'x' not found"}, {}, 0.0
+        return 503, {"error": "busy"}, {}, 1.0
+
+    with FakeOpenAIServer(answer) as server:
+        with pytest.raises(UserError, match="HTTP 404"):
+            backend_for(server, concurrency=4, backoff_s=0.5).generate(requests_for(8))
+        assert not [t for t in threading.enumerate() if t.name.startswith("openai")]
+        sent = len(server.requests)
+        time.sleep(1.0)
+        assert len(server.requests) == sent
+    assert max(server.attempts.values()) == 1  # those on the wire when it failed were not retried
 
 
 def test_garbage_bodies_become_empty_answers_not_crashes():

@@ -14,10 +14,10 @@ import json
 import logging
 import os
 import socket
+import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from time import sleep
 from typing import Sequence
 
 from capflow.errors import UserError
@@ -27,6 +27,14 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 MAX_BACKOFF_S = 60.0
+
+
+class Stopped(Exception):
+    """Another request of the same batch failed; this one stops instead of retrying."""
+
+
+def wait_before_retry(delay: float, stop: threading.Event) -> None:
+    stop.wait(delay)
 
 
 class RetryableError(Exception):
@@ -62,24 +70,31 @@ class OpenAIBackend:
         if not requests:
             return []
         answers: list[str] = [""] * len(requests)
+        stop = threading.Event()
         pool = ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="openai")
         try:
-            futures = [pool.submit(self.complete, r.messages) for r in requests]
+            futures = [pool.submit(self.complete, r.messages, stop) for r in requests]
             for i, future in enumerate(futures):
                 answers[i] = future.result()
                 if (i + 1) % 1000 == 0:
                     log.info("%d/%d answers", i + 1, len(requests))
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+            # Requests already on the wire finish (each within timeout_s) but none retries or starts,
+            # so no thread of this batch outlives the call.
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown()
         return answers
 
-    def complete(self, messages) -> str:
-        """One chat completion's text, retrying transient failures."""
+    def complete(self, messages, stop: threading.Event | None = None) -> str:
+        """One chat completion's text, retrying transient failures until ``stop`` is set."""
+        stop = stop or threading.Event()
         body = json.dumps({**self.body_template, "messages": messages}).encode("utf-8")
         attempt = 0
         while True:
+            if stop.is_set():
+                raise Stopped()
             try:
                 return self._post(body)
             except RetryableError as exc:
@@ -91,7 +106,7 @@ class OpenAIBackend:
                     delay = max(delay, min(MAX_BACKOFF_S, exc.retry_after))
                 log.warning("openai backend: %s; retry %d/%d in %.1fs", exc, attempt + 1,
                             self.options.max_retries, delay)
-                sleep(delay)
+                wait_before_retry(delay, stop)
                 attempt += 1
 
     def _post(self, body: bytes) -> str:
