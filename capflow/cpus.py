@@ -5,6 +5,11 @@ and a job may be given more threads than the machine has CPUs: ``snakemake --cor
 laptop. torch and numpy read these variables once, when they load, and then oversubscribe the CPUs;
 so the command line sets them (``capflow --threads N``) or lowers them to the CPU count before any of
 those libraries loads.
+
+It also makes idle OpenMP threads sleep (``OMP_WAIT_POLICY=PASSIVE``) unless the user chose a policy.
+By default they spin at every barrier; when another process holds one of the CPUs, a spinning
+thread waits for a descheduled one, and a two-thread torch job on a two-core machine beside one busy
+process ran 2-4x slower than with sleeping threads (benchmarks/omp_wait_policy.py).
 """
 
 from __future__ import annotations
@@ -56,8 +61,10 @@ def cap_thread_variables(environ: MutableMapping[str, str] | None = None, cpus: 
 
 def set_threads(threads: int | None, environ: MutableMapping[str, str] | None = None,
                 cpus: int | None = None) -> None:
-    """Every thread-count variable to ``threads`` (when given), then none above the CPUs."""
+    """Every thread-count variable to ``threads`` (when given), then none above the CPUs; idle
+    OpenMP threads sleep unless ``OMP_WAIT_POLICY`` says otherwise."""
     environ = os.environ if environ is None else environ
     if threads is not None:
         environ.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
     cap_thread_variables(environ, cpus)
+    environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
