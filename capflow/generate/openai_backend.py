@@ -87,9 +87,8 @@ class OpenAIBackend:
         pool.shutdown()
         return answers
 
-    def complete(self, messages, stop: threading.Event | None = None) -> str:
+    def complete(self, messages, stop: threading.Event) -> str:
         """One chat completion's text, retrying transient failures until ``stop`` is set."""
-        stop = stop or threading.Event()
         body = json.dumps({**self.body_template, "messages": messages}).encode("utf-8")
         attempt = 0
         while True:
