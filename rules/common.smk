@@ -53,11 +53,12 @@ def cli_options(options):
 # --- CPU threads -------------------------------------------------------------------------------------
 # `--cores` may name more cores than the machine has (`snakemake --cores 8 all` on a 2-core laptop);
 # Snakemake would then run jobs whose threads add up to 8 on 2 CPUs, and torch jobs slow each other
-# down far more than they gain. Then each CPU counts as CORES_PER_CPU cores: a torch job declares one
-# CPU's worth of cores and computes with one thread, so no more torch jobs run together than there are
-# CPUs. Profiles' set-threads replace the declared threads (on Slurm: the job's CPUs).
+# down far more than they gain. Then each CPU counts as CORES_PER_CPU cores: a multi-threaded job
+# declares one CPU's worth of cores and computes with one thread, so no more of them run together than
+# there are CPUs. Profiles' set-threads replace the declared threads (on Slurm: the job's CPUs); the
+# local profile sets none, so these declarations hold on a laptop and a workstation alike.
 LOCAL_CPUS = available_cpus()
-TORCH_THREADS = {"encode": 4, "train": 8}
+JOB_THREADS = {"encode": 4, "train": 8, "leakage": 8}
 
 
 def cores_per_cpu():
@@ -70,11 +71,11 @@ def cores_per_cpu():
 CORES_PER_CPU = cores_per_cpu()
 
 
-def torch_job_threads(work):
-    """Threads to declare for a torch job doing `work` (a key of TORCH_THREADS)."""
+def job_threads(work):
+    """Threads to declare for a multi-threaded job doing `work` (a key of JOB_THREADS)."""
     if CORES_PER_CPU > 1:
         return CORES_PER_CPU
-    return min(TORCH_THREADS[work], LOCAL_CPUS)
+    return min(JOB_THREADS[work], LOCAL_CPUS)
 
 
 def compute_threads(wildcards, threads):
@@ -198,7 +199,7 @@ def zeroshot_gpus(wildcards):
 
 
 def zeroshot_threads(wildcards):
-    return 1 if RECIPES[wildcards.model].kind == "bm25" else torch_job_threads("encode")
+    return 1 if RECIPES[wildcards.model].kind == "bm25" else job_threads("encode")
 
 
 def zeroshot_metrics(benchmarks=None, models=None):
@@ -348,7 +349,7 @@ def generation_gpus(wildcards):
 
 def generation_threads(wildcards):
     """The heuristic backend is plain Python; the LLM backends compute with torch."""
-    return 1 if GENERATE["backend"] == "heuristic" else torch_job_threads("encode")
+    return 1 if GENERATE["backend"] == "heuristic" else job_threads("encode")
 
 
 # --- training sets -----------------------------------------------------------------------------------
@@ -514,7 +515,7 @@ def evaluation_gpus(wildcards):
 
 
 def evaluation_threads(wildcards):
-    return 1 if is_bm25_evaluation(wildcards) else torch_job_threads("encode")
+    return 1 if is_bm25_evaluation(wildcards) else job_threads("encode")
 
 
 def evaluation_metrics():

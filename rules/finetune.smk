@@ -16,7 +16,7 @@ rule finetune:
         finetune_paths().timing
     conda:
         "../workflow/envs/core.yaml"
-    threads: torch_job_threads("train")
+    threads: job_threads("train")
     resources:
         **job_resources(FINETUNE["gpus"]),
         compute_threads=compute_threads,

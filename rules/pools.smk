@@ -56,13 +56,14 @@ rule leakage:
         leakage_paths().timing
     conda:
         "../workflow/envs/core.yaml"
-    threads: 2
+    threads: job_threads("leakage")
     resources:
         **job_resources(0),
+        compute_threads=compute_threads,
     params:
         threshold=LEAKAGE["threshold"],
         exact_from=LEAKAGE["exact_from"],
     shell:
         "capflow --log {log:q} leakage --pool {input.pool:q} --test-captions {input.test:q}"
-        " --threshold {params.threshold:q} --exact-from {params.exact_from:q} --workers {threads}"
+        " --threshold {params.threshold:q} --exact-from {params.exact_from:q} --workers {resources.compute_threads}"
         " --out-passages {output.passages:q} --report {output.report:q} --histogram {output.histogram:q}"
