@@ -9,10 +9,13 @@ command there, timing the whole call (wall clock, and CPU seconds of all its chi
   ``ONEDNN_MAX_CPU_ISA``, ``MKL_ENABLE_INSTRUCTIONS``), which stands in for a CPU without AVX512 on
   a machine that has it. Same cores, clock and caches, so read it as an estimate of such a CPU.
 
-The variants alternate (default, fp32, avx2, default, ...) so that any load hits all alike; the
-figures are medians of the repeats. Run it on a quiet machine:
+``--commits`` times several commits of the repository (default: HEAD), each variant of each. The
+runs alternate (every commit's default, fp32, avx2, then the next repeat) so that any load hits all
+alike; the figures are medians of the repeats, with ratios to the first commit's first variant. Run
+it on a quiet machine:
 
     .venv/bin/python benchmarks/embedded_default.py --repeats 2 --variants default avx2
+    .venv/bin/python benchmarks/embedded_default.py --repeats 2 --variants avx2 --commits HEAD HEAD~1
 """
 
 from __future__ import annotations
@@ -33,12 +36,13 @@ FP32 = "finetune:\n  bf16: \"no\"\n"
 VARIANTS = {"default": ("", {}), "fp32": (FP32, {}), "avx2": (FP32, AVX2_ONLY)}
 
 
-def run_once(variant: str, cores: int) -> tuple[float, float, int]:
+def run_once(commit: str, variant: str, cores: int) -> tuple[float, float, int]:
     """(wall s, CPU s of the snakemake call and its jobs, jobs run) of one run from scratch."""
     config, extra_env = VARIANTS[variant]
     workdir = Path(tempfile.mkdtemp(prefix=f"capflow-bench-{variant}-"))
     try:
         subprocess.run(["git", "clone", "-q", str(REPO), str(workdir)], check=True)
+        subprocess.run(["git", "-C", str(workdir), "checkout", "-q", commit], check=True)
         extra_args = []
         if config:
             (workdir / "bench.yaml").write_text(config)
@@ -52,7 +56,7 @@ def run_once(variant: str, cores: int) -> tuple[float, float, int]:
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if result.returncode != 0:
-            raise SystemExit(f"{variant}: snakemake failed:\n{result.stderr[-3000:]}")
+            raise SystemExit(f"{commit} {variant}: snakemake failed:\n{result.stderr[-3000:]}")
         done = [line for line in result.stderr.splitlines() if "steps (100%) done" in line]
         jobs = int(done[-1].split(" of ")[1].split()[0]) if done else 0
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
@@ -70,22 +74,27 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--cores", type=int, default=8)
     parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=["default", "avx2"])
+    parser.add_argument("--commits", nargs="+", default=["HEAD"], help="commits of this repository to time")
     args = parser.parse_args()
+    commits = {name: subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", name], check=True,
+                                    capture_output=True, text=True).stdout.strip() for name in args.commits}
 
-    times: dict[str, list[tuple[float, float, int]]] = {v: [] for v in args.variants}
+    runs = [(name, variant) for name in args.commits for variant in args.variants]
+    times: dict[tuple[str, str], list[tuple[float, float, int]]] = {run: [] for run in runs}
     for repeat in range(args.repeats):
-        for variant in args.variants:
-            wall, cpu, jobs = run_once(variant, args.cores)
-            times[variant].append((wall, cpu, jobs))
-            print(f"repeat {repeat + 1} {variant}: {minutes(wall)} wall, {cpu:.0f} s CPU, {jobs} jobs", flush=True)
+        for name, variant in runs:
+            wall, cpu, jobs = run_once(commits[name], variant, args.cores)
+            times[name, variant].append((wall, cpu, jobs))
+            print(f"repeat {repeat + 1} {name} ({commits[name]}) {variant}: {minutes(wall)} wall, {cpu:.0f} s CPU, "
+                  f"{jobs} jobs", flush=True)
 
-    baseline = statistics.median(w for w, _, _ in times[args.variants[0]])
-    print(f"\n| variant | wall (median of {args.repeats}) | CPU | × {args.variants[0]} |")
-    print("|---|---|---|---|")
-    for variant, runs in times.items():
-        wall = statistics.median(w for w, _, _ in runs)
-        cpu = statistics.median(c for _, c, _ in runs)
-        print(f"| {variant} | {minutes(wall)} | {cpu:.0f} s | {wall / baseline:.2f} |")
+    baseline = statistics.median(w for w, _, _ in times[runs[0]])
+    print(f"\n| commit | variant | wall (median of {args.repeats}) | CPU | × {runs[0][0]} {runs[0][1]} |")
+    print("|---|---|---|---|---|")
+    for (name, variant), measured in times.items():
+        wall = statistics.median(w for w, _, _ in measured)
+        cpu = statistics.median(c for _, c, _ in measured)
+        print(f"| {name} ({commits[name]}) | {variant} | {minutes(wall)} | {cpu:.0f} s | {wall / baseline:.2f} |")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -126,12 +127,29 @@ def workflow_copy(tmp_path) -> Path:
     return target
 
 
-def run_snakemake(workdir: Path, *args, env=None, timeout=1200) -> subprocess.CompletedProcess:
-    """Snakemake in ``workdir``, with this interpreter's scripts (``capflow``) first on PATH."""
+def run_snakemake(workdir: Path, *args, env=None, timeout=1200, cpus: set[int] | None = None
+                  ) -> subprocess.CompletedProcess:
+    """Snakemake in ``workdir``, with this interpreter's scripts (``capflow``) first on PATH; ``cpus``:
+    the CPUs it and its jobs may run on (all of this process's by default)."""
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     return subprocess.run([sys.executable, "-m", "snakemake", *map(str, args)], cwd=workdir, capture_output=True,
                           text=True, timeout=timeout,
+                          preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
                           env={**os.environ, "PATH": path, "CAPFLOW_DATA_DIR": str(_data_root()), **(env or {})})
+
+
+def planned_job_blocks(output: str) -> list[dict]:
+    """Each job of a dry run: rule, wildcards, resources and threads, from Snakemake's job blocks."""
+    jobs = []
+    for match in re.finditer(r"^(?:local)?rule (\w+):\n((?:    .*\n?)+)", output, flags=re.MULTILINE):
+        fields = dict(line.strip().split(": ", 1) for line in match.group(2).splitlines() if ": " in line)
+        jobs.append({
+            "rule": match.group(1),
+            "wildcards": fields.get("wildcards", ""),
+            "resources": dict(item.split("=", 1) for item in fields.get("resources", "").split(", ") if "=" in item),
+            "threads": int(fields.get("threads", 1)),
+        })
+    return jobs
 
 
 def benchmark_outputs(folder: Path) -> list:

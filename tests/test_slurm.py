@@ -23,7 +23,7 @@ from snakemake.profiles import ProfileConfigFileParser
 
 from capflow.cpus import available_cpus
 from capflow.slurm import SlurmSite
-from conftest import REPO, run_snakemake
+from conftest import REPO, planned_job_blocks, run_snakemake
 
 SLURM_PROFILE = REPO / "workflow" / "profiles" / "slurm" / "config.yaml"
 DEFAULT_PROFILE = REPO / "workflow" / "profiles" / "default" / "config.yaml"
@@ -159,20 +159,6 @@ def test_only_jobs_with_gpus_get_the_gpu_partition_and_model():
     assert SlurmSite().placement(0) == {"slurm_account": None, "slurm_partition": None, "gpu_model": None}
 
 
-def planned_jobs(stderr: str) -> list[dict]:
-    """Each job of a dry run: rule, wildcards, resources and threads, from Snakemake's job blocks."""
-    jobs = []
-    for match in re.finditer(r"^(?:local)?rule (\w+):\n((?:    .*\n?)+)", stderr, flags=re.MULTILINE):
-        fields = dict(line.strip().split(": ", 1) for line in match.group(2).splitlines() if ": " in line)
-        jobs.append({
-            "rule": match.group(1),
-            "wildcards": fields.get("wildcards", ""),
-            "resources": dict(item.split("=", 1) for item in fields.get("resources", "").split(", ") if "=" in item),
-            "threads": int(fields.get("threads", 1)),
-        })
-    return jobs
-
-
 GPU_CONFIG = {"zeroshot": {"gpus": 1}, "finetune": {"gpus": 1}, "evaluate": {"gpus": 1}}
 
 
@@ -186,7 +172,7 @@ def test_planned_jobs_are_placed_by_their_gpus_and_use_at_most_the_cpus(workflow
                            timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     placed = {}
-    for job in planned_jobs(result.stdout):
+    for job in planned_job_blocks(result.stdout):
         resources = job["resources"]
         if "gpu" in resources:  # every rule that runs as a cluster job
             key = (job["rule"], "bm25" if "bm25" in job["wildcards"] else "dense")

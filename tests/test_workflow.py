@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from conftest import run_snakemake
+from capflow.cpus import available_cpus
+from conftest import planned_job_blocks, run_snakemake
 
 
 def planned_jobs(stdout: str) -> dict[str, int]:
@@ -25,6 +26,34 @@ def test_default_dry_run_plans_table2(workflow_copy):
     jobs = planned_jobs(result.stdout)
     assert jobs["benchmark_data"] == 2 and jobs["zeroshot"] == 4 and jobs["tables_zeroshot"] == 1
     assert jobs["tables_finetune"] == jobs["figures_zeroshot"] == jobs["figures_finetune"] == 1
+
+
+def test_the_readme_command_runs_no_more_compute_threads_than_cpus(workflow_copy):
+    """`snakemake --cores 8 all` with the local profile loaded by itself: each multi-threaded job
+    declares its rule's threads (one CPU's worth when 8 exceeds the CPUs) and computes with that many
+    CPUs' threads, so the jobs that fit in 8 cores never compute with more threads than there are CPUs."""
+    result = run_snakemake(workflow_copy, "-n", "--cores", "8", "all")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Using workflow specific profile profiles/default" in result.stdout + result.stderr
+    threads = {}
+    for job in planned_job_blocks(result.stdout):
+        if job["rule"] in {"zeroshot", "evaluate", "finetune", "leakage", "generate"}:
+            kind = "bm25" if "bm25" in job["wildcards"] else "dense"
+            threads.setdefault((job["rule"], kind), set()).add((job["threads"], job["resources"]["compute_threads"]))
+    cpus = available_cpus()
+    if cpus < 8:
+        per_cpu = -(-8 // cpus)
+        encode = train = leakage = (per_cpu, "1")
+    else:
+        encode, train, leakage = (4, "4"), (8, "8"), (8, "8")
+    assert threads == {
+        ("zeroshot", "bm25"): {(1, "1")}, ("evaluate", "bm25"): {(1, "1")},
+        ("generate", "dense"): {(1, "1")},  # heuristic generation
+        ("zeroshot", "dense"): {encode}, ("evaluate", "dense"): {encode},
+        ("finetune", "dense"): {train}, ("leakage", "dense"): {leakage},
+    }, threads
+    if cpus < 8:  # torch jobs and the leakage filter: as many run together as there are CPUs, one thread each
+        assert 8 // per_cpu <= cpus
 
 
 def test_paper_dry_run_plans_all_twelve_rows(workflow_copy):
