@@ -182,11 +182,11 @@ def test_planned_jobs_are_placed_by_their_gpus_and_use_at_most_the_cpus(workflow
     # --cores 8 above the CPUs: a torch job declares one CPU's worth of cores and computes with one thread
     cpus = available_cpus()
     encode = (-(-8 // cpus), "1") if cpus < 8 else (4, "4")
-    train = (-(-8 // cpus), "1") if cpus < 8 else (8, "8")
+    train = (-(-8 // cpus), "1") if cpus < 8 else (8, "8")  # the leakage filter's too
     assert placed == {
         ("testview", "dense"): {("0", "cpu", None, 1, None)},
         ("pool", "dense"): {("0", "cpu", None, 1, None)},
-        ("leakage", "dense"): {("0", "cpu", None, 2, None)},
+        ("leakage", "dense"): {("0", "cpu", None, *train)},
         ("generate", "dense"): {("0", "cpu", None, 1, "1")},
         ("trainset", "dense"): {("0", "cpu", None, 1, None)},
         ("zeroshot", "bm25"): {("0", "cpu", None, 1, "1")},
