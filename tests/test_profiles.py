@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from capflow.cpus import available_cpus
 from capflow.devices import cluster_run
 from conftest import run_snakemake
 
@@ -36,7 +37,10 @@ def test_bare_snakemake_gets_the_local_profile_and_a_cluster_profile_keeps_its_g
     assert bare.returncode == 0, bare.stderr[-2000:]
     assert "Using workflow specific profile profiles/default" in bare.stderr
     assert generate_gpus(bare.stdout) == {"1"}  # vLLM's tensor_parallel_size 2, scaled down to the cap
-    assert "threads: 4" in bare.stdout.split("rule generate:")[1].split("\n\n")[0]
+    # the rule's own threads reach the job (the profile sets none): 4, or one CPU's worth of --cores 16
+    cpus = available_cpus()
+    threads = -(-16 // cpus) if cpus < 16 else 4
+    assert f"threads: {threads}\n" in bare.stdout.split("rule generate:")[1].split("\n\n")[0]
 
     slurm = run_snakemake(workflow_copy, "-n", "--profile", "workflow/profiles/slurm", "all", *PAPER_OOD, env=env)
     assert slurm.returncode == 0, slurm.stderr[-2000:]
