@@ -47,9 +47,8 @@ rule hybrid:
     params:
         benchmark_dir=input_benchmark_dir,
         options=hybrid_options,
-        labels=MODEL_LABELS,
     shell:
-        "capflow --log {log:q} hybrid --benchmark {params.benchmark_dir:q} --labels {params.labels:q}"
+        "capflow --log {log:q} hybrid --benchmark {params.benchmark_dir:q}"
         " --lexical {input.lexical_run:q} {input.lexical_metrics:q} --dense {input.dense_run:q} {input.dense_metrics:q}"
         " {params.options} --run {output.run:q} --metrics {output.metrics:q}"
 

@@ -161,15 +161,25 @@ def test_hybrid_rows_are_scored_like_any_run(runs, tmp_path):
     for method in ("rrf", "minmax"):
         _ok("hybrid", "--benchmark", runs / "data/CapRetrievalEn", "--lexical", bm25[1], bm25[0],
             "--dense", dense[1], dense[0], "--method", method, "--run", tmp_path / method / "run.trec",
-            "--metrics", tmp_path / method / "metrics.json", "--labels", LABELS)
+            "--metrics", tmp_path / method / "metrics.json")
     rrf = json.loads((tmp_path / "rrf/metrics.json").read_text())
     assert rrf["group"] == "hybrid" and rrf["model"] == "bm25+all-MiniLM-L6-v2-rrf" and rrf["queries_evaluated"] == 377
-    assert rrf["display"] == "BM25 + all-MiniLM-L6-v2 (RRF k=60)"
+    # no table labels in the job's output: the report derives them from the runs' models
+    assert "display" not in rrf and "params" not in rrf
+    assert rrf["runs"] == ["bm25", "all-MiniLM-L6-v2"] and rrf["fusion"] == {"method": "rrf", "k": 60}
     _ok("tables", "zeroshot", "--inputs", bm25[0], dense[0], tmp_path / "rrf/metrics.json",
         tmp_path / "minmax/metrics.json", "--md", tmp_path / "t2.md", "--labels", LABELS)
     table = (tmp_path / "t2.md").read_text()
     assert "| *Hybrid (BM25 + embedding model)* |" in table
     assert "| BM25 + all-MiniLM-L6-v2 (RRF k=60) | 22M | 78.51 | 76.26 | 75.68 |" in table  # README Table 2
+    not_a_summary = tmp_path / "list.json"
+    not_a_summary.write_text("[1, 2]")
+    bad = run_capflow("hybrid", "--benchmark", runs / "data/CapRetrievalEn", "--lexical", bm25[1], not_a_summary,
+                      "--dense", dense[1], dense[0], "--method", "rrf", "--run", tmp_path / "bad/run.trec",
+                      "--metrics", tmp_path / "bad/metrics.json")
+    assert bad.returncode == 2
+    assert f"{not_a_summary}: not a run's metrics JSON (benchmark and model names)" in bad.stderr
+    assert not (tmp_path / "bad").exists()
 
 
 def test_inversion_cases_read_every_score_from_the_cache(runs, tmp_path):

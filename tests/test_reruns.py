@@ -190,9 +190,8 @@ def test_a_new_table_label_or_batch_size_reruns_only_the_report(done, small_data
     models["all-MiniLM-L6-v2"].update(display="MiniLM (renamed)", group="renamed", params="23M", batch_size=16)
     models_file.write_text(yaml.safe_dump(models, sort_keys=False, allow_unicode=True))
     planned = plan_small(done, small_data, "--rerun-triggers", "params", "--", "all")
-    # no zero-shot, finetune or evaluation job: only the jobs that print labels (the hybrid rows name
-    # their two models) and what reads them
-    assert planned["jobs"] == {"hybrid": 4, "mteb_json": 4, "per_query": 1, "classification_sweep": 2,
+    # no zero-shot, finetune, evaluation or hybrid job: only the jobs that print labels and what reads them
+    assert planned["jobs"] == {"per_query": 1, "classification_sweep": 2,
                                "inversions": 2, "error_analysis": 2, "tables_zeroshot": 1, "tables_finetune": 1,
                                "figures_zeroshot": 1, "figures_finetune": 1, "latex": 1,
                                "all": 1}, planned["jobs"]

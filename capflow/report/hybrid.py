@@ -16,7 +16,6 @@ from pathlib import Path
 from capflow.benchmark import load_benchmark
 from capflow.errors import UserError
 from capflow.io import read_json, write_json
-from capflow.report.labels import add_labels_option, read_metrics
 
 Run = dict[str, list[tuple[str, float]]]
 METHODS = ("rrf", "minmax")
@@ -67,15 +66,21 @@ def configure_parser(parser) -> None:
     parser.add_argument("--weight", type=float, default=0.5, help="minmax: the dense run's weight (default 0.5)")
     parser.add_argument("--depth", type=int, default=100, help="fused candidates kept per query")
     parser.add_argument("--label", help="model label (default bm25+<dense>-<method>)")
-    add_labels_option(parser)
     parser.add_argument("--run", required=True, type=Path, help="output TREC run")
     parser.add_argument("--metrics", required=True, type=Path, help="output metrics JSON")
+
+
+def read_run_summary(path: Path) -> dict:
+    summary = read_json(path)
+    if not isinstance(summary, dict) or not all(isinstance(summary.get(key), str) for key in ("benchmark", "model")):
+        raise UserError("not a run's metrics JSON (benchmark and model names)", path)
+    return summary
 
 
 def main(args) -> None:
     from capflow.scoring import read_trec, score_run, write_trec
 
-    lexical, dense = read_metrics(args.lexical[1], args.labels), read_metrics(args.dense[1], args.labels)
+    lexical, dense = read_run_summary(args.lexical[1]), read_run_summary(args.dense[1])
     if lexical.get("benchmark") != dense.get("benchmark"):
         raise UserError(f"the runs are on different benchmarks: '{lexical.get('benchmark')}' and "
                         f"'{dense.get('benchmark')}'", args.dense[1])
@@ -85,14 +90,14 @@ def main(args) -> None:
     lexical_run, dense_run = read_trec(args.lexical[0]), read_trec(args.dense[0])
     if args.method == "rrf":
         run = rrf(lexical_run, dense_run, args.rrf_k, args.depth)
-        fusion, what = {"method": "rrf", "k": args.rrf_k}, f"RRF k={args.rrf_k}"
+        fusion = {"method": "rrf", "k": args.rrf_k}
     else:
         run = interpolate(lexical_run, dense_run, args.weight, args.depth)
-        fusion, what = {"method": "minmax", "weight": args.weight}, f"min-max, w={args.weight:g}"
+        fusion = {"method": "minmax", "weight": args.weight}
     summary, _ = score_run(benchmark, run, query_types)
     label = args.label or f"{lexical['model']}+{dense['model']}-{args.method}"
-    display = f"{lexical.get('display') or lexical['model']} + {dense.get('display') or dense['model']} ({what})"
     write_trec(args.run, run, label)
-    write_json(args.metrics, {"benchmark": dense["benchmark"], "model": label, "display": display, "group": "hybrid",
-                              "params": dense.get("params", ""), "fusion": fusion,
+    # no table labels: the report derives them from "runs" and "fusion" (capflow.report.labels), so a
+    # renamed model does not rerun this job
+    write_json(args.metrics, {"benchmark": dense["benchmark"], "model": label, "group": "hybrid", "fusion": fusion,
                               "runs": [lexical["model"], dense["model"]], **summary})

@@ -40,8 +40,28 @@ def add_labels_option(parser) -> None:
                         help="model labels as JSON, {name: {display, group, params}} (default: model names)")
 
 
+def fusion_text(fusion: dict) -> str:
+    """How a hybrid row fused its runs, as its label says it: 'RRF k=60', 'min-max, w=0.5'."""
+    if fusion.get("method") == "rrf":
+        return f"RRF k={fusion.get('k')}"
+    return f"min-max, w={fusion.get('weight'):g}"
+
+
+def hybrid_labels(summary: dict, labels: dict[str, dict[str, str]]) -> dict[str, str]:
+    """A hybrid row's labels, from its two runs' models: 'BM25 + MiniLM (RRF k=60)', the dense model's
+    parameters."""
+    lexical, dense = summary["runs"]
+    names = [labels.get(model, {}).get("display") or model for model in (lexical, dense)]
+    return {"display": f"{names[0]} + {names[1]} ({fusion_text(summary['fusion'])})", "group": "hybrid",
+            "params": labels.get(dense, {}).get("params", "")}
+
+
 def labelled(summary: dict, labels: dict[str, dict[str, str]]) -> dict:
-    """The summary with its model's labels; a finetuned model's are its base model's."""
+    """The summary with its model's labels; a finetuned model's are its base model's, a hybrid row's
+    come from its two runs' models."""
+    runs, fusion = summary.get("runs"), summary.get("fusion")
+    if isinstance(fusion, dict) and isinstance(runs, list) and len(runs) == 2 and all(map(_is_text, runs)):
+        return {**summary, **hybrid_labels(summary, labels)}
     model = summary.get("base_model") or summary.get("model")
     return {**summary, **labels.get(model, {})} if isinstance(model, str) else summary
 
