@@ -8,7 +8,7 @@ from pathlib import Path
 from capflow import metrics
 from capflow.benchmark import Benchmark
 from capflow.errors import UserError
-from capflow.io import atomic_open, read_text, write_json
+from capflow.io import atomic_open, read_json, read_text, write_json
 from capflow.recipes import Recipe
 
 Run = dict[str, list[tuple[str, float]]]  # query id -> [(candidate id, score)], best first
@@ -69,3 +69,11 @@ def write_metrics(path: Path, summary: dict, *, benchmark: str, label: str, reci
     parameters) are not written: the report takes them from the registry (capflow.report.labels)."""
     head = {"benchmark": benchmark, "model": label, **({"base_model": base_model} if base_model else {})}
     write_json(path, {**head, "recipe": json.loads(recipe.vector_json()), **summary})
+
+
+def read_metrics_summary(path: Path) -> dict:
+    """A run's metrics JSON as write_metrics (or a hybrid job) wrote it: benchmark, model and metrics."""
+    summary = read_json(path)
+    if not isinstance(summary, dict) or not {"benchmark", "model", "metrics"} <= set(summary):
+        raise UserError("not a metrics JSON (benchmark, model, metrics)", path)
+    return summary

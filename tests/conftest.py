@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from capflow.cpus import available_cpus
+
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_PARTS = ("Snakefile", "rules", "workflow", "config", "profiles")
 # marker -> the environment flag that makes a skip of a test carrying it a failure
@@ -136,6 +138,17 @@ def run_snakemake(workdir: Path, *args, env=None, timeout=1200, cpus: set[int] |
                           text=True, timeout=timeout,
                           preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
                           env={**os.environ, "PATH": path, "CAPFLOW_DATA_DIR": str(_data_root()), **(env or {})})
+
+
+def expected_job_threads(cores: int, wanted: int) -> tuple[int, str]:
+    """(declared threads, compute threads) of a job whose rule wants ``wanted`` threads, under
+    ``--cores cores`` locally: one CPU's worth and one thread when the cores exceed this machine's CPUs
+    (rules/common.smk), else what it wants within the CPUs and the cores."""
+    cpus = available_cpus()
+    if cores > cpus:
+        return -(-cores // cpus), "1"
+    threads = min(wanted, cpus, cores)
+    return threads, str(threads)
 
 
 def planned_job_blocks(output: str) -> list[dict]:

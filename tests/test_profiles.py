@@ -5,9 +5,8 @@ import re
 
 import pytest
 
-from capflow.cpus import available_cpus
 from capflow.devices import cluster_run
-from conftest import run_snakemake
+from conftest import expected_job_threads, run_snakemake
 
 PAPER_OOD = ("--configfile", "config/paper.yaml", "config/paper-ood.yaml")
 
@@ -38,8 +37,7 @@ def test_bare_snakemake_gets_the_local_profile_and_a_cluster_profile_keeps_its_g
     assert "Using workflow specific profile profiles/default" in bare.stderr
     assert generate_gpus(bare.stdout) == {"1"}  # vLLM's tensor_parallel_size 2, scaled down to the cap
     # the rule's own threads reach the job (the profile sets none): 4, or one CPU's worth of --cores 16
-    cpus = available_cpus()
-    threads = -(-16 // cpus) if cpus < 16 else 4
+    threads, _ = expected_job_threads(16, 4)
     assert f"threads: {threads}\n" in bare.stdout.split("rule generate:")[1].split("\n\n")[0]
 
     slurm = run_snakemake(workflow_copy, "-n", "--profile", "workflow/profiles/slurm", "all", *PAPER_OOD, env=env)

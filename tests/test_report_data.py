@@ -178,7 +178,7 @@ def test_hybrid_rows_are_scored_like_any_run(runs, tmp_path):
                       "--dense", dense[1], dense[0], "--method", "rrf", "--run", tmp_path / "bad/run.trec",
                       "--metrics", tmp_path / "bad/metrics.json")
     assert bad.returncode == 2
-    assert f"{not_a_summary}: not a run's metrics JSON (benchmark and model names)" in bad.stderr
+    assert f"{not_a_summary}: not a metrics JSON (benchmark, model, metrics)" in bad.stderr
     assert not (tmp_path / "bad").exists()
 
 

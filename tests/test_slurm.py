@@ -21,9 +21,8 @@ import yaml
 import yte
 from snakemake.profiles import ProfileConfigFileParser
 
-from capflow.cpus import available_cpus
 from capflow.slurm import SlurmSite
-from conftest import REPO, planned_job_blocks, run_snakemake
+from conftest import REPO, expected_job_threads, planned_job_blocks, run_snakemake
 
 SLURM_PROFILE = REPO / "workflow" / "profiles" / "slurm" / "config.yaml"
 DEFAULT_PROFILE = REPO / "workflow" / "profiles" / "default" / "config.yaml"
@@ -180,9 +179,7 @@ def test_planned_jobs_are_placed_by_their_gpus_and_use_at_most_the_cpus(workflow
                                                resources.get("gpu_model"), job["threads"],
                                                resources.get("compute_threads")))
     # --cores 8 above the CPUs: a torch job declares one CPU's worth of cores and computes with one thread
-    cpus = available_cpus()
-    encode = (-(-8 // cpus), "1") if cpus < 8 else (4, "4")
-    train = (-(-8 // cpus), "1") if cpus < 8 else (8, "8")  # the leakage filter's too
+    encode, train = expected_job_threads(8, 4), expected_job_threads(8, 8)  # train: the leakage filter's too
     assert placed == {
         ("testview", "dense"): {("0", "cpu", None, 1, None)},
         ("pool", "dense"): {("0", "cpu", None, 1, None)},

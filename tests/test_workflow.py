@@ -6,7 +6,7 @@ import re
 import pytest
 
 from capflow.cpus import available_cpus
-from conftest import planned_job_blocks, run_snakemake
+from conftest import expected_job_threads, planned_job_blocks, run_snakemake
 
 
 def planned_jobs(stdout: str) -> dict[str, int]:
@@ -40,20 +40,15 @@ def test_the_readme_command_runs_no_more_compute_threads_than_cpus(workflow_copy
         if job["rule"] in {"zeroshot", "evaluate", "finetune", "leakage", "generate"}:
             kind = "bm25" if "bm25" in job["wildcards"] else "dense"
             threads.setdefault((job["rule"], kind), set()).add((job["threads"], job["resources"]["compute_threads"]))
-    cpus = available_cpus()
-    if cpus < 8:
-        per_cpu = -(-8 // cpus)
-        encode = train = leakage = (per_cpu, "1")
-    else:
-        encode, train, leakage = (4, "4"), (8, "8"), (8, "8")
+    encode, train = expected_job_threads(8, 4), expected_job_threads(8, 8)
     assert threads == {
         ("zeroshot", "bm25"): {(1, "1")}, ("evaluate", "bm25"): {(1, "1")},
         ("generate", "dense"): {(1, "1")},  # heuristic generation
         ("zeroshot", "dense"): {encode}, ("evaluate", "dense"): {encode},
-        ("finetune", "dense"): {train}, ("leakage", "dense"): {leakage},
+        ("finetune", "dense"): {train}, ("leakage", "dense"): {train},
     }, threads
-    if cpus < 8:  # torch jobs and the leakage filter: as many run together as there are CPUs, one thread each
-        assert 8 // per_cpu <= cpus
+    if available_cpus() < 8:  # torch jobs and the leakage filter: as many run together as CPUs, one thread each
+        assert 8 // train[0] <= available_cpus() and train[1] == "1"
 
 
 def test_paper_dry_run_plans_all_twelve_rows(workflow_copy):

@@ -70,20 +70,13 @@ def configure_parser(parser) -> None:
     parser.add_argument("--metrics", required=True, type=Path, help="output metrics JSON")
 
 
-def read_run_summary(path: Path) -> dict:
-    summary = read_json(path)
-    if not isinstance(summary, dict) or not all(isinstance(summary.get(key), str) for key in ("benchmark", "model")):
-        raise UserError("not a run's metrics JSON (benchmark and model names)", path)
-    return summary
-
-
 def main(args) -> None:
-    from capflow.scoring import read_trec, score_run, write_trec
+    from capflow.scoring import read_metrics_summary, read_trec, score_run, write_trec
 
-    lexical, dense = read_run_summary(args.lexical[1]), read_run_summary(args.dense[1])
-    if lexical.get("benchmark") != dense.get("benchmark"):
-        raise UserError(f"the runs are on different benchmarks: '{lexical.get('benchmark')}' and "
-                        f"'{dense.get('benchmark')}'", args.dense[1])
+    lexical, dense = read_metrics_summary(args.lexical[1]), read_metrics_summary(args.dense[1])
+    if lexical["benchmark"] != dense["benchmark"]:
+        raise UserError(f"the runs are on different benchmarks: '{lexical['benchmark']}' and "
+                        f"'{dense['benchmark']}'", args.dense[1])
     benchmark = load_benchmark(args.benchmark)
     types_path = args.benchmark / "query_types.json"
     query_types = read_json(types_path) if types_path.exists() else {}

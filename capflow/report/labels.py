@@ -49,10 +49,10 @@ def fusion_text(fusion: dict) -> str:
 
 def hybrid_labels(summary: dict, labels: dict[str, dict[str, str]]) -> dict[str, str]:
     """A hybrid row's labels, from its two runs' models: 'BM25 + MiniLM (RRF k=60)', the dense model's
-    parameters."""
+    parameters (its group, "hybrid", is in the file)."""
     lexical, dense = summary["runs"]
     names = [labels.get(model, {}).get("display") or model for model in (lexical, dense)]
-    return {"display": f"{names[0]} + {names[1]} ({fusion_text(summary['fusion'])})", "group": "hybrid",
+    return {"display": f"{names[0]} + {names[1]} ({fusion_text(summary['fusion'])})",
             "params": labels.get(dense, {}).get("params", "")}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from capflow.errors import UserError
-from capflow.io import read_json, write_json
+from capflow.io import write_json
 from capflow.report.perquery import split_label
 
 MTEB_MEASURES = {"ndcg": "ndcg", "map": "map", "mrr": "mrr", "recall": "recall", "precision": "precision"}
@@ -34,7 +34,7 @@ def configure_parser(parser) -> None:
 
 
 def main(args) -> None:
-    summary = read_json(args.metrics)
-    if not isinstance(summary, dict) or not {"benchmark", "model", "metrics"} <= set(summary):
-        raise UserError("not a metrics JSON (benchmark, model, metrics)", args.metrics)
+    from capflow.scoring import read_metrics_summary
+
+    summary = read_metrics_summary(args.metrics)
     write_json(args.out, mteb_result(summary, args.split, args.languages))
