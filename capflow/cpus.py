@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
@@ -68,3 +69,39 @@ def set_threads(threads: int | None, environ: MutableMapping[str, str] | None = 
         environ.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
     cap_thread_variables(environ, cpus)
     environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+# Threads a multi-threaded job wants, by the work it does.
+JOB_THREADS = {"encode": 4, "train": 8, "leakage": 8}
+
+
+@dataclass(frozen=True)
+class ThreadPolicy:
+    """The threads each job declares to Snakemake and the threads it computes with.
+
+    `--cores` may name more cores than the machine has (`snakemake --cores 8 all` on a 2-core laptop);
+    Snakemake would then run jobs whose threads add up to 8 on 2 CPUs, and torch jobs slow each other
+    down far more than they gain. Then each CPU counts as `cores_per_cpu` cores: a multi-threaded job
+    declares one CPU's worth of cores and computes with one thread, so no more of them run together
+    than there are CPUs. Profiles' set-threads replace the declared threads (on Slurm: the job's CPUs).
+    """
+
+    cpus: int
+    cores_per_cpu: int = 1
+
+    @classmethod
+    def for_run(cls, cores: int | None, local: bool, cpus: int) -> ThreadPolicy:
+        """The policy of a run with `--cores cores`, executed locally or not, on `cpus` CPUs."""
+        if local and cores and cores > cpus:
+            return cls(cpus, -(-cores // cpus))
+        return cls(cpus)
+
+    def job_threads(self, work: str) -> int:
+        """Threads to declare for a multi-threaded job doing `work` (a key of JOB_THREADS)."""
+        if self.cores_per_cpu > 1:
+            return self.cores_per_cpu
+        return min(JOB_THREADS[work], self.cpus)
+
+    def compute_threads(self, threads: int) -> int:
+        """The threads a job computes with (`capflow --threads`): its declared threads counted in CPUs."""
+        return max(1, threads // self.cores_per_cpu)

@@ -1,21 +1,21 @@
-# Benchmarks: each validated from its local copy or downloaded from the hub (rules/common.smk says
-# where each file goes; the local copy's files are inputs, so editing one reruns the job).
+# Benchmarks: each validated from its local copy or downloaded from the hub (capflow.plan says where
+# each file goes; the local copy's files are inputs, so editing one reruns the job).
 
 
 rule benchmark_data:
     input:
-        benchmark_source,
-        prefetched=PREFETCHED,
+        of(PLAN.benchmark_source, "benchmark"),
+        prefetched=of(PLAN.prefetched_benchmark, "benchmark"),
     output:
-        **data_paths().files,
+        **PATHS.data().files,
     log:
-        data_paths().log,
+        PATHS.data().log,
     conda:
         "../workflow/envs/core.yaml"
     params:
         offline=HUB_OFFLINE,
         local_dirs=config["data"]["local_dirs"],
-        options=benchmark_data_options,
+        options=of(PLAN.benchmark_data_options, "benchmark"),
     shell:
         "{params.offline} capflow --log {log:q} data --name {wildcards.benchmark:q} --local-dirs {params.local_dirs:q}"
         " {params.options} --candidates {output.candidates:q} --queries {output.queries:q}"

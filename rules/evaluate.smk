@@ -7,18 +7,18 @@ ruleorder: mteb_data > benchmark_data
 
 rule mteb_data:
     input:
-        prefetched=PREFETCHED,
+        prefetched=of(PLAN.prefetched_mteb, "benchmark"),
     output:
-        **mteb_paths().files,
+        **PATHS.mteb().files,
     log:
-        mteb_paths().log,
+        PATHS.mteb().log,
     wildcard_constraints:
-        benchmark=one_of(MTEB_BENCHMARKS),
+        benchmark=one_of(PLAN.mteb_benchmarks),
     conda:
         "../workflow/envs/core.yaml"
     params:
         offline=HUB_OFFLINE,
-        source=mteb_options,
+        source=of(PLAN.mteb_options, "benchmark"),
     shell:
         "{params.offline} capflow --log {log:q} mteb-data {params.source} --candidates {output.candidates:q}"
         " --queries {output.queries:q} --types {output.types:q} --stats {output.stats:q}"
@@ -26,35 +26,36 @@ rule mteb_data:
 
 rule evaluate:
     input:
-        unpack(evaluation_inputs),
-        prefetched=PREFETCHED,
+        unpack(of(PLAN.evaluation_inputs, "benchmark", "run")),
+        prefetched=of(PLAN.prefetched_evaluation, "run"),
     output:
-        **evaluation_paths().files,
+        **PATHS.evaluation().files,
     log:
-        evaluation_paths().log,
+        PATHS.evaluation().log,
     benchmark:
-        evaluation_paths().timing
+        PATHS.evaluation().timing
     wildcard_constraints:
-        run=one_of(evaluation_runs()),
+        run=one_of(PLAN.evaluation_runs),
     conda:
         "../workflow/envs/core.yaml"
-    threads: evaluation_threads
+    threads: of(PLAN.evaluation_threads, "run")
     resources:
-        **job_resources(evaluation_gpus),
+        **job_resources(of(PLAN.evaluation_gpus, "run")),
         compute_threads=compute_threads,
-        encode_batch_size=evaluation_batch_size,
+        encode_batch_size=of(PLAN.evaluation_batch_size, "run"),
     params:
         offline=HUB_OFFLINE,
-        recipe=evaluation_recipe_json,
-        model=evaluation_model_options,
+        recipe=of(PLAN.evaluation_recipe_json, "run"),
+        model=of(PLAN.evaluation_model_options, "run"),
         benchmark_dir=input_benchmark_dir,
-        label=evaluation_benchmark_label,
-        language=evaluation_language,
-        depth=EVALUATE["depth"],
-        cache=EMBEDDING_CACHE,
-        flags=evaluation_flags,
+        label=of(PLAN.evaluation_label, "benchmark"),
+        language=of(PLAN.benchmark_language, "benchmark"),
+        depth=config["evaluate"]["depth"],
+        cache=PATHS.embedding_cache,
+        flags=of(PLAN.evaluation_flags, "benchmark"),
     shell:
-        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --threads {resources.compute_threads} --log {log:q} retrieve"
+        "{params.offline} capflow gpu-run --gpus {resources.gpu} --"
+        " capflow --threads {resources.compute_threads} --log {log:q} retrieve"
         " --benchmark {params.benchmark_dir:q} --benchmark-label {params.label:q} --recipe-json {params.recipe:q}"
         " --batch-size {resources.encode_batch_size} {params.model} --language {params.language:q}"
         " --depth {params.depth} --cache {params.cache:q}"

@@ -4,28 +4,29 @@
 
 rule finetune:
     input:
-        unpack(finetune_inputs),
-        prefetched=PREFETCHED,
+        unpack(of(PLAN.finetune_inputs, "pool", "mix")),
+        prefetched=PLAN.prefetched_base_model(),
     output:
-        model=directory(finetune_paths().files["model"]),
-        loss=finetune_paths().files["loss"],
-        summary=finetune_paths().files["summary"],
+        model=directory(PATHS.finetune().files["model"]),
+        loss=PATHS.finetune().files["loss"],
+        summary=PATHS.finetune().files["summary"],
     log:
-        finetune_paths().log,
+        PATHS.finetune().log,
     benchmark:
-        finetune_paths().timing
+        PATHS.finetune().timing
     conda:
         "../workflow/envs/core.yaml"
-    threads: job_threads("train")
+    threads: PLAN.job_threads("train")
     resources:
-        **job_resources(FINETUNE["gpus"]),
+        **job_resources(config["finetune"]["gpus"]),
         compute_threads=compute_threads,
     params:
         offline=HUB_OFFLINE,
-        recipe=finetune_recipe_json,
-        options=finetune_options,
+        recipe=of(PLAN.finetune_recipe_json),
+        options=of(PLAN.finetune_options),
     shell:
-        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --threads {resources.compute_threads} --log {log:q} train"
+        "{params.offline} capflow gpu-run --gpus {resources.gpu} --"
+        " capflow --threads {resources.compute_threads} --log {log:q} train"
         " --recipe-json {params.recipe:q} --train {input.train:q} --heldout {input.heldout:q}"
         " --passages {input.passages:q} --seed {wildcards.seed} {params.options} --out {output.model:q}"
         " --loss-csv {output.loss:q} --summary {output.summary:q}"

@@ -4,31 +4,32 @@
 
 rule generate:
     input:
-        passages=generation_pool,
-        prompts=generation_prompt_files,
-        prefetched=PREFETCHED,
+        passages=of(PLAN.generation_pool, "pool"),
+        prompts=PLAN.generation_prompt_files(),
+        prefetched=PLAN.prefetched_generation(),
     output:
-        **generation_paths().files,
+        **PATHS.generation().files,
     log:
-        generation_paths().log,
+        PATHS.generation().log,
     benchmark:
-        generation_paths().timing
+        PATHS.generation().timing
     conda:
         branch(
-            GENERATE["backend"] == "vllm",
+            config["generate"]["backend"] == "vllm",
             then="../workflow/envs/vllm.yaml",
             otherwise="../workflow/envs/core.yaml",
         )
-    threads: generation_threads
+    threads: PLAN.generation_threads()
     resources:
-        **job_resources(generation_gpus),
+        **job_resources(PLAN.generation_gpus()),
         compute_threads=compute_threads,
     params:
         offline=HUB_OFFLINE,
-        shards=GENERATE["shards"],
-        options=generation_options,
+        shards=config["generate"]["shards"],
+        options=of(PLAN.generation_options, "kind"),
     shell:
-        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --threads {resources.compute_threads} --log {log:q}"
+        "{params.offline} capflow gpu-run --gpus {resources.gpu} --"
+        " capflow --threads {resources.compute_threads} --log {log:q}"
         " generate --passages {input.passages:q} --kind {wildcards.kind:q} --shard {wildcards.shard:q}"
         " --shards {params.shards} {params.options} --out {output.queries:q} --stats {output.stats:q}"
         " --rejects {output.rejects:q}"

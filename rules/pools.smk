@@ -4,18 +4,18 @@
 
 rule testview:
     input:
-        unpack(benchmark_inputs),
+        **PATHS.data().files,
     output:
-        **testview_paths().files,
+        **PATHS.testview().files,
     log:
-        testview_paths().log,
+        PATHS.testview().log,
     conda:
         "../workflow/envs/core.yaml"
     resources:
         **job_resources(0),
     params:
         benchmark_dir=input_benchmark_dir,
-        options=testview_options,
+        options=PLAN.testview_options(),
     shell:
         "capflow --log {log:q} testview --benchmark-dir {params.benchmark_dir:q} {params.options}"
         " --candidates {output.candidates:q} --queries {output.queries:q} --types {output.types:q}"
@@ -24,21 +24,21 @@ rule testview:
 
 rule pool:
     input:
-        pool_source_input,
-        prefetched=PREFETCHED,
+        of(PLAN.pool_source_input, "pool"),
+        prefetched=of(PLAN.prefetched_pool, "pool"),
     output:
-        **pool_source_paths().files,
+        **PATHS.pool_source().files,
     log:
-        pool_source_paths().log,
+        PATHS.pool_source().log,
     benchmark:
-        pool_source_paths().timing
+        PATHS.pool_source().timing
     conda:
         "../workflow/envs/core.yaml"
     resources:
         **job_resources(0),
     params:
         offline=HUB_OFFLINE,
-        options=pool_options,
+        options=of(PLAN.pool_options, "pool"),
     shell:
         "{params.offline} capflow --log {log:q} pool {params.options} --out {output.passages:q}"
         " --stats {output.stats:q}"
@@ -46,23 +46,23 @@ rule pool:
 
 rule leakage:
     input:
-        pool=pool_source_paths().files["passages"],
-        test=leakage_test_captions,
+        pool=PATHS.pool_source().files["passages"],
+        test=PLAN.leakage_test_captions(),
     output:
-        **leakage_paths().files,
+        **PATHS.leakage().files,
     log:
-        leakage_paths().log,
+        PATHS.leakage().log,
     benchmark:
-        leakage_paths().timing
+        PATHS.leakage().timing
     conda:
         "../workflow/envs/core.yaml"
-    threads: job_threads("leakage")
+    threads: PLAN.job_threads("leakage")
     resources:
         **job_resources(0),
         compute_threads=compute_threads,
     params:
-        threshold=LEAKAGE["threshold"],
-        exact_from=LEAKAGE["exact_from"],
+        threshold=config["leakage"]["threshold"],
+        exact_from=config["leakage"]["exact_from"],
     shell:
         "capflow --log {log:q} leakage --pool {input.pool:q} --test-captions {input.test:q}"
         " --threshold {params.threshold:q} --exact-from {params.exact_from:q} --workers {resources.compute_threads}"

@@ -1,15 +1,16 @@
-# Hub downloads, all in one job that runs where Snakemake runs (a local rule): models, benchmark
-# files and hub datasets go into the hub caches, and the jobs after it read them offline.
+# Hub downloads, one job per item (a model, a benchmark's files, a dataset), each where Snakemake runs
+# (a local rule): it goes into the hub caches, and the jobs that read it run after it, offline. A new
+# model fetches that model and reruns only the jobs that read it.
 
 
 rule prefetch:
     output:
-        **prefetch_paths().files,
+        **PATHS.prefetch().files,
     log:
-        prefetch_paths().log,
+        PATHS.prefetch().log,
     conda:
         "../workflow/envs/core.yaml"
     params:
-        plan=prefetch_plan_json(),
+        plan=of(PLAN.prefetch_item_json, "item"),
     shell:
         "capflow --log {log:q} prefetch --plan-json {params.plan:q} --manifest {output.manifest:q}"

@@ -5,11 +5,11 @@
 
 rule qrels:
     input:
-        unpack(benchmark_inputs),
+        **PATHS.data().files,
     output:
-        **qrels_paths().files,
+        **PATHS.qrels().files,
     log:
-        qrels_paths().log,
+        PATHS.qrels().log,
     conda:
         "../workflow/envs/core.yaml"
     params:
@@ -20,11 +20,11 @@ rule qrels:
 
 rule mteb_json:
     input:
-        metrics=scored_metrics,
+        metrics=PATHS.scored_metrics(),
     output:
-        **mteb_json_paths().files,
+        **PATHS.mteb_json().files,
     log:
-        mteb_json_paths().log,
+        PATHS.mteb_json().log,
     wildcard_constraints:
         scored=r"(zeroshot|evaluate|hybrid)/.+",
     conda:
@@ -35,18 +35,18 @@ rule mteb_json:
 
 rule hybrid:
     input:
-        unpack(hybrid_inputs),
+        unpack(of(PLAN.hybrid_inputs, "benchmark", "model")),
     output:
-        **hybrid_paths().files,
+        **PATHS.hybrid().files,
     log:
-        hybrid_paths().log,
+        PATHS.hybrid().log,
     wildcard_constraints:
         method="rrf|minmax",
     conda:
         "../workflow/envs/core.yaml"
     params:
         benchmark_dir=input_benchmark_dir,
-        options=hybrid_options,
+        options=of(PLAN.hybrid_options, "method", "model"),
     shell:
         "capflow --log {log:q} hybrid --benchmark {params.benchmark_dir:q}"
         " --lexical {input.lexical_run:q} {input.lexical_metrics:q} --dense {input.dense_run:q} {input.dense_metrics:q}"
@@ -55,15 +55,15 @@ rule hybrid:
 
 rule per_query:
     input:
-        **per_query_inputs(),
+        **PLAN.per_query_inputs(),
     output:
-        **PER_QUERY_PATHS.files,
+        **PATHS.per_query.files,
     log:
-        PER_QUERY_PATHS.log,
+        PATHS.per_query.log,
     conda:
         "../workflow/envs/core.yaml"
     params:
-        benchmarks=benchmark_label_options(scored_runs()),
+        benchmarks=words(*PLAN.benchmark_label_words()),
         labels=MODEL_LABELS,
     shell:
         "capflow --log {log:q} per-query --metrics {input.metrics:q} --runs {input.runs:q} {params.benchmarks}"
@@ -73,17 +73,17 @@ rule per_query:
 
 rule classification_sweep:
     input:
-        unpack(dense_analysis_inputs),
+        unpack(of(PLAN.dense_analysis_inputs, "benchmark")),
     output:
-        **analysis_paths("classification").files,
+        **PATHS.analysis("classification").files,
     log:
-        analysis_paths("classification").log,
+        PATHS.analysis("classification").log,
     conda:
         "../workflow/envs/core.yaml"
     params:
         benchmark=benchmark_words,
-        thresholds=REPORT["classification"]["thresholds"],
-        cache=EMBEDDING_CACHE,
+        thresholds=config["report"]["classification"]["thresholds"],
+        cache=PATHS.embedding_cache,
         labels=MODEL_LABELS,
     shell:
         "capflow --log {log:q} classification --metrics {input.metrics:q} --benchmark {params.benchmark}"
@@ -93,17 +93,17 @@ rule classification_sweep:
 
 rule inversions:
     input:
-        unpack(dense_analysis_inputs),
+        unpack(of(PLAN.dense_analysis_inputs, "benchmark")),
     output:
-        **analysis_paths("inversions").files,
+        **PATHS.analysis("inversions").files,
     log:
-        analysis_paths("inversions").log,
+        PATHS.analysis("inversions").log,
     conda:
         "../workflow/envs/core.yaml"
     params:
         benchmark=benchmark_words,
         types=types_words,
-        cache=EMBEDDING_CACHE,
+        cache=PATHS.embedding_cache,
         labels=MODEL_LABELS,
     shell:
         "capflow --log {log:q} inversions --metrics {input.metrics:q} --benchmark {params.benchmark}"
@@ -113,17 +113,17 @@ rule inversions:
 
 rule error_analysis:
     input:
-        unpack(dense_analysis_inputs),
-        lexical=lexical_run,
+        unpack(of(PLAN.dense_analysis_inputs, "benchmark")),
+        lexical=PATHS.zeroshot(model="bm25").files["run"],
     output:
-        **analysis_paths("errors", extra=["sheet"]).files,
+        **PATHS.analysis("errors", extra=("sheet",)).files,
     log:
-        analysis_paths("errors").log,
+        PATHS.analysis("errors").log,
     conda:
         "../workflow/envs/core.yaml"
     params:
         benchmark_dir=input_benchmark_dir,
-        language=lookup(dpath="benchmarks/{benchmark}/language", within=config),
+        language=of(PLAN.benchmark_language, "benchmark"),
         labels=MODEL_LABELS,
     shell:
         "capflow --log {log:q} error-analysis --labels {params.labels:q}"
@@ -132,21 +132,21 @@ rule error_analysis:
         " --runs {input.runs:q} --out {output.csv:q} --sheet {output.sheet:q}"
 
 
-for batch in REPORT_BATCHES:
+for batch in BATCHES:
 
     rule:
         name:
             f"tables_{batch}"
         input:
-            batch_inputs(REPORT_TABLES, batch),
+            REPORT.batch_inputs("tables", batch),
         output:
-            table_outputs(batch),
+            report_outputs("tables", batch, "Tables", table_caption),
         log:
-            batch_log("tables", batch),
+            PATHS.batch_log("tables", batch),
         conda:
             "../workflow/envs/core.yaml"
         params:
-            spec=batch_spec(REPORT_TABLES, table_paths, batch),
+            spec=REPORT.batch_spec("tables", batch),
         shell:
             "capflow --log {log:q} each tables --spec {params.spec:q}"
 
@@ -154,27 +154,27 @@ for batch in REPORT_BATCHES:
         name:
             f"figures_{batch}"
         input:
-            batch_inputs(REPORT_FIGURES, batch),
+            REPORT.batch_inputs("figures", batch),
         output:
-            figure_outputs(batch),
+            report_outputs("figures", batch, "Figures", figure_caption),
         log:
-            batch_log("figures", batch),
+            PATHS.batch_log("figures", batch),
         conda:
             "../workflow/envs/core.yaml"
         params:
-            spec=batch_spec(REPORT_FIGURES, figure_paths, batch),
+            spec=REPORT.batch_spec("figures", batch),
         shell:
             "capflow --log {log:q} each figures --spec {params.spec:q}"
 
 
 rule latex:
     input:
-        tables=[table_paths(t).files["tex"] for t in REPORT_TABLES],
-        figures=[figure_paths(f).files["pdf"] for f in REPORT_FIGURES],
+        tables=[PATHS.table(t).files["tex"] for t in REPORT.tables],
+        figures=[PATHS.figure(f).files["pdf"] for f in REPORT.figures],
     output:
-        **LATEX_PATHS.files,
+        **PATHS.latex.files,
     log:
-        LATEX_PATHS.log,
+        PATHS.latex.log,
     conda:
         "../workflow/envs/core.yaml"
     shell:
@@ -183,9 +183,9 @@ rule latex:
 
 rule tables:
     input:
-        table_targets(),
+        TARGETS["tables"],
 
 
 rule figures:
     input:
-        figure_targets(),
+        TARGETS["figures"],

@@ -3,17 +3,17 @@
 
 rule trainset:
     input:
-        unpack(trainset_inputs),
+        unpack(of(PLAN.trainset_inputs, "pool", "mix")),
     output:
-        **trainset_paths().files,
+        **PATHS.trainset().files,
     log:
-        trainset_paths().log,
+        PATHS.trainset().log,
     conda:
         "../workflow/envs/core.yaml"
     resources:
         **job_resources(0),
     params:
-        language=GENERATE["language"],
+        language=config["generate"]["language"],
         fraction=config["trainsets"]["heldout_fraction"],
         seed=config["trainsets"]["seed"],
     shell:

@@ -3,30 +3,31 @@
 
 rule zeroshot:
     input:
-        unpack(benchmark_inputs),
-        prefetched=PREFETCHED,
+        **PATHS.data().files,
+        prefetched=of(PLAN.prefetched_model, "model"),
     output:
-        **zeroshot_paths().files,
+        **PATHS.zeroshot().files,
     log:
-        zeroshot_paths().log,
+        PATHS.zeroshot().log,
     benchmark:
-        zeroshot_paths().timing
+        PATHS.zeroshot().timing
     conda:
         "../workflow/envs/core.yaml"
-    threads: zeroshot_threads
+    threads: of(PLAN.zeroshot_threads, "model")
     resources:
-        **job_resources(zeroshot_gpus),
+        **job_resources(of(PLAN.zeroshot_gpus, "model")),
         compute_threads=compute_threads,
-        encode_batch_size=encode_batch_size,
+        encode_batch_size=of(PLAN.encode_batch_size, "model"),
     params:
         offline=HUB_OFFLINE,
-        recipe=recipe_json,
-        language=lookup(dpath="benchmarks/{benchmark}/language", within=config),
+        recipe=of(PLAN.recipe_json, "model"),
+        language=of(PLAN.benchmark_language, "benchmark"),
         depth=config["zeroshot"]["depth"],
-        cache=EMBEDDING_CACHE,
+        cache=PATHS.embedding_cache,
         benchmark_dir=input_benchmark_dir,
     shell:
-        "{params.offline} capflow gpu-run --gpus {resources.gpu} -- capflow --threads {resources.compute_threads} --log {log:q} retrieve"
+        "{params.offline} capflow gpu-run --gpus {resources.gpu} --"
+        " capflow --threads {resources.compute_threads} --log {log:q} retrieve"
         " --benchmark {params.benchmark_dir:q} --benchmark-label {wildcards.benchmark:q}"
         " --recipe-json {params.recipe:q} --batch-size {resources.encode_batch_size}"
         " --language {params.language:q} --depth {params.depth}"

@@ -1,0 +1,149 @@
+"""Where every job writes: one method per stage, each returning the job's files, log and benchmark file.
+
+A method called without arguments gives the rule's path templates (``{benchmark}`` and so on); called
+with values, one job's paths. Rules and input functions both use it, so a path is decided once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from capflow import benchmark as bm
+from capflow.data import QUERY_TYPES
+
+RUN_FILES = {"run": "run.trec", "metrics": "metrics.json", "errors": "errors.jsonl"}
+
+
+@dataclass(frozen=True)
+class JobPaths:
+    """One job's files (name -> path), its log and its time-and-memory benchmark file."""
+
+    files: dict[str, str]
+    log: str
+    timing: str
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Every results path under ``results``."""
+
+    results: str
+
+    def job(self, rule: str, key: str, folder: str, files: dict[str, str]) -> JobPaths:
+        """`files` under results/<folder>/, the log results/logs/<rule>/<key>.log and the benchmark
+        file results/benchmarks/<rule>/<key>.tsv."""
+        return JobPaths(
+            files={name: f"{self.results}/{folder}/{file}" for name, file in files.items()},
+            log=f"{self.results}/logs/{rule}/{key}.log",
+            timing=f"{self.results}/benchmarks/{rule}/{key}.tsv",
+        )
+
+    def stage_root(self, stage: str) -> str:
+        return f"{self.results}/{stage}/"
+
+    @property
+    def embedding_cache(self) -> str:
+        return f"{self.results}/cache/embeddings"
+
+    # --- prefetch and data -------------------------------------------------------------------------
+    def prefetch(self, item: str = "{item}") -> JobPaths:
+        return self.job("prefetch", item, "prefetch", {"manifest": f"{item}.json"})
+
+    def data(self, benchmark: str = "{benchmark}") -> JobPaths:
+        names = {"candidates": bm.CANDIDATES, "queries": bm.QUERIES, "types": QUERY_TYPES}
+        return self.job("data", benchmark, f"data/{benchmark}", names)
+
+    def mteb(self, benchmark: str = "{benchmark}") -> JobPaths:
+        paths = self.data(benchmark)
+        return JobPaths({**paths.files, "stats": f"{self.results}/data/{benchmark}/mteb.json"}, paths.log, paths.timing)
+
+    def qrels(self, benchmark: str = "{benchmark}") -> JobPaths:
+        return self.job("qrels", benchmark, f"data/{benchmark}", {"qrels": "qrels.trec"})
+
+    # --- retrieval ---------------------------------------------------------------------------------
+    def zeroshot(self, benchmark: str = "{benchmark}", model: str = "{model}") -> JobPaths:
+        return self.job("zeroshot", f"{benchmark}/{model}", f"zeroshot/{benchmark}/{model}", RUN_FILES)
+
+    def evaluation(self, benchmark: str = "{benchmark}", run: str = "{run}") -> JobPaths:
+        return self.job("evaluate", f"{benchmark}/{run}", f"evaluate/{benchmark}/{run}", RUN_FILES)
+
+    # --- pools and generation ----------------------------------------------------------------------
+    def testview(self, benchmark: str = "{benchmark}") -> JobPaths:
+        names = {
+            "candidates": bm.CANDIDATES,
+            "queries": bm.QUERIES,
+            "types": QUERY_TYPES,
+            "stats": "testview.json",
+            "heldout": "heldout.jsonl",
+        }
+        return self.job("testview", benchmark, f"testview/{benchmark}", names)
+
+    def pool_source(self, pool: str = "{pool}") -> JobPaths:
+        return self.job("pools", pool, f"pools/{pool}", {"passages": "source.jsonl", "stats": "source_stats.json"})
+
+    def leakage(self, pool: str = "{pool}") -> JobPaths:
+        names = {"passages": "passages.jsonl", "report": "leakage.json", "histogram": "leakage_histogram.csv"}
+        return self.job("leakage", pool, f"pools/{pool}", names)
+
+    def generation(self, pool: str = "{pool}", kind: str = "{kind}", shard: str | int = "{shard}") -> JobPaths:
+        names = {
+            "queries": f"shard-{shard}.jsonl",
+            "stats": f"shard-{shard}.stats.json",
+            "rejects": f"shard-{shard}.rejects.jsonl",
+        }
+        return self.job("generate", f"{pool}/{kind}/shard-{shard}", f"generate/{pool}/{kind}", names)
+
+    # --- training ----------------------------------------------------------------------------------
+    def trainset(self, pool: str = "{pool}", mix: str = "{mix}") -> JobPaths:
+        names = {"train": "train.jsonl", "heldout": "heldout.jsonl", "stats": "stats.json"}
+        return self.job("trainsets", f"{pool}-{mix}", f"trainsets/{pool}-{mix}", names)
+
+    def finetune(self, pool: str = "{pool}", mix: str = "{mix}", seed: str | int = "{seed}") -> JobPaths:
+        job = finetune_run(pool, mix, seed)
+        return self.job(
+            "finetune", job, f"finetune/{job}", {"model": "model", "loss": "loss.csv", "summary": "train.json"}
+        )
+
+    # --- report ------------------------------------------------------------------------------------
+    def table(self, table: str) -> JobPaths:
+        return self.job("tables", table, "tables", {ext: f"{table}.{ext}" for ext in ("tex", "md", "csv")})
+
+    def figure(self, figure: str) -> JobPaths:
+        return self.job("figures", figure, "figures", {ext: f"{figure}.{ext}" for ext in ("png", "pdf")})
+
+    def batch_log(self, kind: str, batch: str) -> str:
+        return self.job(kind, batch, kind, {}).log
+
+    def analysis(self, analysis: str, benchmark: str = "{benchmark}", extra: tuple[str, ...] = ()) -> JobPaths:
+        """An analysis CSV of one benchmark (plus extra CSVs, e.g. the annotation sheet)."""
+        files = {"csv": f"{benchmark}.csv", **{name: f"{benchmark}.{name}.csv" for name in extra}}
+        return self.job(analysis, benchmark, f"analysis/{analysis}", files)
+
+    def hybrid(self, benchmark: str = "{benchmark}", method: str = "{method}", model: str = "{model}") -> JobPaths:
+        job = f"{benchmark}/{method}-{model}"
+        return self.job("hybrid", job, f"hybrid/{job}", {"run": "run.trec", "metrics": "metrics.json"})
+
+    def mteb_json(self, scored: str = "{scored}") -> JobPaths:
+        """The MTEB-shaped result beside the metrics JSON of a zero-shot, evaluation or hybrid run."""
+        return self.job("mteb_json", scored, scored, {"json": "mteb.json"})
+
+    def scored_metrics(self, scored: str = "{scored}") -> str:
+        """The metrics JSON of a zero-shot, evaluation or hybrid run's folder."""
+        return f"{self.results}/{scored}/metrics.json"
+
+    def scored_folder(self, metrics_file: str) -> str:
+        """The folder of a metrics JSON relative to the results, the `scored` of :meth:`mteb_json`."""
+        return metrics_file.removeprefix(f"{self.results}/").rsplit("/", 1)[0]
+
+    @property
+    def per_query(self) -> JobPaths:
+        return self.job("per_query", "per_query", "tables", {"csv": "per_query.csv"})
+
+    @property
+    def latex(self) -> JobPaths:
+        return self.job("latex", "all", "tables", {"tex": "all.tex"})
+
+
+def finetune_run(pool: str, mix: str, seed: str | int) -> str:
+    """A finetuned run's folder name under finetune/ and evaluate/<benchmark>/: <pool>-<mix>/seed-<seed>."""
+    return f"{pool}-{mix}/seed-{seed}"
