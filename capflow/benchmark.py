@@ -6,6 +6,7 @@ A benchmark dir holds ``candidates.jsonl`` {id, text}, ``queries.jsonl`` {id, qu
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ CANDIDATES = "candidates.jsonl"
 QUERIES = "queries.jsonl"
 TYPES = "types.json"
 VALID_LABELS = (0, 1, 2)
+# Captions and queries are sentences; a longer "text" is a broken file, and would stall BM25 for minutes.
+MAX_TEXT_CHARS = 100_000
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -35,6 +38,11 @@ def check_id(value: str, what: str, path: Path, lineno: int) -> None:
     """Ids travel through whitespace-separated TREC runs: an empty id or one with whitespace breaks them."""
     if not value or any(ch.isspace() for ch in value):
         raise UserError(f"{what} id {value!r} is empty or contains whitespace", path, lineno)
+
+
+def check_text_length(text: str, what: str, path: Path, lineno: int, limit: int = MAX_TEXT_CHARS) -> None:
+    if len(text) > limit:
+        raise UserError(f"{what} is {len(text)} characters long, more than the limit of {limit}", path, lineno)
 
 
 @dataclass
@@ -56,7 +64,7 @@ class Benchmark:
         return {q.id: q.qrels for q in self.queries}
 
 
-def load_candidates(path: Path) -> tuple[list[str], list[str]]:
+def load_candidates(path: Path, max_chars: int = MAX_TEXT_CHARS) -> tuple[list[str], list[str]]:
     ids: list[str] = []
     texts: list[str] = []
     seen: dict[str, int] = {}
@@ -67,6 +75,7 @@ def load_candidates(path: Path) -> tuple[list[str], list[str]]:
             raise UserError(f"duplicate candidate id '{cid}' (first on line {seen[cid]})", path, lineno)
         if not has_visible_text(obj["text"]):
             raise UserError(f"empty text for candidate '{cid}'", path, lineno)
+        check_text_length(obj["text"], f"the text of candidate '{cid}'", path, lineno, max_chars)
         seen[cid] = lineno
         ids.append(cid)
         texts.append(obj["text"])
@@ -75,7 +84,7 @@ def load_candidates(path: Path) -> tuple[list[str], list[str]]:
     return ids, texts
 
 
-def load_queries(path: Path, candidate_ids: set[str]) -> list[Query]:
+def load_queries(path: Path, candidate_ids: set[str], max_chars: int = MAX_TEXT_CHARS) -> list[Query]:
     queries: list[Query] = []
     seen: dict[str, int] = {}
     for lineno, obj in iter_jsonl(path, {"id": str, "query": str, "positives": list}):
@@ -85,12 +94,19 @@ def load_queries(path: Path, candidate_ids: set[str]) -> list[Query]:
             raise UserError(f"duplicate query id '{qid}' (first on line {seen[qid]})", path, lineno)
         if not has_visible_text(obj["query"]):
             raise UserError(f"empty text for query '{qid}'", path, lineno)
+        check_text_length(obj["query"], f"query '{qid}'", path, lineno, max_chars)
         seen[qid] = lineno
         qrels: dict[str, int] = {}
         for pos in obj["positives"]:
+            if isinstance(pos, (str, list)):
+                raise UserError(f"query '{qid}': positives must be objects {{\"id\": ..., \"score\": ...}}, "
+                                f"not candidate ids ({json.dumps(pos, ensure_ascii=False)[:60]})", path, lineno)
             if not isinstance(pos, dict) or "id" not in pos or "score" not in pos:
                 raise UserError(f"query '{qid}': each positive needs 'id' and 'score'", path, lineno)
             pid, label = pos["id"], pos["score"]
+            if not isinstance(pid, str):
+                raise UserError(f"query '{qid}': a positive's 'id' must be one candidate id (a string), "
+                                f"got {json.dumps(pid, ensure_ascii=False)[:60]}", path, lineno)
             if pid not in candidate_ids:
                 raise UserError(f"query '{qid}': positive '{pid}' is not a known candidate", path, lineno)
             if isinstance(label, bool) or label not in VALID_LABELS:

@@ -93,7 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     step = next((a for i, a in enumerate(argv) if not a.startswith("-") and argv[i - 1:i] not in VALUED_OPTIONS), None)
     set_threads(thread_option(argv[:argv.index(step)] if step else argv))  # before torch or numpy loads
     args = build_parser(step if step in STEPS else None).parse_args(argv)
-    console = redirect_output(args.log) if args.log else None
+    try:
+        console = redirect_output(args.log) if args.log else None
+    except OSError as exc:
+        problem = "a part of its path is not a folder" if isinstance(exc, (FileExistsError, NotADirectoryError)) \
+            else exc.strerror or str(exc)
+        print(f"capflow {args.step}: error: {args.log}: cannot write the --log file: {problem}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:

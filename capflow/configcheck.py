@@ -5,6 +5,7 @@ names the key: unknown keys (with a suggestion), schema violations, and what the
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 
 import yaml
@@ -131,3 +132,60 @@ def check_planned_config(config: dict, recipes: dict) -> None:
     _check_pool_files(pools, config["trainsets"]["pools"])
     for key in ("threshold", "exact_from"):
         parse_fraction(leakage[key], f"config leakage.{key}")
+
+
+def check_config_files(paths) -> None:
+    """Each config file read again, strictly: Snakemake's own loader lets the last of two equal keys win
+    and expands aliases without bound. A duplicate key, an alias bomb, bad UTF-8 or a folder in place
+    of the file is one line naming the file."""
+    from capflow.yamlfiles import load_yaml
+
+    for path in paths:
+        load_yaml(path, "config file not found")
+
+
+def _resolve(schema: dict, root: dict) -> dict:
+    while isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and schema["$ref"].startswith("#/"):
+        target = root
+        for part in schema["$ref"][2:].split("/"):
+            target = target[part]
+        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+    return schema
+
+
+def pattern_mismatches(instance, schema: dict, root: dict | None = None, path: tuple = ()) -> list:
+    """(path, value, pattern) of each string that the schema gives a pattern but that does not match it
+    whole. JSON Schema only searches for a pattern, and ``$`` also matches before a final newline."""
+    root = schema if root is None else root
+    schema = _resolve(schema, root)
+    if not isinstance(schema, dict):
+        return []
+    found = []
+    if isinstance(instance, str) and isinstance(schema.get("pattern"), str):
+        if re.search(schema["pattern"], instance) and not re.fullmatch(schema["pattern"], instance):
+            found.append((path, instance, schema["pattern"]))
+    if isinstance(instance, dict):
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        names = schema.get("propertyNames")
+        for key, value in instance.items():
+            if isinstance(names, dict):
+                found += pattern_mismatches(key, names, root, path)
+            if key in properties:
+                found += pattern_mismatches(value, properties[key], root, path + (key,))
+            elif isinstance(extra, dict):
+                found += pattern_mismatches(value, extra, root, path + (key,))
+    elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(instance):
+            found += pattern_mismatches(item, schema["items"], root, path + (index,))
+    return found
+
+
+def check_name_patterns(config: dict, schema_path: str | Path) -> None:
+    """Names (benchmarks, models, pools) must match their pattern whole: a trailing newline would pass
+    the schema and fail much later, as a missing input."""
+    found = pattern_mismatches(config, load_schema(schema_path))
+    if found:
+        path, value, _ = found[0]
+        raise UserError(f"config {'.'.join(map(str, path))}: {value!r} is not a valid name (letters, digits and "
+                        ". _ + - only, starting with a letter or digit)")

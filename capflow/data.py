@@ -88,6 +88,19 @@ def materialise(name: str, *, local_dirs: list[str], repo: str | None, revision:
     return benchmark, query_types
 
 
+def write_outputs(benchmark: bm.Benchmark, query_types: dict[str, str], candidates: Path, queries: Path,
+                  types: Path) -> None:
+    """The three outputs, or none of them: a failure after the first leaves no mix of old and new files."""
+    try:
+        bm.write_benchmark(benchmark, candidates, queries)
+        write_json(types, query_types)
+    except BaseException:
+        for path in (candidates, queries, types):
+            if Path(path).is_file():
+                Path(path).unlink()
+        raise
+
+
 def configure_parser(parser) -> None:
     parser.add_argument("--name", required=True, help="benchmark name, e.g. CapRetrieval")
     parser.add_argument("--local-dirs", nargs="*", default=[],
@@ -103,7 +116,6 @@ def configure_parser(parser) -> None:
 def main(args) -> None:
     benchmark, query_types = materialise(args.name, local_dirs=args.local_dirs, repo=args.repo,
                                          revision=args.revision, endpoint=args.endpoint)
-    bm.write_benchmark(benchmark, args.candidates, args.queries)
-    write_json(args.types, query_types)
+    write_outputs(benchmark, query_types, args.candidates, args.queries, args.types)
     log.info("%s: %d candidates, %d queries (%d with positives)", args.name, len(benchmark.candidate_ids),
              len(benchmark.queries), sum(1 for q in benchmark.queries if q.qrels))

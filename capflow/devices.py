@@ -111,18 +111,28 @@ def _lock_name(device: str) -> str:
     return "gpu-" + re.sub(r"[^A-Za-z0-9_.-]", "_", device) + ".lock"
 
 
+LOCK_DIR_HINT = f"give --lock-dir or ${LOCK_DIR_ENV} a folder you can write"
+
+
 def _open_lock_dir(lock_dir: Path) -> None:
-    if lock_dir.is_dir():
-        return
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):
-        # Several users of one machine share the folder, as /tmp is shared.
-        os.chmod(lock_dir, 0o1777)
+    if not lock_dir.is_dir():
+        try:
+            lock_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            what = "is not a folder" if lock_dir.exists() or exc.errno in (errno.EEXIST, errno.ENOTDIR) else \
+                f"cannot create the GPU lock folder: {exc.strerror}"
+            raise UserError(f"{what} ({LOCK_DIR_HINT})", lock_dir) from None
+        with contextlib.suppress(OSError):
+            # Several users of one machine share the folder, as /tmp is shared.
+            os.chmod(lock_dir, 0o1777)
 
 
 def _try_lock(path: Path) -> int | None:
     # Read-only is enough for flock, so a lock file made by another user still works.
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise UserError(f"cannot open the GPU lock file: {exc.strerror} ({LOCK_DIR_HINT})", path) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:

@@ -7,13 +7,22 @@ model never corrupt each other, and a rerun encodes nothing it has seen.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from capflow.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+# What np.load raises for a truncated, emptied or bit-flipped chunk (the zip's CRC catches a flip).
+CORRUPT_CHUNK_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError, OSError, NotImplementedError,
+                        RuntimeError)
 
 
 def text_key(text: str) -> bytes:
@@ -28,17 +37,32 @@ class EmbeddingCache:
         return sorted(self.dir.glob("chunk-*.npz")) if self.dir.is_dir() else []
 
     def lookup(self, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
+        """The cached vectors of ``keys``; a corrupt chunk is reported, removed and its texts encoded anew."""
         wanted = set(keys)
         found: dict[bytes, np.ndarray] = {}
         for chunk in self._chunks():
-            with np.load(chunk) as data:
-                chunk_keys = [row.tobytes() for row in data["keys"]]
-                hits = [i for i, k in enumerate(chunk_keys) if k in wanted]
-                if hits:
-                    vectors = data["vectors"]
-                    for i in hits:
-                        found[chunk_keys[i]] = vectors[i]
+            try:
+                found.update(self._read_chunk(chunk, wanted))
+            except CORRUPT_CHUNK_ERRORS as exc:
+                log.warning("embedding cache: %s is corrupt (%s: %.100s); removing it, its texts are encoded again",
+                            chunk, type(exc).__name__, exc)
+                chunk.unlink(missing_ok=True)
         return found
+
+    @staticmethod
+    def _read_chunk(chunk: Path, wanted: set[bytes]) -> dict[bytes, np.ndarray]:
+        with np.load(chunk) as data:
+            keys = data["keys"]
+            if keys.ndim != 2 or keys.shape[1] != 32 or keys.dtype != np.uint8:
+                raise ValueError(f"keys of shape {keys.shape} and type {keys.dtype}")
+            chunk_keys = [row.tobytes() for row in keys]
+            hits = [i for i, k in enumerate(chunk_keys) if k in wanted]
+            if not hits:
+                return {}
+            vectors = data["vectors"]
+            if vectors.ndim != 2 or len(vectors) != len(chunk_keys):
+                raise ValueError(f"{len(chunk_keys)} keys but vectors of shape {vectors.shape}")
+            return {chunk_keys[i]: vectors[i] for i in hits}
 
     def store(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
         if not len(keys):

@@ -7,8 +7,12 @@ killed job never leaves a half-written output for Snakemake (or a user) to trust
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import json
 import os
+import re
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -30,28 +34,82 @@ def current_umask() -> int:
     return mask
 
 
+# Errors of a write that the user can act on (free space, quota, a read-only or failing disk).
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+
+
+def default_file_mode() -> int:
+    """The mode a plain ``open`` gives a new file: 0666 less the umask."""
+    return 0o666 & ~current_umask()
+
+
+def give_default_modes(directory: str | os.PathLike) -> None:
+    """Give every file under ``directory`` the default file mode (some writers create theirs 0600)."""
+    mode = default_file_mode()
+    for path in Path(directory).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
+
+
+def _stale(tmp: Path, target: Path) -> bool:
+    """Whether ``tmp`` is a temporary file of an earlier write of ``target`` whose writer is gone: named
+    ``.<target>.<host>-<pid>.<random>.tmp`` by a process of this host that no longer runs (or, without
+    host and pid, by an earlier version of this writer)."""
+    match = re.fullmatch(rf"\.{re.escape(target.name)}\.(?:(?P<host>[A-Za-z0-9-]+)-(?P<pid>\d+)\.)?[a-z0-9_]{{8}}\.tmp",
+                         tmp.name)
+    if match is None:
+        return False
+    if match["host"] is None:
+        return True
+    if match["host"] != _HOST:
+        return False
+    try:
+        os.kill(int(match["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def remove_stale_temporaries(target: Path) -> None:
+    """Temporary files of earlier writes of ``target`` whose writer was killed (SIGKILL skips cleanup)."""
+    for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        if _stale(tmp, target):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
     The file gets the mode a plain ``open`` would give it (0666 less the umask), not mkstemp's 0600.
+    A write that fails for want of space (or any error of the disk) is one line naming ``path``.
     """
     target = Path(path)
     if target.is_dir():
         raise UserError("is a directory, not a file", target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        remove_stale_temporaries(target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{_HOST}-{os.getpid()}.", suffix=".tmp",
+                                   dir=target.parent)
     except OSError as exc:
         raise UserError(f"cannot write: {exc.strerror}", target) from None
     try:
-        os.fchmod(fd, 0o666 & ~current_umask())
+        os.fchmod(fd, default_file_mode())
     finally:
         os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, target)
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRORS:
+            raise
+        raise UserError(f"cannot write: {exc.strerror or exc} (nothing written)", target) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -106,6 +164,37 @@ def decode_utf8(data: bytes, path: Path, line: int | None = None) -> str:
         raise UserError("not valid UTF-8", path, where) from None
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def lone_surrogate(obj: Any) -> str | None:
+    """The first string in ``obj`` (keys included) holding a lone UTF-16 surrogate, which JSON can spell
+    (``"\\ud800"``) but no UTF-8 file can hold, or None."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def check_surrogates(text: str, obj: Any, path: Path, line: int | None = None) -> None:
+    """Refuse ``obj``, parsed from ``text``, if a string of it holds a lone surrogate."""
+    if _SURROGATE_ESCAPE.search(text):
+        bad = lone_surrogate(obj)
+        if bad is not None:
+            shown = bad[:40].encode("utf-8", "backslashreplace").decode("ascii", "replace")
+            raise UserError(f"a string holds a lone UTF-16 surrogate, which is not text: '{shown}'", path, line)
+
+
 def read_text(path, missing: str = "file not found") -> str:
     path = Path(path)
     with open_binary(path, missing) as handle:
@@ -115,12 +204,15 @@ def read_text(path, missing: str = "file not found") -> str:
 
 def read_json(path) -> Any:
     path = Path(path)
+    text = read_text(path)
     try:
-        return json.loads(read_text(path))
+        obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"malformed JSON: {exc.msg}", path, exc.lineno) from None
     except RecursionError:
         raise UserError("malformed JSON: nested too deeply", path) from None
+    check_surrogates(text, obj, path)
+    return obj
 
 
 def iter_jsonl(path, required: dict[str, type | tuple[type, ...]] | None = None) -> Iterator[tuple[int, dict]]:
@@ -139,6 +231,7 @@ def iter_jsonl(path, required: dict[str, type | tuple[type, ...]] | None = None)
                 raise UserError("malformed JSON: nested too deeply", path, lineno) from None
             if not isinstance(obj, dict):
                 raise UserError("expected a JSON object", path, lineno)
+            check_surrogates(line, obj, path, lineno)
             for field, kind in (required or {}).items():
                 if field not in obj:
                     raise UserError(f"missing field '{field}'", path, lineno)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from capflow import hub
-from capflow.benchmark import normalise_whitespace
+from capflow.benchmark import MAX_TEXT_CHARS, check_text_length, normalise_whitespace
 from capflow.errors import UserError
 from capflow.io import decode_utf8, iter_jsonl, open_binary, write_json, write_jsonl
 
@@ -71,6 +71,7 @@ def read_jsonl_source(path: Path, *, text_field: str = "text", id_field: str | N
             pid = str(pid)
         else:
             pid = f"{path.stem}:{lineno}"
+        check_text_length(obj[text_field], f"field '{text_field}'", path, lineno)
         source = obj.get("source")
         yield Passage(pid, obj[text_field], source if isinstance(source, str) and source else path.name,
                       str(path), lineno)
@@ -81,6 +82,7 @@ def read_text_source(path: Path) -> Iterator[Passage]:
         for lineno, raw in enumerate(handle, start=1):
             line = decode_utf8(raw, path, lineno)
             if line.strip():
+                check_text_length(line, "the line", path, lineno)
                 yield Passage(f"{path.stem}:{lineno}", line, path.name, str(path), lineno)
 
 
@@ -100,6 +102,9 @@ def read_hub_source(dataset: str, *, key: str, config: str | None = None, split:
         text = row[text_field]
         if not isinstance(text, str):
             raise UserError(f"{key}: row {index} of '{label}' has a non-string '{text_field}'")
+        if len(text) > MAX_TEXT_CHARS:
+            raise UserError(f"{key}: row {index} of '{label}': '{text_field}' is {len(text)} characters long, "
+                            f"more than the limit of {MAX_TEXT_CHARS}")
         pid = str(row[id_field]) if use_id else f"row{index}"
         yield Passage(pid, text, label, label, index)
 

@@ -11,10 +11,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from capflow.errors import UserError
+from capflow.io import read_text
 from capflow.vocabulary import KINDS
+from capflow.yamlfiles import load_yaml
 
 LANGUAGES = ("en", "zh")
 PASSAGE_SLOT = "{passage}"
@@ -53,14 +53,7 @@ def load_prompts(path: str | Path, counts: dict[str, int] | None = None) -> Prom
     """The prompt file at ``path``; ``counts`` (kind -> queries per passage) replace the defaults, and
     a kind given a count must have a ``{count}`` slot in its user message for the count to reach it."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError("prompt file not found", path) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise UserError(f"malformed YAML: {getattr(exc, 'problem', exc)}", path,
-                        None if mark is None else mark.line + 1) from None
+    raw = load_yaml(path, "prompt file not found")
     if not isinstance(raw, dict):
         raise UserError("expected a mapping with 'language', 'schema', 'sm' and 'kw'", path)
     language = raw.get("language")
@@ -89,10 +82,9 @@ def load_prompts(path: str | Path, counts: dict[str, int] | None = None) -> Prom
 
 
 def load_schema(path: Path) -> dict:
+    text = read_text(path, "JSON schema file not found")
     try:
-        schema = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError("JSON schema file not found", path) from None
+        schema = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"malformed JSON: {exc.msg}", path, exc.lineno) from None
     import jsonschema

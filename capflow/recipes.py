@@ -10,10 +10,10 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-import yaml
-
 from capflow.benchmark import normalise_whitespace
 from capflow.errors import UserError
+from capflow.vocabulary import is_name
+from capflow.yamlfiles import load_yaml
 
 POOLINGS = ("cls", "mean", "last", "model")
 # auto = the checkpoint's stored dtype (transformers' torch_dtype="auto"), as the paper's runs loaded them.
@@ -114,18 +114,15 @@ def load_recipes(path: str | Path, schema: str | Path | None = None) -> dict[str
     """The registry at ``path``; with ``schema`` (workflow/schemas/models.schema.yaml) also checked
     against it, so a misspelt key or a value of the wrong type is one line naming model and key."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise UserError("model registry not found", path) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise UserError(f"malformed YAML: {getattr(exc, 'problem', exc)}", path,
-                        mark.line + 1 if mark else None) from None
+    raw = load_yaml(path, "model registry not found") or {}
     if schema is not None:
         from capflow.configcheck import check_recipes
 
         check_recipes(raw, schema, path)
     if not isinstance(raw, dict):
         raise UserError("expected a mapping of model name -> recipe", path)
+    for name in raw:
+        if not is_name(name):
+            raise UserError(f"model name {name!r} is not a valid name (letters, digits and . _ + - only, "
+                            "starting with a letter or digit)", path)
     return {name: from_mapping(name, spec or {}, str(path)) for name, spec in raw.items()}

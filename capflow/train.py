@@ -36,6 +36,7 @@ import re
 import resource
 import shutil
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -43,7 +44,7 @@ from typing import Sequence
 from capflow.benchmark import has_visible_text
 from capflow.cpus import available_cpus
 from capflow.errors import UserError
-from capflow.io import iter_jsonl, read_json, write_json, write_text
+from capflow.io import give_default_modes, iter_jsonl, read_json, write_json, write_text
 from capflow.model_card import write_model_card
 from capflow.progress import eta_callback
 from capflow.recipes import Recipe
@@ -237,6 +238,55 @@ def latest_checkpoint(checkpoints: Path) -> Path | None:
     return max(steps)[1] if steps else None
 
 
+def checkpoint_problem(checkpoint: Path) -> str | None:
+    """Why ``checkpoint`` cannot be resumed from (a file truncated, emptied or altered on disk), or None.
+
+    JSON files must parse, safetensors files must read back whole, and the torch files (zip archives)
+    must pass their CRC checks."""
+    from safetensors import safe_open
+
+    for path in sorted(p for p in checkpoint.rglob("*") if p.is_file()):
+        try:
+            if path.suffix == ".json":
+                json.loads(path.read_bytes())
+            elif path.suffix == ".safetensors":
+                with safe_open(str(path), framework="pt") as tensors:
+                    for name in tensors.keys():
+                        tensors.get_tensor(name)
+            elif path.suffix in (".pt", ".pth", ".bin"):
+                with zipfile.ZipFile(path) as archive:
+                    damaged = archive.testzip()
+                if damaged is not None:
+                    return f"{path.name}: bad checksum of {damaged}"
+        except Exception as exc:  # noqa: BLE001 (whatever a damaged file raises, the checkpoint is unusable)
+            return f"{path.name}: {type(exc).__name__}: {str(exc)[:100]}"
+    state = read_record(checkpoint / "trainer_state.json")
+    if state is None or not isinstance(state.get("global_step"), int):
+        return "trainer_state.json holds no global_step"
+    return None
+
+
+def resumable_checkpoint(work: Path) -> Path | None:
+    """The latest checkpoint of ``work`` that reads back whole. Damaged later ones are moved to
+    ``<work>/damaged/`` (the trainer would otherwise rotate or resume them); if every one is damaged the
+    run stops, naming --restart."""
+    damaged = []
+    while (checkpoint := latest_checkpoint(work / "checkpoints")) is not None:
+        problem = checkpoint_problem(checkpoint)
+        if problem is None:
+            if damaged:
+                log.warning("falling back to %s", checkpoint)
+            return checkpoint
+        (work / "damaged").mkdir(exist_ok=True)
+        os.replace(checkpoint, work / "damaged" / checkpoint.name)
+        log.warning("checkpoint %s is damaged (%s); moved to %s", checkpoint, problem, work / "damaged")
+        damaged.append(checkpoint.name)
+    if damaged:
+        raise UserError(f"every checkpoint is damaged ({', '.join(damaged)}, now in damaged/); rerun with "
+                        "--restart to train this run afresh", work)
+    return None
+
+
 def prepare_work_dir(work: Path, record: dict, restart: bool = False) -> Path | None:
     """Create the run's working folder, or reopen it for the same run; return a checkpoint to resume.
 
@@ -254,7 +304,7 @@ def prepare_work_dir(work: Path, record: dict, restart: bool = False) -> Path | 
             differing = ", ".join(differing_keys(existing, record))
             raise UserError(f"holds checkpoints of another run (differs in {differing}); {afresh}", work)
         shutil.rmtree(work / "model", ignore_errors=True)
-        checkpoint = latest_checkpoint(work / "checkpoints")
+        checkpoint = resumable_checkpoint(work)
         if checkpoint:
             log.info("resuming the same run from %s", checkpoint)
         return checkpoint
@@ -366,7 +416,15 @@ def _run_callbacks() -> list:
             if state.global_step >= state.max_steps:
                 control.should_save = False
 
-    return [LogLosses(), NoFinalCheckpoint(), eta_callback()]
+    class DefaultModes(TrainerCallback):
+        """Checkpoint files get the default file mode (safetensors writes its files 0600)."""
+
+        def on_save(self, args, state, control, **kwargs):
+            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if checkpoint.is_dir():
+                give_default_modes(checkpoint)
+
+    return [LogLosses(), NoFinalCheckpoint(), DefaultModes(), eta_callback()]
 
 
 def loss_rows(log_history: Sequence[dict]) -> list[dict]:
@@ -494,6 +552,7 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
         "warnings": warnings,
     }
     write_model_card(staged, recipe, train_path=train_path, passages=passages.values(), summary=summary)
+    give_default_modes(staged)
     write_text(loss_path, loss_csv(rows))
     if summary_path:
         write_json(summary_path, summary)
@@ -530,7 +589,7 @@ def configure_parser(parser) -> None:
         elif field.name == "passage_max_length":
             parser.add_argument(flag, type=max_length_value, default=default,
                                 help=f"tokens, or auto: the smallest of {AUTO_LENGTH_START}, {2 * AUTO_LENGTH_START}, "
-                                     f"... that holds {AUTO_LENGTH_COVERAGE:.0%} of the pool's passages whole "
+                                     f"... that holds {AUTO_LENGTH_COVERAGE:.0%}% of the pool's passages whole "
                                      "(default %(default)s)")
         else:
             kind = float if isinstance(default, float) or field.name == "epochs" else int

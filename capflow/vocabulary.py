@@ -17,6 +17,11 @@ POOL_DISPLAY = {"ood": "OOD pool", "id": "ID pool"}
 # Names a user chooses (benchmarks, models, pools) become path components and command-line words.
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._+-]*"
 
+
+def is_name(text) -> bool:
+    """Whether ``text`` is a name, matched whole (``$`` would also match before a final newline)."""
+    return isinstance(text, str) and re.fullmatch(NAME_PATTERN, text) is not None
+
 _SETTING_LABEL = re.compile(r"^(?P<pool>[a-z0-9_]+)-(?P<mix>[a-z]+)-seed(?P<seed>\d+)$")
 
 
