@@ -11,7 +11,7 @@ Queries without positives are excluded from every average; a query that retrieve
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 Ranking = Sequence[str]  # candidate ids, best first
 Qrels = Mapping[str, int]  # candidate id -> label

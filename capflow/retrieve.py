@@ -18,6 +18,7 @@ from capflow.error_report import error_report
 from capflow.errors import UserError
 from capflow.io import read_json, write_jsonl
 from capflow.recipes import Recipe, load_recipes
+from capflow.runrecord import RunFile
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def retrieve(benchmark: Benchmark, recipe: Recipe, *, language: str, depth: int,
                               cache_root=cache_root, device=device)
     ids = benchmark.candidate_ids
     return {q.id: [(ids[i], s) for i, s in hits if not (ignore_identical_ids and ids[i] == q.id)][:depth]
-            for q, hits in zip(benchmark.queries, ranked)}
+            for q, hits in zip(benchmark.queries, ranked, strict=True)}
 
 
 def select_recipe(args) -> Recipe:
@@ -80,6 +81,8 @@ def configure_parser(parser) -> None:
 
 
 def main(args) -> None:
+    if args.depth < 1:
+        raise UserError(f"--depth must be positive, got {args.depth}")
     base = select_recipe(args)
     if args.batch_size is not None:
         if args.batch_size < 1:
@@ -95,10 +98,10 @@ def main(args) -> None:
                    device=args.device, ignore_identical_ids=args.ignore_identical_ids)
     summary, per_query = scoring.score_run(benchmark, run, query_types, args.score_threshold, name)
     label = args.label or recipe.name
-    scoring.write_trec(args.run, run, label)
+    sha256 = scoring.write_trec(args.run, run, label)
     write_jsonl(args.errors, error_report(benchmark, run, per_query, query_types))
     scoring.write_metrics(args.metrics, summary, benchmark=name, label=label, recipe=recipe,
-                          base_model=base.name if args.weights else None)
+                          run_file=RunFile.of(run, sha256, args.depth), base_model=base.name if args.weights else None)
     m = summary["metrics"]
     log.info("%s on %s: nDCG@1 %.2f  @5 %.2f  @10 %.2f  (%d queries)", label, name,
              100 * m["ndcg@1"], 100 * m["ndcg@5"], 100 * m["ndcg@10"], summary["queries_evaluated"])

@@ -1,4 +1,4 @@
-"""Scoring a run against a benchmark's qrels: TREC run files, the metrics summary and its JSON."""
+"""Scoring a run against a benchmark's qrels: the metrics summary and the run's record (metrics.json)."""
 
 from __future__ import annotations
 
@@ -8,31 +8,14 @@ from pathlib import Path
 from capflow import metrics
 from capflow.benchmark import Benchmark
 from capflow.errors import UserError
-from capflow.io import atomic_open, read_json, read_text, write_json
 from capflow.recipes import Recipe
+from capflow.runrecord import RunFile, RunRecord
+from capflow.trec import Run, read_trec, write_trec
 
-Run = dict[str, list[tuple[str, float]]]  # query id -> [(candidate id, score)], best first
+__all__ = ["Run", "read_trec", "write_trec", "REPORT_KS", "require_judged", "score_run", "summary_record",
+           "write_metrics"]
+
 REPORT_KS = (1, 5, 10, 20, 100)
-
-
-def write_trec(path: Path, run: Run, tag: str) -> None:
-    with atomic_open(path) as handle:
-        for qid, hits in run.items():
-            for rank, (cid, score) in enumerate(hits, start=1):
-                handle.write(f"{qid} Q0 {cid} {rank} {score:.6f} {tag}\n")
-
-
-def read_trec(path: Path) -> Run:
-    run: Run = {}
-    for lineno, line in enumerate(read_text(path, missing="run file not found").splitlines(), start=1):
-        parts = line.split()
-        if len(parts) != 6:
-            raise UserError("expected 'qid Q0 docid rank score tag'", path, lineno)
-        try:
-            run.setdefault(parts[0], []).append((parts[2], float(parts[4])))
-        except ValueError:
-            raise UserError(f"score '{parts[4]}' is not a number", path, lineno) from None
-    return run
 
 
 def require_judged(benchmark: Benchmark, name: str) -> None:
@@ -63,17 +46,18 @@ def score_run(benchmark: Benchmark, run: Run, query_types: dict[str, str],
     return summary, per_query
 
 
-def write_metrics(path: Path, summary: dict, *, benchmark: str, label: str, recipe: Recipe,
+def summary_record(summary: dict, **fields) -> RunRecord:
+    """A record of a :func:`score_run` summary and ``fields`` (benchmark, model, ...)."""
+    return RunRecord(**fields, queries=summary["queries"], queries_evaluated=summary["queries_evaluated"],
+                     candidates=summary["candidates"], metrics=summary["metrics"],
+                     ndcg10_by_type=summary["ndcg@10_by_type"],
+                     macro_prf_within_run=summary.get("macro_prf_within_run"))
+
+
+def write_metrics(path: Path, summary: dict, *, benchmark: str, label: str, recipe: Recipe, run_file: RunFile,
                   base_model: str | None = None) -> None:
-    """The run's scores and the recipe fields that made its vectors; table labels (display name, group,
-    parameters) are not written: the report takes them from the registry (capflow.report.labels)."""
-    head = {"benchmark": benchmark, "model": label, **({"base_model": base_model} if base_model else {})}
-    write_json(path, {**head, "recipe": json.loads(recipe.vector_json()), **summary})
-
-
-def read_metrics_summary(path: Path) -> dict:
-    """A run's metrics JSON as write_metrics (or a hybrid job) wrote it: benchmark, model and metrics."""
-    summary = read_json(path)
-    if not isinstance(summary, dict) or not {"benchmark", "model", "metrics"} <= set(summary):
-        raise UserError("not a metrics JSON (benchmark, model, metrics)", path)
-    return summary
+    """The run's scores, its run file's digest and the recipe fields that made its vectors; table labels
+    (display name, group, parameters) are not written: the report takes them from the registry
+    (capflow.report.labels)."""
+    summary_record(summary, benchmark=benchmark, model=label, base_model=base_model,
+                   recipe=json.loads(recipe.vector_json()), run_file=run_file).write(path)

@@ -242,7 +242,8 @@ def test_error_analysis_sheet_and_filled_categories(tmp_path, tiny_benchmark):
         hits = ["c2", "c1", "c3", "c4"] if model == "m" else ["c1", "c3", "c4", "c2"]
         (tmp_path / f"{model}.trec").write_text("".join(f"q1 Q0 {c} {r} {1 - r / 10:.6f} {model}\n"
                                                         for r, c in enumerate(hits, start=1)))
-        (tmp_path / f"{model}.json").write_text(json.dumps({"benchmark": "Tiny", "model": model}))
+        (tmp_path / f"{model}.json").write_text(json.dumps({"benchmark": "Tiny", "model": model,
+                                                            "metrics": {"ndcg@10": 0.5}}))
     result = run_capflow("error-analysis", "--benchmark", data, "--language", "en",
                          "--lexical-run", tmp_path / "bm25.trec", "--metrics", tmp_path / "m.json",
                          "--runs", tmp_path / "m.trec", "--out", tmp_path / "err.csv",

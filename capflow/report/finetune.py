@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from capflow.errors import UserError
-from capflow.report.labels import add_labels_option, read_metrics
+from capflow.io import read_json
+from capflow.report.labels import add_labels_option, labelled
 from capflow.report.table import Cell, Column, Row, Table, mean_std
+from capflow.runrecord import RunRecord
 from capflow.vocabulary import MIX_DISPLAY, MIXES, POOL_DISPLAY, parse_setting_label
 
 
@@ -23,18 +25,21 @@ def add_arguments(parser) -> None:
 
 
 def build(args) -> Table:
-    runs, stats = [], []
+    runs: list[RunRecord] = []
+    stats: list[dict] = []
     for path in args.inputs:
-        data = read_metrics(path, args.labels)
+        data = read_json(path)
         if isinstance(data, dict) and {"pool", "mix", "generator"} <= set(data):
+            if not all(isinstance(data[key], str) for key in ("pool", "mix", "generator")):
+                raise UserError("trainset stats: pool, mix and generator must be strings", path)
             stats.append(data)
         elif isinstance(data, dict) and {"benchmark", "model", "metrics"} <= set(data):
-            runs.append(data)
+            runs.append(labelled(RunRecord.from_json(data, Path(path)), args.labels))
         else:
             raise UserError("neither a metrics JSON (benchmark, model, metrics) nor trainset stats", path)
     if not runs:
         raise UserError("no metrics JSON among the inputs")
-    benchmarks = args.benchmarks or list(dict.fromkeys(r["benchmark"] for r in runs))
+    benchmarks = args.benchmarks or list(dict.fromkeys(r.benchmark for r in runs))
     ks = args.ks or [1, 5, 10]
     columns = [Column(f"{b}/ndcg@{k}", f"nDCG@{k}", group=b) for b in benchmarks for k in ks]
 
@@ -43,18 +48,18 @@ def build(args) -> Table:
     seeds: dict[tuple[str, str], set[int]] = {}
     base_displays = set()
     for r in runs:
-        setting = parse_setting_label(r["model"])
+        setting = parse_setting_label(r.model)
         if setting is None:
-            row = zeroshot.setdefault(r["model"], Row(r.get("display") or r["model"], {}))
+            row = zeroshot.setdefault(r.model, Row(r.display_name, {}))
             for k in ks:
-                row.cells[f"{r['benchmark']}/ndcg@{k}"] = Cell(r["metrics"][f"ndcg@{k}"])
+                row.cells[f"{r.benchmark}/ndcg@{k}"] = Cell(r.metric(f"ndcg@{k}"))
             continue
         pool, mix, seed = setting
-        base_displays.add(r.get("display"))
+        base_displays.add(r.display)
         seeds.setdefault((pool, mix), set()).add(seed)
         for k in ks:
-            finetuned.setdefault((pool, mix), {}).setdefault(f"{r['benchmark']}/ndcg@{k}", []).append(
-                r["metrics"][f"ndcg@{k}"])
+            finetuned.setdefault((pool, mix), {}).setdefault(f"{r.benchmark}/ndcg@{k}", []).append(
+                r.metric(f"ndcg@{k}"))
     for row in zeroshot.values():
         if row.label in base_displays:
             row.label += " (base)"

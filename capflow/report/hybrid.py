@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from capflow.benchmark import load_benchmark
 from capflow.errors import UserError
-from capflow.io import read_json, write_json
+from capflow.io import read_json
+from capflow.trec import Run
 
-Run = dict[str, list[tuple[str, float]]]
 METHODS = ("rrf", "minmax")
 
 
@@ -26,6 +25,8 @@ def _ranked(fused: dict[str, float], depth: int) -> list[tuple[str, float]]:
 
 
 def rrf(lexical: Run, dense: Run, k: int = 60, depth: int = 100) -> Run:
+    if k < 0:
+        raise UserError(f"RRF's k must be at least 0, got {k}")
     fused_run: Run = {}
     for qid in dict.fromkeys([*lexical, *dense]):
         fused: dict[str, float] = {}
@@ -71,16 +72,26 @@ def configure_parser(parser) -> None:
 
 
 def main(args) -> None:
-    from capflow.scoring import read_metrics_summary, read_trec, score_run, write_trec
+    from capflow.benchmark import load_benchmark
+    from capflow.runrecord import RunFile, read_checked_run, read_run_record
+    from capflow.scoring import score_run, summary_record, write_trec
 
-    lexical, dense = read_metrics_summary(args.lexical[1]), read_metrics_summary(args.dense[1])
-    if lexical["benchmark"] != dense["benchmark"]:
-        raise UserError(f"the runs are on different benchmarks: '{lexical['benchmark']}' and "
-                        f"'{dense['benchmark']}'", args.dense[1])
+    if args.rrf_k < 0:
+        raise UserError(f"--rrf-k must be at least 0, got {args.rrf_k}")
+    if args.depth < 1:
+        raise UserError(f"--depth must be positive, got {args.depth}")
+    if not 0.0 <= args.weight <= 1.0:
+        raise UserError(f"--weight must be between 0 and 1, got {args.weight}")
+    lexical, dense = read_run_record(Path(args.lexical[1])), read_run_record(Path(args.dense[1]))
+    if lexical.benchmark != dense.benchmark:
+        raise UserError(f"the runs are on different benchmarks: '{lexical.benchmark}' and "
+                        f"'{dense.benchmark}'", args.dense[1])
     benchmark = load_benchmark(args.benchmark)
+    query_ids = [q.id for q in benchmark.queries]
+    lexical_run = read_checked_run(Path(args.lexical[0]), lexical, query_ids)
+    dense_run = read_checked_run(Path(args.dense[0]), dense, query_ids)
     types_path = args.benchmark / "query_types.json"
     query_types = read_json(types_path) if types_path.exists() else {}
-    lexical_run, dense_run = read_trec(args.lexical[0]), read_trec(args.dense[0])
     if args.method == "rrf":
         run = rrf(lexical_run, dense_run, args.rrf_k, args.depth)
         fusion = {"method": "rrf", "k": args.rrf_k}
@@ -88,9 +99,10 @@ def main(args) -> None:
         run = interpolate(lexical_run, dense_run, args.weight, args.depth)
         fusion = {"method": "minmax", "weight": args.weight}
     summary, _ = score_run(benchmark, run, query_types)
-    label = args.label or f"{lexical['model']}+{dense['model']}-{args.method}"
-    write_trec(args.run, run, label)
+    label = args.label or f"{lexical.model}+{dense.model}-{args.method}"
+    sha256 = write_trec(args.run, run, label)
     # no table labels: the report derives them from "runs" and "fusion" (capflow.report.labels), so a
     # renamed model does not rerun this job
-    write_json(args.metrics, {"benchmark": dense["benchmark"], "model": label, "group": "hybrid", "fusion": fusion,
-                              "runs": [lexical["model"], dense["model"]], **summary})
+    record = summary_record(summary, benchmark=dense.benchmark, model=label, group="hybrid", fusion=fusion,
+                            runs=(lexical.model, dense.model), run_file=RunFile.of(run, sha256, args.depth))
+    record.write(args.metrics)

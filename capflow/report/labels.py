@@ -8,12 +8,15 @@ JSON object) and put them on each summary they read: a renamed model reruns only
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
-from capflow.io import read_json
+from capflow.runrecord import RunRecord, read_run_record
 
 LABEL_KEYS = ("display", "group", "params")
+Labels = Mapping[str, Mapping[str, str]]  # model name -> {display, group, params}
 
 
 def _is_text(value) -> bool:
@@ -42,31 +45,34 @@ def add_labels_option(parser) -> None:
 
 def fusion_text(fusion: dict) -> str:
     """How a hybrid row fused its runs, as its label says it: 'RRF k=60', 'min-max, w=0.5'."""
-    if fusion.get("method") == "rrf":
-        return f"RRF k={fusion.get('k')}"
-    return f"min-max, w={fusion.get('weight'):g}"
+    if fusion["method"] == "rrf":
+        return f"RRF k={fusion['k']}"
+    return f"min-max, w={fusion['weight']:g}"
 
 
-def hybrid_labels(summary: dict, labels: dict[str, dict[str, str]]) -> dict[str, str]:
+def hybrid_labels(record: RunRecord, labels: Labels) -> dict[str, str]:
     """A hybrid row's labels, from its two runs' models: 'BM25 + MiniLM (RRF k=60)', the dense model's
     parameters (its group, "hybrid", is in the file)."""
-    lexical, dense = summary["runs"]
+    lexical, dense = record.runs
     names = [labels.get(model, {}).get("display") or model for model in (lexical, dense)]
-    return {"display": f"{names[0]} + {names[1]} ({fusion_text(summary['fusion'])})",
+    return {"display": f"{names[0]} + {names[1]} ({fusion_text(record.fusion)})",
             "params": labels.get(dense, {}).get("params", "")}
 
 
-def labelled(summary: dict, labels: dict[str, dict[str, str]]) -> dict:
-    """The summary with its model's labels; a finetuned model's are its base model's, a hybrid row's
+def labelled(record: RunRecord, labels: Labels) -> RunRecord:
+    """The record with its model's labels; a finetuned model's are its base model's, a hybrid row's
     come from its two runs' models."""
-    runs, fusion = summary.get("runs"), summary.get("fusion")
-    if isinstance(fusion, dict) and isinstance(runs, list) and len(runs) == 2 and all(map(_is_text, runs)):
-        return {**summary, **hybrid_labels(summary, labels)}
-    model = summary.get("base_model") or summary.get("model")
-    return {**summary, **labels.get(model, {})} if isinstance(model, str) else summary
+    if record.is_hybrid:
+        return dataclasses.replace(record, **hybrid_labels(record, labels))
+    return dataclasses.replace(record, **labels.get(record.registry_model, {}))
 
 
-def read_metrics(path: Path, labels: dict[str, dict[str, str]]):
-    """A metrics.json summary with its model's labels (anything else is returned as read)."""
-    summary = read_json(path)
-    return labelled(summary, labels) if isinstance(summary, dict) else summary
+def read_labelled(path: Path, labels: Labels) -> RunRecord:
+    """A run's record (metrics.json, validated) with its model's labels."""
+    return labelled(read_run_record(path), labels)
+
+
+def read_metrics(path: Path, labels: Labels) -> dict:
+    """A run's record with its model's labels, as the JSON object it was read from plus the labels (for
+    steps that index the summary by key; read_labelled gives the record)."""
+    return read_labelled(path, labels).to_json()

@@ -4,11 +4,12 @@ XeLaTeX with xeCJK (captions and cells may hold Chinese)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from capflow.errors import UserError
 from capflow.io import write_text
+from capflow.report.table import latex_escape
 
 DEFAULT_CJK_FONT = "Noto Serif CJK SC"  # Debian: fonts-noto-cjk
 
@@ -23,7 +24,7 @@ def document(tables: Sequence[Path], figures: Sequence[Path], out: Path, title: 
              r"\usepackage[a4paper,landscape,margin=1.5cm]{geometry}",
              r"\usepackage{booktabs}", r"\usepackage{graphicx}", r"\usepackage{xeCJK}",
              rf"\setCJKmainfont{{{cjk_font}}}", r"\setlength{\tabcolsep}{4pt}",
-             rf"\title{{{title}}}", r"\date{}", r"\begin{document}", r"\maketitle"]
+             rf"\title{{{latex_escape(title)}}}", r"\date{}", r"\begin{document}", r"\maketitle"]
     for table in tables:
         if Path(table).suffix != ".tex":
             raise UserError("a table must be a .tex file", table)

@@ -8,21 +8,22 @@ from pathlib import Path
 from capflow.errors import UserError
 from capflow.io import write_json
 from capflow.report.perquery import split_label
+from capflow.runrecord import RunRecord, read_run_record
 
 MTEB_MEASURES = {"ndcg": "ndcg", "map": "map", "mrr": "mrr", "recall": "recall", "precision": "precision"}
 
 
-def mteb_result(summary: dict, split: str, languages: list[str]) -> dict:
+def mteb_result(record: RunRecord, split: str, languages: list[str]) -> dict:
     """MTEB's result layout: ``scores[split]`` holds one entry with ``main_score`` = nDCG@10."""
     scores = {}
-    for name, value in sorted(summary["metrics"].items()):
+    for name, value in sorted(record.metrics.items()):
         measure, _, k = name.partition("@")
         if measure in MTEB_MEASURES:
             scores[f"{MTEB_MEASURES[measure]}_at_{k}"] = value
     if "ndcg_at_10" not in scores:
-        raise UserError("metrics JSON has no ndcg@10, MTEB's main score")
+        raise UserError("metrics JSON has no ndcg@10, MTEB's main score", record.source)
     entry = {**scores, "main_score": scores["ndcg_at_10"], "hf_subset": "default", "languages": languages}
-    return {"task_name": split_label(summary["benchmark"])[0], "model_name": summary["model"],
+    return {"task_name": split_label(record.benchmark)[0], "model_name": record.model,
             "dataset_revision": None, "mteb_version": None, "evaluation_time": None, "scores": {split: [entry]}}
 
 
@@ -34,7 +35,4 @@ def configure_parser(parser) -> None:
 
 
 def main(args) -> None:
-    from capflow.scoring import read_metrics_summary
-
-    summary = read_metrics_summary(args.metrics)
-    write_json(args.out, mteb_result(summary, args.split, args.languages))
+    write_json(args.out, mteb_result(read_run_record(args.metrics), args.split, args.languages))

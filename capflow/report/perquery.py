@@ -12,17 +12,19 @@ else ``full``; a finetuned run's model is its setting (``ood-kw``) and its seed 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from capflow import metrics
 from capflow.benchmark import Query, load_queries
 from capflow.errors import UserError
 from capflow.io import read_jsonl
-from capflow.report.labels import add_labels_option, read_metrics
 from capflow.report.csvframes import read_frame_csv, write_frame_csv
+from capflow.report.labels import add_labels_option, read_labelled
 from capflow.report.querygroups import group_of, load_query_types
+from capflow.runrecord import RunRecord, read_checked_run
+from capflow.trec import Run, read_trec
 from capflow.vocabulary import parse_setting_label, setting_display
 
 COLUMNS = ["benchmark", "view", "model", "display", "group", "seed", "query_id", "query_type", "query_group",
@@ -30,8 +32,6 @@ COLUMNS = ["benchmark", "view", "model", "display", "group", "seed", "query_id",
 DEFAULT_MEASURES = ("ndcg@1", "ndcg@5", "ndcg@10", "mrr@10", "recall@10", "recall@100")
 _LABEL = re.compile(r"^(?P<name>.+?) \((?P<view>[^()]+)\)$")
 TIE_ORDERS = ("file", "docid")
-
-Run = dict[str, list[tuple[str, float]]]
 
 
 def split_label(label: str) -> tuple[str, str]:
@@ -41,8 +41,7 @@ def split_label(label: str) -> tuple[str, str]:
 
 
 def read_run(path: Path) -> Run:
-    from capflow.scoring import read_trec
-
+    """A run file read without its record (read_checked_run checks it against the record)."""
     return read_trec(path)
 
 
@@ -77,18 +76,18 @@ def load_benchmark_queries(directory: Path, types_path: Path | None = None) -> B
     return BenchmarkQueries(queries, load_query_types(types_file) if types_file else {})
 
 
-def run_rows(summary: Mapping, run: Run, bench: BenchmarkQueries, measures: Sequence[str],
+def run_rows(record: RunRecord, run: Run, bench: BenchmarkQueries, measures: Sequence[str],
              tie_order: str = "file") -> list[dict]:
     """The frame's rows for one run; only judged queries (those with positives), as in every mean."""
     ks = sorted({int(m.split("@")[1]) for m in measures})
     _, per_query = metrics.evaluate(rankings(run, tie_order), bench.qrels, ks)
-    name, view = split_label(summary["benchmark"])
-    setting = parse_setting_label(summary["model"])
-    display = summary.get("display") or summary["model"]
+    name, view = split_label(record.benchmark)
+    setting = parse_setting_label(record.model)
+    display = record.display_name
     if setting:
         model, seed, display = f"{setting[0]}-{setting[1]}", setting[2], f"{display} ({setting_display(*setting[:2])})"
     else:
-        model, seed = summary["model"], None
+        model, seed = record.model, None
     rows = []
     for q in bench.queries:
         if q.id not in per_query:
@@ -96,7 +95,7 @@ def run_rows(summary: Mapping, run: Run, bench: BenchmarkQueries, measures: Sequ
         qtype = bench.types.get(q.id, "")
         for measure in measures:
             rows.append({"benchmark": name, "view": view, "model": model,
-                         "display": display, "group": summary.get("group", ""),
+                         "display": display, "group": record.group or "",
                          "seed": seed, "query_id": q.id, "query_type": qtype, "query_group": group_of(qtype),
                          "metric": measure, "value": per_query[q.id][measure]})
     return rows
@@ -112,20 +111,20 @@ def build_frame(metrics_paths: Sequence[Path], run_paths: Sequence[Path], benchm
         raise UserError(f"{len(metrics_paths)} metrics files but {len(run_paths)} run files")
     for measure in measures:
         name, _, k = measure.partition("@")
-        if name not in metrics.MEASURES or not k.isdigit():
+        if name not in metrics.MEASURES or not k.isdigit() or int(k) < 1:
             raise UserError(f"unknown measure '{measure}' (e.g. ndcg@10; measures: {', '.join(metrics.MEASURES)})")
     loaded: dict[str, BenchmarkQueries] = {}
     rows: list[dict] = []
-    for metrics_path, run_path in zip(metrics_paths, run_paths):
-        summary = read_metrics(metrics_path, labels or {})
-        if not isinstance(summary, dict) or not {"benchmark", "model"} <= set(summary):
-            raise UserError("metrics JSON lacks 'benchmark' or 'model'", metrics_path)
-        label = summary["benchmark"]
+    for metrics_path, run_path in zip(metrics_paths, run_paths, strict=True):
+        record = read_labelled(Path(metrics_path), labels or {})
+        label = record.benchmark
         if label not in benchmark_dirs:
             raise UserError(f"benchmark '{label}' has no --benchmark LABEL DIR", metrics_path)
         if label not in loaded:
             loaded[label] = load_benchmark_queries(benchmark_dirs[label], types_paths.get(label))
-        rows += run_rows(summary, read_run(run_path), loaded[label], measures, tie_order)
+        bench = loaded[label]
+        run = read_checked_run(Path(run_path), record, [q.id for q in bench.queries])
+        rows += run_rows(record, run, bench, measures, tie_order)
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["seed"] = frame["seed"].astype("Int64")
     return frame

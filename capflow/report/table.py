@@ -6,12 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from capflow.errors import UserError
 from capflow.io import write_text
+
 
 @dataclass
 class Column:
@@ -78,12 +79,20 @@ def _is_best(best: dict[str, float], col: Column, cell: Cell | None, table: Tabl
             and round(cell.value * table.scale, decimals) == round(best[col.key] * table.scale, decimals))
 
 
-def _latex_escape(text: str) -> str:
-    for char, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                          ("$", r"\$"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"),
-                          ("^", r"\textasciicircum{}")):
-        text = text.replace(char, escaped)
-    return text
+_LATEX_SPECIALS = str.maketrans({"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#",
+                                 "$": r"\$", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                                 "^": r"\textasciicircum{}"})
+
+
+def latex_escape(text: str) -> str:
+    """``text`` as LaTeX prints it literally; each special character is replaced once, so the braces of
+    a replacement are never escaped again."""
+    return text.translate(_LATEX_SPECIALS)
+
+
+def markdown_cell(text: str) -> str:
+    """``text`` inside a Markdown table cell: a ``|`` would end the cell, a line break the row."""
+    return " ".join(text.replace("|", r"\|").splitlines())
 
 
 def _header_groups(table: Table) -> list[tuple[str, int]]:
@@ -104,14 +113,14 @@ def _column_spec(table: Table) -> str:
 def to_latex(table: Table) -> str:
     best = _best(table)
     lead = 1 + len(table.text_columns)
-    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{_latex_escape(table.caption)}}}",
+    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{latex_escape(table.caption)}}}",
              rf"\label{{{table.label}}}", r"\begin{tabular}{" + _column_spec(table) + "}",
              r"\toprule"]
     spans = _header_groups(table)
     if any(g for g, _ in spans):
         cells, rules, col = [""] * lead, [], lead + 1
         for group, width in spans:
-            cells.append(rf"\multicolumn{{{width}}}{{c}}{{{_latex_escape(group)}}}" if group else
+            cells.append(rf"\multicolumn{{{width}}}{{c}}{{{latex_escape(group)}}}" if group else
                          " & ".join([""] * width) if width > 1 else "")
             if group:
                 rules.append(rf"\cmidrule(lr){{{col}-{col + width - 1}}}")
@@ -119,15 +128,15 @@ def to_latex(table: Table) -> str:
         lines.append(" & ".join(cells) + r" \\")
         lines.append(" ".join(rules))
     header = [table.row_header] + table.text_columns + [c.header for c in table.columns]
-    lines.append(" & ".join(_latex_escape(h) for h in header) + r" \\")
+    lines.append(" & ".join(latex_escape(h) for h in header) + r" \\")
     lines.append(r"\midrule")
     for i, (title, rows) in enumerate(table.groups):
         if i:
             lines.append(r"\midrule")
         if title:
-            lines.append(rf"\multicolumn{{{lead + len(table.columns)}}}{{l}}{{\textit{{{_latex_escape(title)}}}}} \\")
+            lines.append(rf"\multicolumn{{{lead + len(table.columns)}}}{{l}}{{\textit{{{latex_escape(title)}}}}} \\")
         for row in rows:
-            cells = [_latex_escape(row.label)] + [_latex_escape(row.extra.get(h, "")) for h in table.text_columns]
+            cells = [latex_escape(row.label)] + [latex_escape(row.extra.get(h, "")) for h in table.text_columns]
             for col in table.columns:
                 cell = row.cells.get(col.key)
                 text = _number(table, cell, col).replace("±", r"$\pm$")
@@ -135,7 +144,7 @@ def to_latex(table: Table) -> str:
             lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     for note in table.notes:
-        lines.append(rf"\par\smallskip\footnotesize {_latex_escape(note)}")
+        lines.append(rf"\par\smallskip\footnotesize {latex_escape(note)}")
     lines += [r"\end{table}", ""]
     return "\n".join(lines)
 
@@ -146,17 +155,17 @@ def _flat_headers(table: Table) -> list[str]:
 
 def to_markdown(table: Table) -> str:
     best = _best(table)
-    headers = _flat_headers(table)
+    headers = [markdown_cell(h) for h in _flat_headers(table)]
     lines = [f"**{table.caption}**", "", "| " + " | ".join(headers) + " |",
              "|" + "|".join(["---"] * (1 + len(table.text_columns)) + ["---:"] * len(table.columns)) + "|"]
     for title, rows in table.groups:
         if title:
-            lines.append("| *" + title + "* |" + " |" * (len(headers) - 1))
+            lines.append("| *" + markdown_cell(title) + "* |" + " |" * (len(headers) - 1))
         for row in rows:
-            cells = [row.label] + [row.extra.get(h, "") for h in table.text_columns]
+            cells = [markdown_cell(row.label)] + [markdown_cell(row.extra.get(h, "")) for h in table.text_columns]
             for col in table.columns:
                 cell = row.cells.get(col.key)
-                text = _number(table, cell, col)
+                text = markdown_cell(_number(table, cell, col))
                 cells.append(f"**{text}**" if _is_best(best, col, cell, table) else text)
             lines.append("| " + " | ".join(cells) + " |")
     lines += [""] + [f"{note}  " for note in table.notes]

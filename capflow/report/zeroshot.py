@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from capflow.errors import UserError
-from capflow.report.labels import add_labels_option, read_metrics
+from capflow.report.labels import add_labels_option, read_labelled
 from capflow.report.table import Cell, Column, Row, Table
 
 GROUP_TITLES = {"lexical": "Lexical", "small": "Embedding models (< 1B)", "large": "Embedding models (> 1B)",
@@ -21,23 +20,17 @@ def add_arguments(parser) -> None:
 
 def build(args) -> Table:
     ks = args.ks or [1, 5, 10]
-    runs = []
-    for path in args.inputs:
-        run = read_metrics(path, args.labels)
-        for key in ("benchmark", "model", "metrics"):
-            if not isinstance(run, dict) or key not in run:
-                raise UserError(f"metrics JSON lacks '{key}'", path)
-        runs.append(run)
-    benchmarks = args.benchmarks or list(dict.fromkeys(r["benchmark"] for r in runs))
+    runs = [read_labelled(Path(path), args.labels) for path in args.inputs]
+    benchmarks = args.benchmarks or list(dict.fromkeys(r.benchmark for r in runs))
     columns = [Column(f"{b}/ndcg@{k}", f"nDCG@{k}", group=b) for b in benchmarks for k in ks]
     rows: dict[str, Row] = {}
     group_of: dict[str, str] = {}
     for r in runs:
-        row = rows.setdefault(r["model"], Row(r.get("display") or r["model"], {}, {"Params": r.get("params", "")}))
-        group_of[r["model"]] = r.get("group", "small")
+        row = rows.setdefault(r.model, Row(r.display_name, {}, {"Params": r.params or ""}))
+        group_of[r.model] = "small" if r.group is None else r.group
         for k in ks:
-            row.cells[f"{r['benchmark']}/ndcg@{k}"] = Cell(r["metrics"][f"ndcg@{k}"])
-    order = list(dict.fromkeys(r["model"] for r in runs))
+            row.cells[f"{r.benchmark}/ndcg@{k}"] = Cell(r.metric(f"ndcg@{k}"))
+    order = list(dict.fromkeys(r.model for r in runs))
     groups = [(GROUP_TITLES.get(g, g), [rows[m] for m in order if group_of[m] == g])
               for g in dict.fromkeys(group_of[m] for m in order)]
     return Table(caption=args.caption or "Zero-shot retrieval, nDCG@k (x100)", label="tab:zeroshot",
