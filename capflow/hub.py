@@ -15,13 +15,32 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+class HubUnreachableError(UserError):
+    """The hub could not be asked (HF_HUB_OFFLINE, no network, connection refused) and the cache lacks the answer."""
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from) says the hub could not be reached at all."""
+    import httpx2  # huggingface_hub's HTTP client
+    from huggingface_hub.errors import IncompleteSnapshotError, LocalEntryNotFoundError
+
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, IncompleteSnapshotError):
+            return False  # a partial snapshot, not a missing network
+        if isinstance(seen, LocalEntryNotFoundError | ConnectionError | httpx2.TransportError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def hub_failure(exc: BaseException, what: str, prefix: str = "") -> UserError:
     """A one-line error for a failed hub call about ``what`` (a file's URL, a repo and revision)."""
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.errors import HfHubHTTPError
 
-    if isinstance(exc, LocalEntryNotFoundError):
-        return UserError(f"{prefix}{what} is not in the hub cache and the hub cannot be reached (HF_HUB_OFFLINE or no "
-                         "network): run the prefetch step where there is internet")
+    if unreachable(exc):
+        return HubUnreachableError(f"{prefix}{what} is not in the hub cache and the hub cannot be reached "
+                                   "(HF_HUB_OFFLINE or no network): run the prefetch step where there is internet")
     response = getattr(exc, "response", None)
     if isinstance(exc, HfHubHTTPError) and response is not None:
         return UserError(f"{prefix}HTTP {response.status_code} for {what}")
@@ -75,4 +94,63 @@ def load_dataset(source: str, config: str | None, *, split: str, revision: str |
         return datasets.load_dataset(source, config, split=split, revision=revision, cache_dir=cache_dir)
     except Exception as exc:  # the library raises many types (not found, offline, unknown split or config)
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise UserError(f"{what}: {reason[:300]}") from None
+        raise (HubUnreachableError if unreachable(exc) else UserError)(f"{what}: {reason[:300]}") from None
+
+
+# --- the cache alone: no network, nothing downloaded ----------------------------------------------------
+
+def cached_snapshot(repo: str, *, repo_type: str = "model", revision: str | None = None) -> Path | None:
+    """The snapshot folder of ``repo`` at ``revision`` when the hub cache holds it complete (as far as the
+    cache's own tree listing tells), else None."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo, repo_type=repo_type, revision=revision, local_files_only=True))
+    except LocalEntryNotFoundError:  # absent, or partial (IncompleteSnapshotError)
+        return None
+
+
+def cached_file(repo: str, filename: str, *, repo_type: str = "dataset", revision: str | None = None
+                ) -> Path | bool | None:
+    """``filename`` of ``repo`` at ``revision`` in the hub cache: its path; False where the cache records
+    that the revision has no such file; None where the cache does not know."""
+    from huggingface_hub import _CACHED_NO_EXIST, try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo, filename, revision=revision, repo_type=repo_type)
+    if found is _CACHED_NO_EXIST:
+        return False
+    return Path(found) if isinstance(found, str) else None
+
+
+def download_optional_file(repo: str, filename: str, *, repo_type: str = "dataset", revision: str | None = None,
+                           endpoint: str | None = None) -> Path | None:
+    """As :func:`download_file`, but None where the revision has no such file (the cache then records
+    its absence, so a later offline look-up knows)."""
+    from huggingface_hub import hf_hub_download, hf_hub_url
+    from huggingface_hub.errors import RemoteEntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(repo, filename, repo_type=repo_type, revision=revision, endpoint=endpoint))
+    except RemoteEntryNotFoundError:
+        return None
+    except Exception as exc:
+        url = hf_hub_url(repo, filename, repo_type=repo_type, revision=revision, endpoint=endpoint)
+        raise hub_failure(exc, url, "download failed: ") from None
+
+
+def cached_dataset_split(source: str, config: str | None, *, split: str) -> tuple[str, int] | None:
+    """What ``datasets.load_dataset(source, config, split=split)`` reloads when offline: the newest
+    prepared copy of that configuration in the datasets cache, as (the hub commit it was prepared from,
+    the split's bytes), or None where there is none with that split."""
+    from datasets.packaged_modules.cache.cache import Cache
+
+    try:  # the same builder arguments datasets uses when it cannot reach the hub
+        builder = Cache(repo_id=source, dataset_name=source.split("/")[-1], config_name=config,
+                        version="auto", hash="auto")
+    except (ValueError, FileNotFoundError, OSError):
+        return None
+    splits = builder.info.splits or {}
+    if split not in splits:
+        return None
+    return builder.hash, splits[split].num_bytes or 0

@@ -10,8 +10,11 @@ What to fetch is a plan, a list of items built from the config by :func:`plan`:
 - ``dataset``: configurations and splits of a dataset repo read with ``datasets.load_dataset`` (MTEB
   tasks, hub pools), which downloads them and prepares its own cache for offline reloads.
 
-Sizes and commits come from the hub API (``repo_info(files_metadata=True)``), so ``--dry-run`` tells
-what and how much without downloading, and the manifest of a real run lists the same figures.
+Each item carries the revision its jobs ask for (a pinned commit, or a branch), and is looked up in
+the caches first, at that revision, with no network: an item the caches hold complete is not asked
+for again, so a node with a filled shared cache and no internet passes the step. Only missing items
+go to the hub: ``--dry-run`` gives their sizes from the hub API (``repo_info(files_metadata=True)``)
+where the hub can be reached, and lists them as missing, size unknown, where it cannot.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ def plan(config: dict, recipes: dict, local_benchmarks: set[str]) -> list[dict]:
 
     generate = config["generate"]
     if generate["backend"] in ("vllm", "transformers") and not Path(generate["model"]).exists():
-        _add(items, {"kind": "model", "repo": generate["model"], "revision": None},
+        _add(items, {"kind": "model", "repo": generate["model"], "revision": generate["revision"]},
              f"generate.model ({generate['backend']})")
 
     for name in used_benchmarks(config):
@@ -104,10 +107,50 @@ def used_benchmarks(config: dict) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-# --- fetching ------------------------------------------------------------------------------------------
+# --- the cache first, then the hub ------------------------------------------------------------------------
 
 def _repo_type(item: dict) -> str:
     return "model" if item["kind"] == "model" else "dataset"
+
+
+def _label(item: dict) -> str:
+    return f"{item['kind']} {item['repo']}@{item.get('revision') or 'main'}"
+
+
+def _folder_sizes(folder: Path) -> dict[str, int]:
+    return {p.relative_to(folder).as_posix(): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def cached(item: dict) -> dict | None:
+    """The item as the hub caches hold it at its revision ({commit, files, bytes}), or None where
+    anything it needs is absent. Reads the caches only: no network."""
+    repo, revision = item["repo"], item.get("revision")
+    if item["kind"] == "model":
+        snapshot = hub.cached_snapshot(repo, revision=revision)
+        if snapshot is None:
+            return None
+        sizes = _folder_sizes(snapshot)
+        return {"commit": snapshot.name, "files": len(sizes), "bytes": sum(sizes.values())}
+    if item["kind"] == "files":
+        found = {name: hub.cached_file(repo, name, revision=revision) for name in [*item["files"],
+                                                                                 *item.get("optional", [])]}
+        if any(found[name] in (None, False) for name in item["files"]) or None in found.values():
+            return None  # a needed file is absent, or the cache cannot tell whether an optional one exists
+        paths = {name: path for name, path in found.items() if path}
+        commit = next(path.parents[len(Path(name).parts) - 1].name for name, path in paths.items())
+        return {"commit": commit, "files": len(paths), "bytes": sum(p.stat().st_size for p in paths.values())}
+    commits, total = set(), 0
+    for config_name, split in item["loads"]:
+        found = hub.cached_dataset_split(repo, config_name, split=split)
+        if found is None or (_is_commit(revision) and found[0] != revision):
+            return None
+        commits.add(found[0])
+        total += found[1]
+    return {"commit": commits.pop() if len(commits) == 1 else None, "files": None, "bytes": total}
+
+
+def _is_commit(revision: str | None) -> bool:
+    return bool(revision) and len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
 
 
 def measure(item: dict, endpoint: str | None) -> dict:
@@ -121,21 +164,25 @@ def measure(item: dict, endpoint: str | None) -> dict:
                             f"{', '.join(item['used_by'])})")
         wanted = {*item["files"], *item.get("optional", [])}
         sizes = {name: size for name, size in sizes.items() if name in wanted}
-    return {"commit": commit, "files": len(sizes), "bytes": sum(sizes.values()), "names": sorted(sizes)}
+    return {"commit": commit, "files": len(sizes), "bytes": sum(sizes.values())}
 
 
-def fetch(item: dict, measured: dict, endpoint: str | None) -> str:
-    """Download the item into the caches; the commit the download resolved to."""
+def fetch(item: dict, endpoint: str | None) -> dict:
+    """Download the item into the caches: what the caches then hold of it ({commit, files, bytes})."""
     repo, revision, endpoint = item["repo"], item.get("revision"), item.get("endpoint") or endpoint
     if item["kind"] == "model":
-        return hub.download_snapshot(repo, revision=revision, endpoint=endpoint).name
+        snapshot = hub.download_snapshot(repo, revision=revision, endpoint=endpoint)
+        sizes = _folder_sizes(snapshot)
+        return {"commit": snapshot.name, "files": len(sizes), "bytes": sum(sizes.values())}
     if item["kind"] == "files":
-        paths = [hub.download_file(repo, name, revision=revision, endpoint=endpoint) for name in measured["names"]]
-        return paths[0].parent.name
+        paths = [hub.download_file(repo, name, revision=revision, endpoint=endpoint) for name in item["files"]]
+        paths += [path for name in item.get("optional", [])
+                  if (path := hub.download_optional_file(repo, name, revision=revision, endpoint=endpoint))]
+        return {"commit": paths[0].parent.name, "files": len(paths), "bytes": sum(p.stat().st_size for p in paths)}
     for config_name, split in item["loads"]:
         label = f"{repo}/{config_name}/{split}" if config_name else f"{repo}/{split}"
         hub.load_dataset(repo, config_name, split=split, revision=revision, what=f"cannot prefetch '{label}'")
-    return measured["commit"]
+    return cached(item) or {"commit": None, "files": None, "bytes": None}
 
 
 def human_bytes(size: int) -> str:
@@ -147,25 +194,75 @@ def human_bytes(size: int) -> str:
     return f"{scaled:.1f} {unit}"
 
 
+def _missing_offline(item: dict, missing: list[dict]) -> UserError:
+    """One line for the first missing item the hub could not be asked for, counting the others."""
+    others = len(missing) - 1
+    more = f"; {others} more item{'s' if others > 1 else ''} missing too (--dry-run lists them)" if others else ""
+    reason = "HF_HUB_OFFLINE is set" if _offline_mode() else "no network"
+    return UserError(f"{_label(item)} is not in the hub cache and the hub cannot be reached ({reason}){more}")
+
+
+def _offline_mode() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
 def run(items: list[dict], *, dry_run: bool, endpoint: str | None = None) -> dict:
+    """Each item from the caches where they hold it; the rest measured (dry run) or downloaded. Offline,
+    a dry run lists the missing items without sizes, and a real run fails on the first."""
+    found = [cached(item) for item in items]
+    missing = [item for item, hit in zip(items, found, strict=True) if hit is None]
     entries = []
-    for item in items:
-        measured = measure(item, endpoint)
-        commit = measured["commit"] if dry_run else fetch(item, measured, endpoint)
+    for item, hit in zip(items, found, strict=True):
+        if hit is not None:
+            state, figures = "cached", hit
+        elif dry_run:
+            state = "missing"
+            try:
+                figures = measure(item, endpoint)
+            except hub.HubUnreachableError:
+                figures = {"commit": None, "files": None, "bytes": None}
+        else:
+            state = "downloaded"
+            try:
+                figures = fetch(item, endpoint)
+            except hub.HubUnreachableError:
+                raise _missing_offline(item, missing[missing.index(item):]) from None
         entries.append({"kind": item["kind"], "repo": item["repo"], "revision": item.get("revision") or "main",
-                        "commit": commit, "files": measured["files"], "bytes": measured["bytes"],
+                        "state": state, **{key: figures[key] for key in ("commit", "files", "bytes")},
                         **({"loads": item["loads"]} if item["kind"] == "dataset" else {}),
                         "used_by": item["used_by"]})
-        log.info("%s %s@%s: %d files, %s%s", item["kind"], item["repo"], entries[-1]["revision"], measured["files"],
-                 human_bytes(measured["bytes"]), "" if dry_run else " (in the cache)")
-    return {"downloaded": not dry_run, "items": entries, "total_bytes": sum(e["bytes"] for e in entries)}
+        log.info("%s: %s", state, _line(entries[-1]))
+    return {"downloaded": not dry_run, "items": entries,
+            "total_bytes": sum(e["bytes"] or 0 for e in entries)}
+
+
+def _size(entry: dict) -> str:
+    if entry["bytes"] is None:
+        return "size unknown (the hub cannot be reached)" if entry["state"] == "missing" else "size unknown"
+    files = "" if entry["files"] is None else f"{entry['files']} files  "
+    return files + human_bytes(entry["bytes"])
+
+
+def _line(entry: dict) -> str:
+    return (f"{entry['kind']:<8} {entry['repo']}@{entry['revision']}  {entry['state']:<10}  {_size(entry)}  "
+            f"({'; '.join(entry['used_by'])})")
 
 
 def listing(manifest: dict) -> str:
-    """What a dry run prints: one line per item, then the total."""
-    lines = [f"{e['kind']:<8} {e['repo']}@{e['revision']}  {e['files']} files  {human_bytes(e['bytes'])}  "
-             f"({'; '.join(e['used_by'])})" for e in manifest["items"]]
-    lines.append(f"total: {len(manifest['items'])} items, {human_bytes(manifest['total_bytes'])}"
+    """What the step prints: one line per item, then the totals."""
+    entries = manifest["items"]
+    lines = [_line(e) for e in entries]
+    parts = []
+    for state in ("cached", "downloaded", "missing"):
+        group = [e for e in entries if e["state"] == state]
+        if group:
+            unknown = sum(e["bytes"] is None for e in group)
+            known = human_bytes(sum(e["bytes"] or 0 for e in group))
+            parts.append(f"{len(group)} {state} ({known}{f', {unknown} of unknown size' if unknown else ''})")
+    lines.append(f"total: {len(entries)} items, {human_bytes(manifest['total_bytes'])}"
+                 + (f": {', '.join(parts)}" if parts else "")
                  + ("" if manifest["downloaded"] else " (dry run: nothing downloaded)"))
     return "\n".join(lines)
 

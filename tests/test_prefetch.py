@@ -5,15 +5,19 @@ import json
 import re
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
-
-from capflow import prefetch
 from conftest import build_tiny_bert, run_capflow, run_snakemake
 from hub_server import LocalHub, commit_of, repo_listing
+from huggingface_hub import snapshot_download
+
+from capflow import prefetch
+from capflow.recipes import load_recipes
 
 NETWORK_RULES = ("benchmark_data", "zeroshot", "evaluate", "finetune", "generate", "pool", "mteb_data")
 TINY_FILES = ["candidates.jsonl", "queries.jsonl"]
+PINNED = "9216db5781bf21249d130ec9da846c4624c16137"
 
 
 def closed_endpoint() -> str:
@@ -64,6 +68,45 @@ def test_paper_plan_lists_every_hub_model_and_dataset(repo_root, monkeypatch, tm
         (tmp_path / "copies" / name / "queries.jsonl").write_text("")
     monkeypatch.setenv("CAPFLOW_DATA_DIR", str(tmp_path / "copies"))
     assert prefetch.plan_from_config_files([]) == []
+
+
+def test_paper_plan_pins_each_item_at_the_revision_its_jobs_ask_for(repo_root, monkeypatch, tmp_path):
+    monkeypatch.chdir(repo_root)
+    monkeypatch.setenv("CAPFLOW_DATA_DIR", str(tmp_path / "no-local-copies"))
+    items = prefetch.plan_from_config_files([repo_root / "config/paper.yaml", repo_root / "config/paper-ood.yaml"])
+    recipes = load_recipes("config/models.yaml", prefetch.MODELS_SCHEMA)
+    revisions = {(i["kind"], i["repo"]): i["revision"] for i in items}
+    assert len(items) == len(revisions) == 16
+    assert revisions.pop(("model", "Qwen/Qwen3-32B")) == "9216db5781bf21249d130ec9da846c4624c16137"
+    encoders = {recipes[use.split(": ")[1]].hub_id: recipes[use.split(": ")[1]].revision
+                for i in items if i["kind"] == "model" for use in i["used_by"] if ": " in use}
+    assert len(encoders) == 11 and all(revisions.pop(("model", repo)) == rev for repo, rev in encoders.items())
+    assert revisions == {("files", "lxucs/CapRetrieval"): "main",
+                         ("dataset", "mteb/EcomRetrieval"): "fa705ce5418e91636b1eaeaf43f34c15aa3f5a8a",
+                         ("dataset", "mteb/VideoRetrieval"): "146a9d5e4fd7a9c182b6b92cccb6a3753994305c",
+                         ("dataset", "C-MTEB/DuRetrieval"): "a1a333e290fe30b10f3f56498e3a0d911a693ced"}
+    assert all(re.fullmatch("[0-9a-f]{40}", i["revision"]) for i in items if i["kind"] != "files")
+
+
+def test_the_llm_is_prefetched_at_the_commit_the_generate_jobs_load(repo_root, local_hub, tmp_path, tiny_benchmark,
+                                                                   monkeypatch):
+    """The hub holds the pinned commit and a newer main: only the pinned one serves the generate jobs."""
+    (local_hub.add("models", "acme/tiny-llm", commit=PINNED) / "config.json").write_text('{"commit": "pinned"}')
+    (local_hub.add("models", "acme/tiny-llm") / "config.json").write_text('{"commit": "newer"}')
+    for repo in ("lxucs/CapRetrieval", "lxucs/CapRetrievalEn"):
+        shutil.copytree(tiny_benchmark, local_hub.add("datasets", repo), dirs_exist_ok=True)
+    llm = f"generate: {{backend: transformers, model: acme/tiny-llm, revision: {PINNED}}}\n"
+    (tmp_path / "llm.yaml").write_text(llm)
+    monkeypatch.chdir(repo_root)
+    monkeypatch.setenv("CAPFLOW_DATA_DIR", str(tmp_path / "no-local-copies"))
+    items = prefetch.plan_from_config_files([tmp_path / "llm.yaml"])
+    result = run_capflow("prefetch", "--plan-json", json.dumps(items), "--endpoint", local_hub.endpoint,
+                         "--manifest", tmp_path / "manifest.json")
+    assert result.returncode == 0, result.stderr
+    # What the transformers and vLLM backends do with HF_HUB_OFFLINE=1: the pinned snapshot from the cache.
+    snapshot = snapshot_download("acme/tiny-llm", revision=PINNED, cache_dir=tmp_path / "hf-home" / "hub",
+                                 local_files_only=True)
+    assert json.loads((Path(snapshot) / "config.json").read_text()) == {"commit": "pinned"}
 
 
 def test_dry_run_lists_sizes_and_downloads_nothing(local_hub, tmp_path):
@@ -142,7 +185,7 @@ def test_paper_plan_puts_prefetch_before_every_network_job(workflow_copy):
     names = [re.match(r"(?:local)?rule (\w+):", job).group(1) for job in jobs]
     assert names[0] == "prefetch" and names.count("prefetch") == 1 and "input:" not in jobs[0]
     assert "Qwen/Qwen3-32B" in jobs[0] and "mteb/EcomRetrieval" in jobs[0]
-    network = [job for name, job in zip(names, jobs) if name in NETWORK_RULES]
+    network = [job for name, job in zip(names, jobs, strict=True) if name in NETWORK_RULES]
     assert {name for name in names if name in NETWORK_RULES} == set(NETWORK_RULES)
     for job in network:
         assert "results/prefetch/manifest.json" in re.search(r"input: (.*)", job).group(1)
