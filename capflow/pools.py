@@ -82,7 +82,7 @@ def read_text_source(path: Path) -> Iterator[Passage]:
         for lineno, raw in enumerate(handle, start=1):
             line = decode_utf8(raw, path, lineno)
             if line.strip():
-                check_text_length(line, "the line", path, lineno)
+                check_text_length(line.rstrip("\r\n"), "the line", path, lineno)
                 yield Passage(f"{path.stem}:{lineno}", line, path.name, str(path), lineno)
 
 

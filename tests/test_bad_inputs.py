@@ -18,6 +18,7 @@ from typing import Callable
 
 import pytest
 
+from capflow.benchmark import MAX_TEXT_CHARS
 from conftest import write_jsonl
 
 # The output options of each step and the files they name (relative to tmp_path): the one place to
@@ -162,6 +163,11 @@ CASES = [
                   r"candidate id 'c 4' is empty or contains whitespace"),
     bad_candidate("candidates-empty-id", '{"id": "", "text": "x"}', r"candidate id '' is empty or contains whitespace"),
     bad_candidate("candidates-invalid-utf8", b'{"id": "c4", "text": "\xe7\x8c"}\n', r"not valid UTF-8"),
+    bad_candidate("candidates-lone-surrogate", '{"id": "c4", "text": "a \\ud800 cat"}',
+                  r"a string holds a lone UTF-16 surrogate, which is not text: 'a \\ud800 cat'"),
+    bad_candidate("candidates-text-too-long", json.dumps({"id": "c4", "text": "x" * (MAX_TEXT_CHARS + 1)}),
+                  rf"the text of candidate 'c4' is {MAX_TEXT_CHARS + 1} characters long, more than the limit "
+                  rf"of {MAX_TEXT_CHARS}$"),
     Case("candidates-none", "data", replace_file("src/Tiny/candidates.jsonl", "\n"),
          r"src/Tiny/candidates\.jsonl: no candidates"),
     Case("candidates-is-a-directory", "data", make_dir("src/Tiny/candidates.jsonl"),
@@ -178,6 +184,15 @@ CASES = [
     bad_query("queries-positive-twice", json.dumps(
         {"id": "q4", "query": "x", "positives": [{"id": "c1", "score": 1}, {"id": "c1", "score": 2}]}),
               r"query 'q4': positive 'c1' listed twice"),
+    bad_query("queries-lone-surrogate", '{"id": "q4", "query": "\\udfff", "positives": []}',
+              r"a string holds a lone UTF-16 surrogate"),
+    bad_query("queries-positives-are-ids", '{"id": "q4", "query": "x", "positives": ["c1", "c2"]}',
+              r"query 'q4': positives must be objects \{\"id\": \.\.\., \"score\": \.\.\.\}, not candidate ids \(\"c1\"\)$"),
+    bad_query("queries-positive-id-is-a-list", json.dumps(
+        {"id": "q4", "query": "x", "positives": [{"id": ["c1", "c2"], "score": 1}]}),
+              r"query 'q4': a positive's 'id' must be one candidate id \(a string\), got \[\"c1\", \"c2\"\]$"),
+    bad_query("queries-text-too-long", json.dumps({"id": "q4", "query": "cat " * 30_000, "positives": []}),
+              rf"query 'q4' is 120000 characters long, more than the limit of {MAX_TEXT_CHARS}$"),
     bad_query("queries-duplicate-id", '{"id": "q1", "query": "x", "positives": []}',
               r"duplicate query id 'q1' \(first on line 1\)"),
     bad_query("queries-missing-field", '{"id": "q4", "query": "x"}', r"missing field 'positives'"),
@@ -219,11 +234,17 @@ CASES = [
     # capflow pool: sources
     bad_source("pool-source-malformed-json", '{"text": "x"', r"malformed JSON"),
     bad_source("pool-source-invalid-utf8", b'{"text": "\xff"}\n', r"not valid UTF-8"),
+    bad_source("pool-source-lone-surrogate", '{"text": "harbour \\ud800"}', r"a string holds a lone UTF-16 surrogate"),
+    bad_source("pool-source-text-too-long", json.dumps({"text": "y" * (MAX_TEXT_CHARS + 1)}),
+               rf"field 'text' is {MAX_TEXT_CHARS + 1} characters long, more than the limit of {MAX_TEXT_CHARS}$"),
     bad_source("pool-source-missing-text", '{"body": "x"}', r"missing field 'text'"),
     Case("pool-source-not-found", "pool", remove("raw/source.jsonl"),
          r"pools\.ood\.source\.path: JSONL passage file not found: raw/source\.jsonl"),
     Case("pool-text-source-invalid-utf8", "pool", replace_file("raw/source.txt", b"one line\nbad \xff line\n"),
          r"raw/source\.txt:2: not valid UTF-8", inputs=["--kind", "text", "--path", "raw/source.txt"]),
+    Case("pool-text-source-line-too-long", "pool", replace_file("raw/source.txt", "short\n" + "z" * 100_001 + "\n"),
+         r"raw/source\.txt:2: the line is 100001 characters long, more than the limit of 100000$",
+         inputs=["--kind", "text", "--path", "raw/source.txt"]),
     Case("pool-nothing-survives", "pool", no_op, r"pools\.ood\.source: no passage survived the filters",
          args=["--min-chars", "1000"]),
     # capflow leakage
