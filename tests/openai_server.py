@@ -4,6 +4,9 @@ Like the OpenAI API it answers HTTP 400 with an ``invalid_request_error`` to a b
 does not know (``chat_template_kwargs`` included) and to a ``response_format`` schema that is not
 a valid JSON Schema. Started with ``mode="vllm"`` it accepts extra fields as ``vllm serve`` does
 (which ignores the ones it does not know), but still rejects a malformed schema.
+
+To misbehave on demand, ``respond`` returns a :class:`Raw` payload (see :data:`MISBEHAVIOURS`):
+the server writes those bytes in place of a well-formed response and hangs up.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from typing import Callable
 
 from loopback import LoopbackServer
 
@@ -25,6 +29,32 @@ OPENAI_FIELDS = frozenset({
     "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
 })
 MODES = ("openai", "vllm")
+
+
+@dataclass(frozen=True)
+class Raw:
+    """Bytes written verbatim instead of an HTTP response, after which the server closes the connection."""
+
+    data: bytes
+
+
+# What a broken server or proxy sends; each makes Python's http.client raise something different.
+MISBEHAVIOURS = {
+    # Content-Length promises more than comes: http.client.IncompleteRead
+    "body-cut-short": Raw(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+                          b'{"choices": [{"message": '),
+    # a status code that is not a number: http.client.BadStatusLine
+    "bad-status-line": Raw(b"HTTP/1.1 OK fine\r\n\r\n"),
+    # not HTTP at all: http.client.BadStatusLine
+    "not-http": Raw(b"SSH-2.0-OpenSSH_9.6\r\n"),
+    # the connection closes before any byte: http.client.RemoteDisconnected
+    "hang-up": Raw(b""),
+    # http.client.HTTPException("got more than 100 headers")
+    "too-many-headers": Raw(b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-Filler-%d: x\r\n" % i for i in range(101))
+                            + b"Content-Length: 2\r\n\r\n{}"),
+    # a header line over 64 KiB: http.client.LineTooLong
+    "header-too-long": Raw(b"HTTP/1.1 200 OK\r\nX-Filler: " + b"x" * 70000 + b"\r\n\r\n"),
+}
 
 
 def invalid_request(message: str, param: str | None = None) -> dict:
@@ -70,7 +100,7 @@ def echo_queries(body: dict) -> str:
 
 
 class FakeOpenAIServer(LoopbackServer):
-    """``respond(body, attempt) -> (status, payload dict | str, headers, delay_s)``; attempt counts per body.
+    """``respond(body, attempt) -> (status, payload dict | str | Raw, headers, delay_s)``; attempt counts per body.
 
     ``respond`` only sees bodies the server accepts (see :func:`check_body`); the others get a 400.
     """
@@ -106,6 +136,10 @@ class FakeOpenAIServer(LoopbackServer):
                     else:
                         status, payload, headers, delay = 400, error, {}, 0.0
                     time.sleep(delay)
+                    if isinstance(payload, Raw):
+                        self.wfile.write(payload.data)
+                        self.close_connection = True
+                        return
                     data = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")

@@ -6,11 +6,11 @@ import threading
 import time
 
 import pytest
+from openai_server import MISBEHAVIOURS, FakeOpenAIServer, completion, echo_queries
 
 from capflow.errors import UserError
 from capflow.generate.backend import GenerationRequest, GeneratorSettings, OpenAIOptions, Sampling, make_backend
 from capflow.prompts import load_prompts
-from openai_server import FakeOpenAIServer, completion, echo_queries
 
 SCHEMA = {"type": "object", "properties": {"queries": {"type": "array", "items": {"type": "string"}}},
           "required": ["queries"]}
@@ -250,3 +250,89 @@ def test_a_deeply_nested_answer_is_a_reject_not_a_crash():
     queries, rejects = collect(requests, answers, max_chars=64)
     assert queries == []
     assert [(r["passage_id"], r["reason"]) for r in rejects] == [("p0", "unparseable: JSON nested too deeply")]
+
+
+@pytest.mark.parametrize("misbehaviour", sorted(MISBEHAVIOURS))
+def test_a_broken_http_response_is_retried_like_a_refused_connection(misbehaviour, monkeypatch):
+    waits = []
+    monkeypatch.setattr("capflow.generate.openai_backend.wait_before_retry", lambda delay, stop: waits.append(delay))
+
+    def broken_first(body, attempt):
+        if attempt == 1:
+            return 200, MISBEHAVIOURS[misbehaviour], {}, 0.0
+        return 200, completion(echo_queries(body)), {}, 0.0
+
+    with FakeOpenAIServer(broken_first) as server:
+        answers = backend_for(server, concurrency=2, backoff_s=0.25).generate(requests_for(3))
+    assert [json.loads(a)["queries"] for a in answers] == [[f"about passage {i}"] for i in range(3)]
+    assert sorted(server.attempts.values()) == [2, 2, 2]
+    assert waits == [0.25, 0.25, 0.25]  # the first step of the same backoff as for any transient failure
+
+
+@pytest.mark.parametrize("misbehaviour, reason", [
+    ("body-cut-short", "response cut short after 25 bytes (975 more expected)"),
+    ("bad-status-line", "malformed HTTP response: BadStatusLine: HTTP/1.1 OK fine"),
+    ("not-http", "malformed HTTP response: BadStatusLine: SSH-2.0-OpenSSH_9.6"),
+    ("hang-up", "connection failed: Remote end closed connection without response"),
+    ("too-many-headers", "malformed HTTP response: HTTPException: got more than 100 headers"),
+    ("header-too-long", "malformed HTTP response: LineTooLong: got more than 65536 bytes when reading header line"),
+])
+def test_a_server_that_keeps_breaking_is_given_up_in_one_line(misbehaviour, reason):
+    with FakeOpenAIServer(lambda body, attempt: (200, MISBEHAVIOURS[misbehaviour], {}, 0.0)) as server:
+        with pytest.raises(UserError) as caught:
+            backend_for(server, concurrency=1, max_retries=2, backoff_s=0.0).generate(requests_for(1))
+    url = f"{server.base_url}/chat/completions"
+    assert str(caught.value) == f"openai backend: {url}: giving up after 3 attempts: {reason}"
+    assert server.attempts and list(server.attempts.values()) == [3]
+
+
+def test_each_answer_is_handed_over_as_it_arrives():
+    # passage 0 is answered only once passage 1's answer has reached the caller: a backend that
+    # handed answers over in request order, or at the end, would wait here forever (the server
+    # then gives up and answers 500, which fails the batch after no retry)
+    handed_1 = threading.Event()
+
+    def answer(body, attempt):
+        if "passage 0" in json.dumps(body) and not handed_1.wait(30):
+            return 500, {"error": "passage 1 was never handed over"}, {}, 0.0
+        return 200, completion(echo_queries(body)), {}, 0.0
+
+    arrivals = []
+
+    def on_answer(index, text):
+        arrivals.append((index, json.loads(text)["queries"][0]))
+        if index == 1:
+            handed_1.set()
+
+    with FakeOpenAIServer(answer) as server:
+        answers = backend_for(server, concurrency=2, max_retries=0, timeout_s=60.0).generate(requests_for(2),
+                                                                                          on_answer=on_answer)
+    assert arrivals == [(1, "about passage 1"), (0, "about passage 0")]
+    assert [json.loads(a)["queries"][0] for a in answers] == ["about passage 0", "about passage 1"]
+
+
+def test_answers_that_arrive_while_a_failed_batch_stops_are_handed_over():
+    # passage 0 fails (no retries) only once passages 1-3 are on the wire; they are answered after
+    # the failure, while the batch waits for them, and must still reach the caller
+    on_the_wire = threading.Barrier(4, timeout=30)
+    arrivals = itertools.count(1)
+    failed = threading.Event()
+
+    def answer(body, attempt):
+        if next(arrivals) <= 4:
+            on_the_wire.wait()
+        if "passage 0" in json.dumps(body):
+            failed.set()
+            return 503, {"error": "busy"}, {}, 0.0
+        failed.wait(30)
+        return 200, completion(echo_queries(body)), {}, 0.5
+
+    handed = {}
+    with FakeOpenAIServer(answer) as server:
+        with pytest.raises(UserError, match="giving up after 1 attempts: HTTP 503"):
+            backend_for(server, concurrency=4, max_retries=0, timeout_s=60.0).generate(
+                requests_for(6), on_answer=lambda i, text: handed.update({i: json.loads(text)["queries"][0]}))
+    # the worker freed by passage 0 may have sent passage 4 before the batch stopped: kept as well
+    assert {1, 2, 3} <= set(handed) <= {1, 2, 3, 4}
+    assert handed == {i: f"about passage {i}" for i in handed}
+    assert len(server.requests) == 1 + len(handed)  # passage 0 and those handed over: passage 5 never went

@@ -2,8 +2,17 @@
 
 import pytest
 
-from capflow.generate.parsing import (DUPLICATE, EMPTY, NOT_A_STRING, PASSAGE_COPY, TOO_LONG, clean_queries,
-                                      parse_answer)
+from capflow.generate.parsing import (
+    DUPLICATE,
+    EMPTY,
+    INVALID_UNICODE,
+    NOT_A_STRING,
+    PASSAGE_COPY,
+    TOO_LONG,
+    clean_queries,
+    parse_answer,
+    writable,
+)
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -57,3 +66,35 @@ def test_clean_queries_keeps_chinese_and_compares_without_punctuation():
 def test_deeply_nested_brackets_are_unparseable_not_a_crash(raw):
     parsed = parse_answer(raw)
     assert parsed.items == [] and parsed.error == "unparseable: JSON nested too deeply"
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ('{"queries": ["bad \\x escape", "kept", "cut', ["kept"]),
+    ('{"queries": ["a raw\ttab", "kept", "cut', ["kept"]),
+    ('{"queries": ["kept", "bad \\u12 escape", "cut', ["kept"]),
+], ids=["bad-escape", "control-character", "short-unicode-escape"])
+def test_a_truncated_answer_skips_strings_json_cannot_read(raw, expected):
+    assert parse_answer(raw).items == expected
+
+
+def test_an_integer_too_long_for_python_is_passed_over():
+    parsed = parse_answer("[" + "1" * 5000 + '] then {"queries": ["cat"]}')
+    assert parsed.items == ["cat"]
+    assert parse_answer("[" + "1" * 5000 + "]").error == "unparseable: no JSON object or list found"
+
+
+def test_an_answer_that_is_not_text_is_unparseable():
+    assert parse_answer(42).error == "unparseable: the answer is int, not text"
+    assert parse_answer(None).error == "unparseable: empty answer"
+
+
+def test_a_query_with_a_lone_surrogate_is_a_reject_written_with_a_replacement_character():
+    cleaned = clean_queries(["\ud800 abc", "fine", {"k\udfff": 1}], "a passage", max_chars=64)
+    assert cleaned.kept == ["fine"]
+    assert cleaned.rejected == [("\ufffd abc", INVALID_UNICODE), ('{"k\ufffd": 1}', NOT_A_STRING)]
+    for text, _ in cleaned.rejected:
+        text.encode("utf-8")
+
+
+def test_writable_replaces_every_surrogate_and_nothing_else():
+    assert writable("a\ud800b\udc00c 猫 \U0001f600") == "a\ufffdb\ufffdc 猫 \U0001f600"

@@ -3,12 +3,12 @@
 import json
 
 import pytest
+from conftest import run_capflow, write_jsonl
+from openai_server import FakeOpenAIServer
 
 from capflow.errors import UserError
 from capflow.generate.backend import GeneratorSettings
 from capflow.generate.shards import Passage, run_shard, shard_bounds
-from conftest import run_capflow, write_jsonl
-from openai_server import FakeOpenAIServer
 
 POOL = [
     {"id": "a", "text": "The image shows a gas meter installed on the wall, with pipes next to it.", "source": "t"},
@@ -60,7 +60,7 @@ def test_heuristic_shards_cover_the_pool_and_are_byte_identical_on_rerun(tmp_pat
 
 
 class GarbageBackend:
-    def generate(self, requests):
+    def generate(self, requests, on_answer=None):
         answers = ["", "I'd rather not.", '{"queries": ["ok", "OK", 42, "%s"]}' % ("z" * 300),
                    '```json\n{"queries": ["A bowl of noodles with beef and green onions."]}\n```', None]
         return answers[:len(requests)]

@@ -12,8 +12,14 @@ import json
 from pathlib import Path
 
 from capflow.errors import UserError
-from capflow.generate.backend import (BACKENDS, GeneratorSettings, OpenAIOptions, Sampling, TransformersOptions,
-                                      VllmOptions)
+from capflow.generate.backend import (
+    BACKENDS,
+    GeneratorSettings,
+    OpenAIOptions,
+    Sampling,
+    TransformersOptions,
+    VllmOptions,
+)
 from capflow.prompts import DEFAULT_COUNTS, LANGUAGES, load_prompts
 from capflow.vocabulary import KINDS
 
@@ -38,6 +44,9 @@ def configure_parser(parser) -> None:
     io.add_argument("--stats", required=True, type=Path, help="shard stats JSON")
     io.add_argument("--rejects", required=True, type=Path,
                     help="rejected answers JSONL {passage_id, kind, reason, text}")
+    io.add_argument("--partial", type=Path,
+                    help="where raw answers are kept as they arrive, for a rerun to resume from; deleted once the "
+                         "outputs are written (default: the --out path plus .partial)")
 
     gen = parser.add_argument_group("generator")
     gen.add_argument("--backend", choices=BACKENDS, default="heuristic")
@@ -46,8 +55,8 @@ def configure_parser(parser) -> None:
     gen.add_argument("--language", choices=LANGUAGES, default="en", help="passage language (heuristic)")
     gen.add_argument("--prompts", type=Path, help="prompt file, e.g. config/prompts/zh.yaml (LLM backends)")
     gen.add_argument("--queries-per-passage", type=int, default=None, metavar="N",
-                     help="queries the prompt asks for per passage, its {count} (default: sm %d, kw %d; LLM "
-                          "backends only)" % (DEFAULT_COUNTS["sm"], DEFAULT_COUNTS["kw"]))
+                     help=f"queries the prompt asks for per passage, its {{count}} (default: sm "
+                          f"{DEFAULT_COUNTS['sm']}, kw {DEFAULT_COUNTS['kw']}; LLM backends only)")
     gen.add_argument("--max-query-chars", type=int, default=GeneratorSettings.max_query_chars)
     gen.add_argument("--no-structured-output", dest="structured_output", action="store_false",
                      help="do not constrain answers to the JSON schema")
@@ -98,6 +107,7 @@ def settings_from_args(args) -> GeneratorSettings:
 
 
 def main(args) -> None:
+    from capflow.generate.journal import AnswerJournal, journal_path
     from capflow.generate.shards import load_pool, run_shard, write_shard
 
     settings = settings_from_args(args)
@@ -107,5 +117,6 @@ def main(args) -> None:
     if prompts is None and settings.backend != "heuristic":
         raise UserError(f"generation backend '{settings.backend}' needs --prompts")
     passages = load_pool(args.passages)
-    result = run_shard(passages, args.kind, args.shard, args.shards, settings, prompts)
-    write_shard(result, args.out, args.stats, args.rejects)
+    journal = AnswerJournal(args.partial or journal_path(args.out))
+    result = run_shard(passages, args.kind, args.shard, args.shards, settings, prompts, journal=journal)
+    write_shard(result, args.out, args.stats, args.rejects, journal)

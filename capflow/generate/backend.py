@@ -1,14 +1,17 @@
 """The one interface every query generator implements, its settings, and the factory.
 
 A backend turns a batch of :class:`GenerationRequest` into one raw answer string per request, in
-order. LLM backends send ``request.messages`` (the rendered prompt); the heuristic backend reads
-``request.passage`` and ``request.kind`` directly. Every answer then goes through the same parser.
+order, and hands each answer to ``on_answer(index, answer)`` as soon as it has it, so the caller
+can keep it before the batch ends. LLM backends send ``request.messages`` (the rendered prompt);
+the heuristic backend reads ``request.passage`` and ``request.kind`` directly. Every answer then
+goes through the same parser.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from capflow.errors import UserError
 from capflow.prompts import Messages
@@ -95,9 +98,12 @@ class GeneratorSettings:
             raise UserError("sampling top_p must be in (0, 1]")
 
 
+OnAnswer = Callable[[int, str], None]
+
+
 class Backend(Protocol):
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
-        """One raw answer per request, in order."""
+    def generate(self, requests: Sequence[GenerationRequest], on_answer: OnAnswer | None = None) -> list[str]:
+        """One raw answer per request, in order; each also goes to ``on_answer`` (any order) on arrival."""
 
 
 def make_backend(settings: GeneratorSettings, schema: dict | None) -> Backend:

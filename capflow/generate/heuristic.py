@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
-from capflow.generate.backend import GenerationRequest
+from capflow.generate.backend import GenerationRequest, OnAnswer
 from capflow.generate.parsing import comparison_key
 
 MAX_KEYWORDS = 8
@@ -61,10 +61,14 @@ class HeuristicBackend:
     def __init__(self, language: str):
         self.language = language
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+    def generate(self, requests: Sequence[GenerationRequest], on_answer: OnAnswer | None = None) -> list[str]:
         make = {"sm": summaries, "kw": keywords}
-        return [json.dumps({"queries": make[r.kind](r.passage, self.language)}, ensure_ascii=False)
-                for r in requests]
+        answers = []
+        for i, r in enumerate(requests):
+            answers.append(json.dumps({"queries": make[r.kind](r.passage, self.language)}, ensure_ascii=False))
+            if on_answer is not None:
+                on_answer(i, answers[-1])
+        return answers
 
 
 def summaries(passage: str, language: str) -> list[str]:

@@ -1,8 +1,10 @@
 """Generation through any OpenAI-compatible ``/v1/chat/completions`` endpoint (e.g. ``vllm serve``).
 
-Standard library only. Requests run on a bounded thread pool; 429, 5xx, timeouts and dropped
-connections are retried with exponential backoff (honouring ``Retry-After``); any other HTTP error
-(bad model name, bad key, bad request) fails the job at once, since every request would meet it.
+Standard library only. Requests run on a bounded thread pool, and each answer goes to the caller
+as soon as it arrives. 429, 5xx, timeouts, dropped connections and broken HTTP responses (a body
+cut short, a garbled status line, too many or too long headers) are retried with exponential
+backoff (honouring ``Retry-After``); any other HTTP error (bad model name, bad key, bad request)
+fails the job at once, since every request would meet it.
 Answers are constrained with ``response_format`` ``json_schema`` where the schema is given. The
 body holds only fields of the OpenAI API unless ``send_chat_template_kwargs`` adds the
 ``chat_template_kwargs`` field that vLLM-style servers pass to the chat template.
@@ -10,6 +12,7 @@ body holds only fields of the OpenAI API unless ``send_chat_template_kwargs`` ad
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -17,11 +20,11 @@ import socket
 import threading
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from capflow.errors import UserError
-from capflow.generate.backend import GenerationRequest, GeneratorSettings
+from capflow.generate.backend import GenerationRequest, GeneratorSettings, OnAnswer
 
 log = logging.getLogger(__name__)
 
@@ -66,23 +69,35 @@ class OpenAIBackend:
             self.body_template["chat_template_kwargs"] = settings.chat_template_kwargs
         self.body_template.update(self.options.extra_body)
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+    def generate(self, requests: Sequence[GenerationRequest], on_answer: OnAnswer | None = None) -> list[str]:
         if not requests:
             return []
         answers: list[str] = [""] * len(requests)
+        handed: set[int] = set()
+        in_callback = False
         stop = threading.Event()
         pool = ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="openai")
+        index = {pool.submit(self.complete, r.messages, stop): i for i, r in enumerate(requests)}
         try:
-            futures = [pool.submit(self.complete, r.messages, stop) for r in requests]
-            for i, future in enumerate(futures):
+            for done, future in enumerate(as_completed(index), start=1):
+                i = index[future]
                 answers[i] = future.result()
-                if (i + 1) % 1000 == 0:
-                    log.info("%d/%d answers", i + 1, len(requests))
+                if on_answer is not None:
+                    in_callback = True
+                    on_answer(i, answers[i])
+                    in_callback = False
+                handed.add(i)
+                if done % 1000 == 0:
+                    log.info("%d/%d answers", done, len(requests))
         except BaseException:
             # Requests already on the wire finish (each within timeout_s) but none retries or starts,
-            # so no thread of this batch outlives the call.
+            # so no thread of this batch outlives the call; the answers they bring are handed over too.
             stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
+            if on_answer is not None and not in_callback:
+                for future, i in index.items():
+                    if i not in handed and not future.cancelled() and future.exception() is None:
+                        on_answer(i, future.result())
             raise
         pool.shutdown()
         return answers
@@ -118,13 +133,18 @@ class OpenAIBackend:
             if exc.code in RETRY_STATUS:
                 raise RetryableError(f"HTTP {exc.code}", _retry_after(exc.headers.get("Retry-After"))) from None
             raise UserError(f"openai backend: {self.url}: HTTP {exc.code}: {detail}") from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise RetryableError(f"timed out after {self.options.timeout_s}s") from None
         except (urllib.error.URLError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
             if isinstance(reason, (TimeoutError, socket.timeout)):
                 raise RetryableError(f"timed out after {self.options.timeout_s}s") from None
             raise RetryableError(f"connection failed: {reason}") from None
+        except http.client.IncompleteRead as exc:
+            more = "" if exc.expected is None else f" ({exc.expected} more expected)"
+            raise RetryableError(f"response cut short after {len(exc.partial)} bytes{more}") from None
+        except http.client.HTTPException as exc:  # a bad status line, too many or too long headers
+            raise RetryableError(f"malformed HTTP response: {type(exc).__name__}: {_first_line(exc)}") from None
         # a malformed response body is the server's garbage, not the job's failure: an empty answer (a reject)
         try:
             message = json.loads(payload)["choices"][0]["message"]
@@ -137,6 +157,11 @@ class OpenAIBackend:
                 log.warning("openai backend: choices[0].message has no text content: %r", payload[:200])
             return ""
         return content
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else "(no detail)"
 
 
 def _retry_after(value: str | None) -> float | None:

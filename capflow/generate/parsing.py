@@ -2,8 +2,10 @@
 
 An answer is read tolerantly: a ``<think>`` block is ignored; a fenced ```json block, a bare JSON
 object ``{"queries": [...]}`` or list ``[...]`` anywhere in the text is used; failing that, a
-numbered or bulleted list. Each query is then whitespace-normalised and dropped if empty, longer
-than the configured maximum, a copy of the whole passage, or a repeat within the passage.
+numbered or bulleted list. Each query is then whitespace-normalised and dropped if it is not
+valid Unicode (a lone surrogate, which no UTF-8 file can hold), empty, longer than the configured
+maximum, a copy of the whole passage, or a repeat within the passage. Text kept for a reject is
+made writable with :func:`writable`, so a bad answer costs at most itself.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from capflow.benchmark import normalise_whitespace
 # reasons written to rejects.jsonl
 UNPARSEABLE = "unparseable"
 NOT_A_STRING = "not_a_string"
+INVALID_UNICODE = "invalid_unicode"
 EMPTY = "empty"
 TOO_LONG = "too_long"
 PASSAGE_COPY = "passage_copy"
@@ -31,6 +34,7 @@ _JSON_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"(?=\s*[,\]])')
 _QUOTES = "\"'“”‘’「」『』`"
 _TRAILING = " ,，;；。.、"
 _DECODER = json.JSONDecoder()
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -41,7 +45,14 @@ class ParsedAnswer:
     error: str | None = None
 
 
-def parse_answer(raw: str) -> ParsedAnswer:
+def writable(text: str) -> str:
+    """``text`` with every surrogate code point replaced by U+FFFD, so it can be written as UTF-8."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def parse_answer(raw: str | None) -> ParsedAnswer:
+    if raw is not None and not isinstance(raw, str):
+        return ParsedAnswer(error=f"{UNPARSEABLE}: the answer is {type(raw).__name__}, not text")
     text = _THINK.sub("", raw or "").strip()
     if not text:
         return ParsedAnswer(error=f"{UNPARSEABLE}: empty answer")
@@ -54,13 +65,20 @@ def parse_answer(raw: str) -> ParsedAnswer:
             return ParsedAnswer(items)
     truncated = _TRUNCATED_ARRAY.search(text)
     if truncated:  # an answer cut off by max_tokens: keep the strings that were completed
-        strings = [json.loads(s) for s in _JSON_STRING.findall(truncated.group(1))]
+        strings = [s for s in map(_json_string, _JSON_STRING.findall(truncated.group(1))) if s is not None]
         if strings:
             return ParsedAnswer(strings)
     listed = [m.group(1) for m in map(_LIST_ITEM.match, text.splitlines()) if m]
     if listed:
         return ParsedAnswer(listed)
     return ParsedAnswer(error=f"{UNPARSEABLE}: no JSON object or list found")
+
+
+def _json_string(literal: str) -> str | None:
+    try:
+        return json.loads(literal)
+    except ValueError:  # a bad escape or a raw control character: not a string the model finished
+        return None
 
 
 def _json_items(text: str) -> list | None:
@@ -77,7 +95,7 @@ def _json_items(text: str) -> list | None:
             continue
         try:
             value, position = _DECODER.raw_decode(text, match.start())
-        except json.JSONDecodeError:
+        except ValueError:  # not JSON here, or an integer too long for int() (also a ValueError)
             continue
         if isinstance(value, dict) and isinstance(value.get("queries"), list):
             return value["queries"]
@@ -118,7 +136,7 @@ class CleanQueries:
 
 def _item_text(item) -> str:
     try:
-        return json.dumps(item, ensure_ascii=False)[:500]
+        return writable(json.dumps(item, ensure_ascii=False)[:500])
     except RecursionError:
         return "<nested too deeply>"
 
@@ -131,6 +149,9 @@ def clean_queries(items: list, passage: str, max_chars: int) -> CleanQueries:
     for item in items:
         if not isinstance(item, str):
             rejected.append((_item_text(item), NOT_A_STRING))
+            continue
+        if _SURROGATE.search(item):
+            rejected.append((writable(item), INVALID_UNICODE))
             continue
         query = normalise_query(item)
         key = comparison_key(query)

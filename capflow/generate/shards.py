@@ -3,7 +3,10 @@
 A pool of n passages splits into ``shards`` contiguous slices; shard i holds passages
 ``[i*n//shards, (i+1)*n//shards)``. Each job writes its queries {passage_id, kind, query}, its
 rejects {passage_id, kind, reason, text} and its stats, each atomically, so a killed job leaves
-nothing behind and a rerun redoes exactly the shards that are missing.
+no half-written output and a rerun redoes exactly the shards that are missing. Within a job, the
+raw answers are kept as they arrive (:mod:`capflow.generate.journal`): a rerun of a job that
+crashed or was killed asks the generator only for the answers it never received, and writes the
+same bytes an uninterrupted run would have.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from capflow.errors import UserError
 from capflow.generate.backend import Backend, GenerationRequest, GeneratorSettings, make_backend
-from capflow.generate.parsing import clean_queries, parse_answer
+from capflow.generate.journal import AnswerJournal, generator_identity, request_keys
+from capflow.generate.parsing import clean_queries, parse_answer, writable
 from capflow.io import iter_jsonl, write_json, write_jsonl
 from capflow.prompts import PromptSet
 from capflow.vocabulary import KINDS
@@ -73,11 +77,12 @@ def collect(requests: Sequence[GenerationRequest], answers: Sequence[str],
         raise RuntimeError(f"the backend returned {len(answers)} answers for {len(requests)} requests")
     queries: list[dict] = []
     rejects: list[dict] = []
-    for request, answer in zip(requests, answers):
+    for request, answer in zip(requests, answers, strict=True):
         parsed = parse_answer(answer)
         if parsed.error:
+            text = answer[:REJECT_TEXT_CHARS] if isinstance(answer, str) else ""
             rejects.append({"passage_id": request.passage_id, "kind": request.kind, "reason": parsed.error,
-                            "text": (answer or "")[:REJECT_TEXT_CHARS]})
+                            "text": writable(text)})
             continue
         cleaned = clean_queries(parsed.items, request.passage, max_chars)
         queries.extend({"passage_id": request.passage_id, "kind": request.kind, "query": q} for q in cleaned.kept)
@@ -102,17 +107,17 @@ def shard_stats(requests: Sequence[GenerationRequest], queries: Sequence[dict], 
 
 
 def run_shard(passages: Sequence[Passage], kind: str, shard: int, shards: int, settings: GeneratorSettings,
-              prompts: PromptSet | None, backend: Backend | None = None) -> ShardResult:
+              prompts: PromptSet | None, backend: Backend | None = None,
+              journal: AnswerJournal | None = None) -> ShardResult:
+    """Generate one shard; with a ``journal``, answers it already holds are reused and new ones kept."""
     start, end = shard_bounds(len(passages), shard, shards)
     requests = build_requests(passages[start:end], kind, prompts)
-    if backend is None:
-        backend = make_backend(settings, prompts.schema if prompts else None)
     if not passages:
         log.warning("WARNING: the pool is empty (did the leakage filter keep no passage?): this shard writes no query")
     log.info("shard %d/%d: %d passages (%d..%d), kind %s, generator %s", shard, shards, len(requests), start,
              end - 1, kind, settings.label)
     began = time.perf_counter()
-    answers = backend.generate(requests)
+    answers = generate_answers(requests, settings, prompts, backend, journal)
     queries, rejects = collect(requests, answers, settings.max_query_chars)
     stats = shard_stats(requests, queries, rejects, settings, kind, shard, shards)
     log.info("shard %d/%d: %d queries for %d/%d passages, %d rejects %s, %.1fs", shard, shards, stats["queries"],
@@ -121,8 +126,42 @@ def run_shard(passages: Sequence[Passage], kind: str, shard: int, shards: int, s
     return ShardResult(queries, rejects, stats)
 
 
-def write_shard(result: ShardResult, out: Path, stats: Path, rejects: Path) -> None:
-    # queries last: with every file atomic, a job killed mid-write leaves the shard visibly unfinished
+def generate_answers(requests: Sequence[GenerationRequest], settings: GeneratorSettings, prompts: PromptSet | None,
+                     backend: Backend | None, journal: AnswerJournal | None) -> list[str]:
+    """One raw answer per request, in order: from the journal where it has one, else from the backend."""
+    schema = prompts.schema if prompts else None
+    keys = request_keys(requests, generator_identity(settings, schema))
+    received = journal.resume(keys) if journal is not None else {}
+    pending = [i for i, key in enumerate(keys) if key not in received]
+    if received:
+        log.info("%d answers kept by an earlier run, %d to generate", len(requests) - len(pending), len(pending))
+    if pending:
+        if backend is None:
+            backend = make_backend(settings, schema)
+
+        def keep(index: int, answer: str) -> None:
+            key = keys[pending[index]]
+            received[key] = answer
+            if journal is not None and isinstance(answer, str):
+                journal.append(key, answer)
+
+        try:
+            answers = backend.generate([requests[i] for i in pending], on_answer=keep)
+        finally:
+            if journal is not None:
+                journal.close()
+        if len(answers) != len(pending):
+            raise RuntimeError(f"the backend returned {len(answers)} answers for {len(pending)} requests")
+        received.update((keys[i], answer) for i, answer in zip(pending, answers, strict=True))
+    return [received[key] for key in keys]
+
+
+def write_shard(result: ShardResult, out: Path, stats: Path, rejects: Path,
+                journal: AnswerJournal | None = None) -> None:
+    # queries last: with every file atomic, a job killed mid-write leaves the shard visibly unfinished;
+    # the journal goes only once every output is in place
     write_jsonl(rejects, result.rejects)
     write_json(stats, result.stats)
     write_jsonl(out, result.queries)
+    if journal is not None:
+        journal.remove()

@@ -7,10 +7,10 @@ parser. Batches are left-padded so every prompt ends where generation starts.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from capflow.errors import UserError
-from capflow.generate.backend import GenerationRequest, GeneratorSettings
+from capflow.generate.backend import GenerationRequest, GeneratorSettings, OnAnswer
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class TransformersBackend:
         return self.tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True,
                                                   **self.settings.chat_template_kwargs)
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+    def generate(self, requests: Sequence[GenerationRequest], on_answer: OnAnswer | None = None) -> list[str]:
         import torch
 
         sampling = self.settings.sampling
@@ -59,6 +59,9 @@ class TransformersBackend:
                     temperature=sampling.temperature if sample else None, top_p=sampling.top_p if sample else None,
                     top_k=None, pad_token_id=self.tokenizer.pad_token_id)
             new_tokens = generated[:, inputs["input_ids"].shape[1]:]
-            answers.extend(self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+            for answer in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True):
+                if on_answer is not None:
+                    on_answer(len(answers), answer)
+                answers.append(answer)
             log.info("%d/%d answers", len(answers), len(requests))
         return answers

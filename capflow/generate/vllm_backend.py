@@ -9,10 +9,10 @@ switch Qwen3's thinking off), and answers are constrained to the query JSON sche
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from capflow.errors import UserError
-from capflow.generate.backend import GenerationRequest, GeneratorSettings
+from capflow.generate.backend import GenerationRequest, GeneratorSettings, OnAnswer
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,15 @@ class VllmBackend:
             temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens,
             seed=sampling.seed, structured_outputs=structured)
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+    def generate(self, requests: Sequence[GenerationRequest], on_answer: OnAnswer | None = None) -> list[str]:
         if not requests:
             return []
         outputs = self.llm.chat([r.messages for r in requests], self.sampling_params, use_tqdm=True,
                                 chat_template_kwargs=self.settings.chat_template_kwargs or None)
         if len(outputs) != len(requests):
             raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(requests)} prompts")
-        return [out.outputs[0].text if out.outputs else "" for out in outputs]
+        answers = [out.outputs[0].text if out.outputs else "" for out in outputs]
+        if on_answer is not None:  # vLLM schedules the whole batch itself: its answers all arrive at the end
+            for i, answer in enumerate(answers):
+                on_answer(i, answer)
+        return answers
