@@ -35,6 +35,7 @@ include: "rules/report.smk"
 # Downloads need the internet, which cluster nodes often lack, and tables, figures and light
 # analyses take a second: these run where Snakemake runs, never as cluster jobs.
 localrules:
+    prefetch_item,
     prefetch,
     benchmark_data,
     mteb_data,

@@ -98,9 +98,13 @@ class ThreadPolicy:
 
     def job_threads(self, work: str) -> int:
         """Threads to declare for a multi-threaded job doing `work` (a key of JOB_THREADS)."""
+        return self.threads_for(JOB_THREADS[work])
+
+    def threads_for(self, wanted: int) -> int:
+        """Threads to declare for a job that wants `wanted` threads."""
         if self.cores_per_cpu > 1:
             return self.cores_per_cpu
-        return min(JOB_THREADS[work], self.cpus)
+        return min(wanted, self.cpus)
 
     def compute_threads(self, threads: int) -> int:
         """The threads a job computes with (`capflow --threads`): its declared threads counted in CPUs."""

@@ -3,7 +3,7 @@
 # model fetches that model and reruns only the jobs that read it.
 
 
-rule prefetch:
+rule prefetch_item:
     output:
         **PATHS.prefetch().files,
     log:
@@ -14,3 +14,10 @@ rule prefetch:
         plan=of(PLAN.prefetch_item_json, "item"),
     shell:
         "capflow --log {log:q} prefetch --plan-json {params.plan:q} --manifest {output.manifest:q}"
+
+
+# `snakemake --cores 1 prefetch` on a machine with internet (a login node) fetches everything the
+# configured jobs need, so compute nodes without it run the rest.
+rule prefetch:
+    input:
+        TARGETS["prefetch"],

@@ -265,4 +265,9 @@ def all_targets(plan: Plan, report: Report) -> dict[str, list[str]]:
     figures = report.targets("figures")
     extra = [layout.qrels(b).files["qrels"] for b in plan.zeroshot_config["benchmarks"]]
     extra += [layout.mteb_json(layout.scored_folder(run.metrics)).files["json"] for run in plan.scored_runs()]
-    return {"tables": tables, "figures": figures, "all": tables + figures + extra + [layout.latex.files["tex"]]}
+    return {
+        "tables": tables,
+        "figures": figures,
+        "prefetch": [layout.prefetch(key).files["manifest"] for key in plan.prefetch_items],
+        "all": tables + figures + extra + [layout.latex.files["tex"]],
+    }

@@ -1,0 +1,118 @@
+"""The workflow's plan in Python (capflow.plan): what it decides, and that Snakemake plans the same jobs."""
+
+import json
+import re
+
+import pytest
+
+from capflow.cpus import ThreadPolicy
+from capflow.errors import UserError
+from capflow.plan import Runtime
+from capflow.plan.build import plan_from_files
+from capflow.plan.jobs import job_counts, job_parts, planned_jobs
+from conftest import REPO, run_snakemake
+
+PAPER_OOD = ["config/paper.yaml", "config/paper-ood.yaml"]
+
+
+def snakemake_jobs(output: str) -> set[tuple[str, tuple[str, ...]]]:
+    """(rule, sorted outputs) of every job block of a dry run."""
+    jobs = set()
+    for match in re.finditer(r"^(?:local)?rule (\w+):\n((?:    .*\n?)+)", output, flags=re.MULTILINE):
+        fields = dict(line.strip().split(": ", 1) for line in match.group(2).splitlines() if ": " in line)
+        outputs = tuple(sorted(fields["output"].split(", "))) if "output" in fields else ()
+        jobs.add((match.group(1), outputs))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def paper():
+    return plan_from_files([REPO / f for f in PAPER_OOD], REPO)
+
+
+# --- the jobs ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("configs, total, split", [
+    ([], 74, {"compute": 39, "prefetch": 0, "report": 35}),
+    (PAPER_OOD, 132, {"compute": 39, "prefetch": 15, "report": 78}),
+], ids=["embedded-default", "paper-ood"])
+def test_the_plan_lists_the_jobs_snakemake_plans(workflow_copy, configs, total, split):
+    plan, report = plan_from_files([workflow_copy / f for f in configs], workflow_copy)
+    jobs = planned_jobs(plan, report)
+    assert job_counts(jobs)["total"] == total
+    assert job_parts(jobs) == split
+
+    extra = ["--configfile", *configs] if configs else []
+    dry = run_snakemake(workflow_copy, "-n", "-p", "--cores", "2", "--workflow-profile", "none", "all", *extra)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert snakemake_jobs(dry.stdout) == {(j.rule, tuple(sorted(j.outputs))) for j in jobs}
+
+    # the params the plan decides are the ones the jobs run with
+    commands = dry.stdout
+    for kind in plan.config["generate"]["queries_per_passage"]:
+        if plan.trainset_pools:
+            assert plan.generation_options(kind) in commands
+    assert plan.finetune_options() in commands
+    for pool in plan.trainset_pools:
+        assert plan.pool_options(pool) in commands
+    for run in plan.evaluation_runs:
+        assert plan.evaluation_model_options(run) in commands
+
+
+def test_each_hub_item_is_one_prefetch_job_read_by_the_jobs_that_need_it(paper):
+    plan, _ = paper
+    keys = list(plan.prefetch_items)
+    assert len(keys) == 15 and all("/" not in key for key in keys)
+    assert "model--BAAI--bge-base-zh-v1.5@f03589ceff5aac7111bd60cfc7d497ca17ecac65" in keys
+    bge = plan.prefetched_model("bge-base-zh-v1.5")
+    assert bge == ["results/prefetch/model--BAAI--bge-base-zh-v1.5@f03589ceff5aac7111bd60cfc7d497ca17ecac65.json"]
+    assert plan.prefetched_evaluation("ood-kw/seed-0") == bge  # a finetuned run encodes with the base model
+    assert plan.prefetched_base_model() == bge
+    assert [p.split("/")[-1] for p in plan.prefetched_generation()] == [
+        f"{key}.json" for key in keys if key.startswith("model--Qwen--Qwen3-32B")]
+    assert plan.prefetched_mteb("EcomRetrieval")[0].startswith("results/prefetch/dataset--mteb--EcomRetrieval@")
+    assert plan.prefetched_pool("ood")[0].startswith("results/prefetch/dataset--C-MTEB--DuRetrieval@")
+    assert plan.prefetched_model("bm25") == []
+    item = json.loads(plan.prefetch_item_json(keys[0]))
+    assert [i["repo"] for i in item] == ["BAAI/bge-base-zh-v1.5"]
+
+
+# --- runtime: threads and GPUs ------------------------------------------------------------------------
+@pytest.mark.parametrize("cores, cpus, work, declared, computed", [
+    (8, 2, "train", 4, 1),  # --cores 8 on a 2-CPU laptop: one CPU's worth, one thread
+    (2, 2, "train", 2, 2),
+    (16, 16, "encode", 4, 4),
+    (16, 16, "leakage", 8, 8),
+    (None, 64, "train", 8, 8),  # a cluster executor: the rule's own count
+])
+def test_thread_policy(cores, cpus, work, declared, computed):
+    policy = ThreadPolicy.for_run(cores, True, cpus)
+    assert policy.job_threads(work) == declared
+    assert policy.compute_threads(declared) == computed
+
+
+def test_a_vllm_plan_needs_its_tensor_parallel_gpus_where_they_are_counted():
+    with pytest.raises(UserError) as error:
+        plan_from_files([REPO / f for f in PAPER_OOD], REPO, runtime=Runtime(gpus=1))
+    assert str(error.value) == (
+        "config generate.vllm.tensor_parallel_size is 2, but this run may use 1 GPU(s) (resources gpu=1): "
+        "lower it, or run where 2 GPUs are visible or on a cluster profile")
+    for runtime in (Runtime(gpus=2), Runtime(gpus=None)):
+        plan, _ = plan_from_files([REPO / f for f in PAPER_OOD], REPO, runtime=runtime)
+        assert plan.generation_gpus() == 2
+    transformers = {"generate": {"backend": "transformers", "transformers": {"device": "cpu"}}}
+    plan, _ = plan_from_files([REPO / f for f in PAPER_OOD], REPO, overrides=transformers, runtime=Runtime(gpus=0))
+    assert plan.generation_gpus() == 0
+
+
+# --- the report's registry ----------------------------------------------------------------------------
+def test_every_report_entry_declares_a_batch_that_matches_what_it_reads(paper):
+    plan, report = paper
+    finetune_roots = tuple(f"{plan.layout.results}/{stage}/" for stage in
+                           ("pools", "generate", "trainsets", "finetune", "evaluate"))
+    per_query = plan.layout.per_query.files["csv"]
+    for kind in ("tables", "figures"):
+        for entry in report.registry(kind).values():
+            reads_finetuning = any(f == per_query or f.startswith(finetune_roots) for f in entry.inputs)
+            assert entry.batch == ("finetune" if reads_finetuning else "zeroshot"), entry.name
+    assert len(report.tables) == 13 and len(report.figures) == 7
+    assert [e.name for e in report.in_batch("tables", "zeroshot")][:2] == ["zeroshot", "datasets"]
