@@ -36,7 +36,7 @@ def test_backend_answers_are_valid_deterministic_json_that_survives_cleaning():
     requests = [GenerationRequest("p1", EN, kind, None) for kind in ("sm", "kw")]
     first, second = backend.generate(requests), backend.generate(requests)
     assert first == second
-    for answer, request in zip(first, requests):
+    for answer, request in zip(first, requests, strict=True):
         items = json.loads(answer)["queries"]
         assert items and parse_answer(answer).items == items
         cleaned = clean_queries(items, request.passage, max_chars=128)

@@ -2,10 +2,11 @@
 
 An answer is read tolerantly: a ``<think>`` block is ignored; a fenced ```json block, a bare JSON
 object ``{"queries": [...]}`` or list ``[...]`` anywhere in the text is used; failing that, a
-numbered or bulleted list. Each query is then whitespace-normalised and dropped if it is not
-valid Unicode (a lone surrogate, which no UTF-8 file can hold), empty, longer than the configured
-maximum, a copy of the whole passage, or a repeat within the passage. Text kept for a reject is
-made writable with :func:`writable`, so a bad answer costs at most itself.
+numbered or bulleted list; an answer whose only list is empty is a reject of its own. Each query
+is then whitespace-normalised and dropped if it is not valid Unicode (a lone surrogate, which no
+UTF-8 file can hold), empty, longer than the configured maximum, a copy of the whole passage, or a
+repeat within the passage. Text kept for a reject is made writable with :func:`writable`, so every
+answer ends as queries or rejects and a bad answer costs at most itself.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from capflow.benchmark import normalise_whitespace
 
 # reasons written to rejects.jsonl
 UNPARSEABLE = "unparseable"
+NO_QUERIES = "no_queries"
 NOT_A_STRING = "not_a_string"
 INVALID_UNICODE = "invalid_unicode"
 EMPTY = "empty"
@@ -56,13 +58,15 @@ def parse_answer(raw: str | None) -> ParsedAnswer:
     text = _THINK.sub("", raw or "").strip()
     if not text:
         return ParsedAnswer(error=f"{UNPARSEABLE}: empty answer")
+    empty_list = False
     for block in _FENCE.findall(text) + [text]:
         try:
             items = _json_items(block)
         except RecursionError:
             return ParsedAnswer(error=f"{UNPARSEABLE}: JSON nested too deeply")
-        if items is not None:
+        if items:
             return ParsedAnswer(items)
+        empty_list = empty_list or items == []
     truncated = _TRUNCATED_ARRAY.search(text)
     if truncated:  # an answer cut off by max_tokens: keep the strings that were completed
         strings = [s for s in map(_json_string, _JSON_STRING.findall(truncated.group(1))) if s is not None]
@@ -71,6 +75,8 @@ def parse_answer(raw: str | None) -> ParsedAnswer:
     listed = [m.group(1) for m in map(_LIST_ITEM.match, text.splitlines()) if m]
     if listed:
         return ParsedAnswer(listed)
+    if empty_list:
+        return ParsedAnswer(error=f"{NO_QUERIES}: the answer's list is empty")
     return ParsedAnswer(error=f"{UNPARSEABLE}: no JSON object or list found")
 
 
