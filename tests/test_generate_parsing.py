@@ -88,6 +88,12 @@ def test_an_answer_that_is_not_text_is_unparseable():
     assert parse_answer(None).error == "unparseable: empty answer"
 
 
+@pytest.mark.parametrize("raw", ['{"queries": []}', "[]", "```json\n[]\n```", 'Nothing fits: {"keywords": []}'])
+def test_an_answer_whose_only_list_is_empty_is_a_reject_of_its_own(raw):
+    parsed = parse_answer(raw)
+    assert parsed.items == [] and parsed.error == "no_queries: the answer's list is empty"
+
+
 def test_a_query_with_a_lone_surrogate_is_a_reject_written_with_a_replacement_character():
     cleaned = clean_queries(["\ud800 abc", "fine", {"k\udfff": 1}], "a passage", max_chars=64)
     assert cleaned.kept == ["fine"]

@@ -1,8 +1,9 @@
-"""Killing a Snakemake generation run mid-way: the rerun redoes only the shards that never finished.
+"""Killing a Snakemake generation run mid-way: the rerun redoes only the shards that never finished,
+and within the killed shard asks only for the answers it never received.
 
 Real Snakemake over the real rules (rules/common.smk + rules/generate.smk), an OpenAI-compatible
-server on 127.0.0.1 that blocks every request for the last shard's passages, and SIGKILL on the
-whole process group once the other shards are written.
+server on 127.0.0.1 that answers the last shard's first passage and blocks every request for its
+other passages, and SIGKILL on the whole process group once the other shards are written.
 """
 
 import json
@@ -15,12 +16,11 @@ import time
 from pathlib import Path
 
 import yaml
-
 from conftest import write_jsonl
 from openai_server import FakeOpenAIServer, completion
 
 SHARDS = 3
-PASSAGES = [f"passage {i} about cats" if i < 6 else f"passage {i} BLOCK" for i in range(9)]  # shard 2 = 6..8
+PASSAGES = [f"passage {i} about cats" if i < 7 else f"passage {i} BLOCK" for i in range(9)]  # shard 2 = 6..8
 SNAKEFILE = """\
 from snakemake.utils import validate
 validate(config, "workflow/schemas/config.schema.yaml")
@@ -43,6 +43,11 @@ def snakemake(workdir: Path, *args, popen=False):
 def shard_files(workdir: Path, shard: int) -> list[Path]:
     base = workdir / "results" / "generate" / "ood" / "kw"
     return [base / f"shard-{shard}{suffix}" for suffix in (".jsonl", ".stats.json", ".rejects.jsonl")]
+
+
+def kept_answers(workdir: Path) -> int:
+    partial = shard_files(workdir, 2)[0].with_name("shard-2.jsonl.partial")
+    return len(partial.read_bytes().splitlines()) if partial.exists() else 0
 
 
 def snapshot(paths):
@@ -77,9 +82,11 @@ def test_killed_run_resumes_without_regenerating_finished_shards(workflow_copy):
         reader = threading.Thread(target=lambda: log.extend(line.decode() for line in run.stdout), daemon=True)
         reader.start()
         try:
-            # kill once Snakemake has recorded two shards as finished and the third is stuck in the LLM
+            # kill once Snakemake has recorded two shards as finished and the third, which holds its
+            # first answer, is stuck in the LLM
             deadline = time.monotonic() + 600
-            while not (blocked.is_set() and sum("(Rule: generate)" in line for line in list(log)) >= 2):
+            while not (blocked.is_set() and sum("(Rule: generate)" in line for line in list(log)) >= 2
+                       and kept_answers(wf) == 1):
                 assert run.poll() is None, "".join(log)
                 assert time.monotonic() < deadline, "shards 0 and 1 did not finish in time:\n" + "".join(log)
                 time.sleep(0.1)
@@ -89,7 +96,8 @@ def test_killed_run_resumes_without_regenerating_finished_shards(workflow_copy):
             run.wait()
             reader.join(10)
 
-        assert not any(p.exists() for p in shard_files(wf, 2))  # the killed job left nothing behind
+        assert not any(p.exists() for p in shard_files(wf, 2))  # the killed job left no output behind
+        assert kept_answers(wf) == 1  # but kept the answer it had received
         done = snapshot([p for s in (0, 1) for p in shard_files(wf, s)])
         first_run_requests = len(server.requests)
         release.set()
@@ -102,8 +110,9 @@ def test_killed_run_resumes_without_regenerating_finished_shards(workflow_copy):
 
     assert snapshot(done) == done  # finished shards untouched: same mtimes, same bytes
     asked = sorted(next(t for t in PASSAGES if t in r["body"]["messages"][-1]["content"]) for r in server.requests)
-    assert asked == [PASSAGES[i] for i in (6, 7, 8)]  # only the missing shard's passages were generated
-    assert first_run_requests >= 6
+    assert asked == [PASSAGES[i] for i in (7, 8)]  # only the answers the killed shard never received
+    assert first_run_requests >= 7
+    assert kept_answers(wf) == 0  # the finished shard no longer needs them
     rows = [json.loads(line) for line in shard_files(wf, 2)[0].read_text().splitlines()]
     assert [r["passage_id"] for r in rows] == ["p6", "p6", "p7", "p7", "p8", "p8"]
     assert "rule generate" in rerun.stdout + rerun.stderr
