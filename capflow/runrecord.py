@@ -16,9 +16,10 @@ from typing import Any
 
 from capflow.errors import UserError
 from capflow.io import read_json, write_json
-from capflow.trec import Run, read_trec_and_digest
+from capflow.trec import Run, read_trec_and_digest, shown
 
 _NUMBERS = {"type": "object", "additionalProperties": {"type": "number"}}
+_FRACTIONS = {"type": "object", "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1}}
 _TEXT = {"type": "string"}
 _COUNT = {"type": "integer", "minimum": 0}
 
@@ -29,11 +30,11 @@ SCHEMA: dict[str, Any] = {
     "properties": {
         "benchmark": _TEXT,
         "model": _TEXT,
-        "metrics": _NUMBERS,
+        "metrics": _FRACTIONS,  # every measure (nDCG, MRR, MAP, hit, recall, precision) is a fraction
         "queries": _COUNT,
         "queries_evaluated": _COUNT,
         "candidates": _COUNT,
-        "ndcg@10_by_type": _NUMBERS,
+        "ndcg@10_by_type": _FRACTIONS,
         "recipe": {"type": "object"},
         "base_model": _TEXT,
         "macro_prf_within_run": _NUMBERS,
@@ -154,6 +155,28 @@ class RunRecord:
         return cls(**values)
 
 
+_JSON_TYPES = {"object": "an object", "array": "a list", "string": "a string", "integer": "an integer",
+               "number": "a number"}
+
+
+def _requirement(error) -> str:
+    """What the schema asks of a value, in words that never quote the value (it may be long or unprintable)."""
+    expected = error.validator_value
+    if error.validator == "type":
+        return f"must be {_JSON_TYPES.get(expected, expected)}"
+    if error.validator == "minimum":
+        return f"must be at least {expected}"
+    if error.validator == "maximum":
+        return f"must be at most {expected}"
+    if error.validator in ("minItems", "maxItems"):
+        return f"must hold {error.schema.get('minItems', expected)} items"
+    if error.validator == "pattern":
+        return "must be 64 lowercase hex digits (a SHA-256)"
+    if error.validator in ("enum", "const"):
+        return f"must be one of {', '.join(map(repr, error.schema.get('enum', [expected])))}"
+    return "is not valid"
+
+
 def check_record(obj: Any, path: Path | None) -> None:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
@@ -162,19 +185,22 @@ def check_record(obj: Any, path: Path | None) -> None:
         raise UserError("not a metrics JSON (benchmark, model, metrics)", path)
     error = best_match(Draft202012Validator(SCHEMA).iter_errors(obj))
     if error is not None:
-        where = ".".join(map(str, error.absolute_path))
+        where = [*map(str, error.absolute_path)]
         if error.validator == "required":
             missing = next(name for name in error.validator_value if name not in error.instance)
-            raise UserError(f"metrics JSON lacks field '{'.'.join(filter(None, (where, missing)))}'", path)
+            raise UserError(f"metrics JSON lacks field '{shown('.'.join([*where, missing]))}'", path)
         if error.validator == "additionalProperties":
             extra = next(name for name in error.instance if name not in error.schema.get("properties", {}))
-            raise UserError(f"metrics JSON has an unknown field '{'.'.join(filter(None, (where, extra)))}'", path)
-        raise UserError(f"metrics JSON field '{where}': {error.message}" if where else
-                        f"metrics JSON: {error.message}", path)
+            raise UserError(f"metrics JSON has an unknown field '{shown('.'.join([*where, extra]))}'", path)
+        if error.validator == "dependentRequired":
+            given = next(name for name in error.validator_value if name in error.instance)
+            needed = " and ".join(f"'{name}'" for name in error.validator_value[given])
+            raise UserError(f"metrics JSON has '{given}' without {needed}", path)
+        raise UserError(f"metrics JSON field '{shown('.'.join(where))}' {_requirement(error)}", path)
     for key in ("metrics", "ndcg@10_by_type", "macro_prf_within_run"):
         for name, value in obj.get(key, {}).items():
-            if not math.isfinite(value):
-                raise UserError(f"metrics JSON field '{key}.{name}': {value} is not a finite number", path)
+            if isinstance(value, float) and not math.isfinite(value):  # the schema's bounds let NaN pass
+                raise UserError(f"metrics JSON field '{shown(f'{key}.{name}')}' must be a finite number", path)
 
 
 def read_run_record(path: Path) -> RunRecord:
@@ -194,14 +220,14 @@ def read_checked_run(run_path: Path, record: RunRecord, query_ids: Collection[st
     known = set(query_ids)
     stranger = next((qid for qid in run if qid not in known), None)
     if stranger is not None:
-        raise UserError(f"query '{stranger}' is not in benchmark '{record.benchmark}' (a run of another "
+        raise UserError(f"query '{shown(stranger)}' is not in benchmark '{shown(record.benchmark)}' (a run of another "
                         "benchmark?)", run_path)
     if len(run) != digest.queries:
         raise UserError(f"ranks {len(run)} queries but {where} records {digest.queries} (a truncated or "
                         "changed run?)", run_path)
     deepest = max(run, key=lambda qid: len(run[qid]), default=None)
     if deepest is not None and len(run[deepest]) > digest.depth:
-        raise UserError(f"query '{deepest}' has {len(run[deepest])} ranked candidates, more than the depth "
+        raise UserError(f"query '{shown(deepest)}' has {len(run[deepest])} ranked candidates, more than the depth "
                         f"{digest.depth} that {where} records", run_path)
     if sha256 != digest.sha256:
         raise UserError(f"is not the run that {where} scored (the file's SHA-256 differs: changed or "

@@ -12,6 +12,13 @@ from capflow.io import atomic_open, decode_utf8, open_binary
 Run = dict[str, list[tuple[str, float]]]  # query id -> [(candidate id, score)], best first
 
 
+def shown(text: str, limit: int = 60) -> str:
+    """``text`` as an error message may quote it: printable (escapes for the rest) and at most ``limit``
+    characters, so the message stays one short line."""
+    text = text if text.isprintable() else repr(text)[1:-1]
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def write_trec(path: Path, run: Run, tag: str) -> str:
     """Write ``run``; return the SHA-256 (hex) of the bytes written."""
     digest = hashlib.sha256()
@@ -39,11 +46,11 @@ def parse_trec(text: str, path: Path) -> Run:
         try:
             score = float(parts[4])
         except ValueError:
-            raise UserError(f"score '{parts[4]}' is not a number", path, lineno) from None
+            raise UserError(f"score '{shown(parts[4])}' is not a number", path, lineno) from None
         if not math.isfinite(score):
-            raise UserError(f"score '{parts[4]}' is not a finite number", path, lineno)
+            raise UserError(f"score '{shown(parts[4])}' is not a finite number", path, lineno)
         if (qid, cid) in seen:
-            raise UserError(f"candidate '{cid}' is ranked twice for query '{qid}'", path, lineno)
+            raise UserError(f"candidate '{shown(cid)}' is ranked twice for query '{shown(qid)}'", path, lineno)
         seen.add((qid, cid))
         run.setdefault(qid, []).append((cid, score))
     return run

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import REPO, benchmark_outputs, run_capflow
 
 from capflow.recipes import load_recipes
-from conftest import REPO, benchmark_outputs, run_capflow
 
 pytestmark = pytest.mark.integration
 # the registry's table labels, as the workflow gives them to the report steps
@@ -45,7 +45,8 @@ def run_files(root: Path, name: str, model: str) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def per_query(runs) -> Path:
     metrics, trecs = zip(*[run_files(runs, n, m) for n, m in (("CapRetrieval", "bm25"), ("CapRetrievalEn", "bm25"),
-                                                              ("CapRetrievalEn", "all-MiniLM-L6-v2"))])
+                                                              ("CapRetrievalEn", "all-MiniLM-L6-v2"))],
+                         strict=True)
     out = runs / "per_query.csv"
     _ok("per-query", "--metrics", *metrics, "--runs", *trecs, "--benchmark", "CapRetrieval", runs / "data/CapRetrieval",
         "--benchmark", "CapRetrievalEn", runs / "data/CapRetrievalEn",
@@ -109,7 +110,7 @@ def test_table_1_dataset_statistics(runs, tmp_path):
 def test_trec_eval_tie_order_gives_pytrec_evals_number(runs, tmp_path):
     pytrec_eval = pytest.importorskip("pytrec_eval")
     from capflow import metrics
-    from capflow.report.perquery import load_benchmark_queries, read_run, rankings
+    from capflow.report.perquery import load_benchmark_queries, rankings, read_run
 
     _ok("qrels", "--benchmark", runs / "data/CapRetrieval", "--out", tmp_path / "qrels.trec")
     qrels: dict = {}

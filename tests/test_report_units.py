@@ -8,11 +8,11 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import benchmark_outputs, run_capflow
 
 from capflow import metrics
 from capflow.errors import UserError
 from capflow.report import classification, hybrid
-from conftest import benchmark_outputs, run_capflow
 
 # candidates c1..c4; queries A, D, B have positives, E has none
 QUERIES = ["A", "D", "B", "E"]
@@ -32,8 +32,8 @@ def test_classification_setting_differs_from_macro_prf_within_run():
     assert round(ours["f1"], 4) == 0.5714 and round(ours["f2"], 4) == 0.5263  # from the means, not per query
     assert ours["pair_precision"] == pytest.approx(2 / 4) and ours["pair_recall"] == pytest.approx(2 / 4)
     assert ours["no_positive_retrieving_nothing"] == 1.0 and ours["queries_with_retrieved"] == 2
-    run = {q: sorted(zip(("c1", "c2", "c3", "c4"), map(float, row)), key=lambda h: -h[1])
-           for q, row in zip(QUERIES, COSINE)}
+    run = {q: sorted(zip(("c1", "c2", "c3", "c4"), map(float, row), strict=True), key=lambda h: -h[1])
+           for q, row in zip(QUERIES, COSINE, strict=True)}
     theirs = metrics.macro_prf_within_run(run, QRELS, 0.8)
     # macro over judged queries, an empty result counted as precision 0, per-query F1 averaged
     assert round(theirs["precision"], 4) == 0.4444 and round(theirs["f1"], 4) == 0.3889
@@ -66,7 +66,7 @@ def report_inputs(tmp_path, tiny_benchmark):
     frame = ["benchmark,view,model,display,group,seed,query_id,query_type,query_group,metric,value"]
     for model, seed, values in (("bm25", "", (0.5, 1.0)), ("ood-kw", "0", (0.7, 0.2)), ("ood-kw", "1", (0.9, 0.4))):
         for qid, qtype, group, value in zip(("q1", "q2"), ("singleton_object", ""), ("Singleton Entity", "Untyped"),
-                                            values):
+                                            values, strict=True):
             frame.append(f"Tiny,full,{model},{model.upper()},x,{seed},{qid},{qtype},{group},ndcg@10,{value}")
     (tmp_path / "per_query.csv").write_text("\n".join(frame) + "\n")
     (tmp_path / "loss.csv").write_text("step,train_loss,eval_loss\n1,2.0,\n2,1.5,1.7\n3,1.2,\n4,1.0,1.3\n")

@@ -2,13 +2,13 @@ import json
 
 import numpy as np
 import pytest
+from conftest import REPO, build_tiny_bert, run_capflow
 
 from capflow import dense, scoring
 from capflow import retrieve as rt
 from capflow.benchmark import load_benchmark
 from capflow.errors import UserError
-from capflow.recipes import load_recipes, Recipe
-from conftest import REPO, build_tiny_bert, run_capflow
+from capflow.recipes import Recipe, load_recipes
 
 
 def test_cosine_top_k_orders_by_score_and_keeps_ties_in_candidate_order():
@@ -30,6 +30,20 @@ def test_trec_round_trip_and_errors(tmp_path):
     path.write_text("q1 Q0 c2 1 high m\n")
     with pytest.raises(UserError, match=r"run.trec:1: score 'high' is not a number"):
         scoring.read_trec(path)
+    path.write_text("q1 Q0 c2 1 0.5 m\nq1 Q0 c1 2 -inf m\n")
+    with pytest.raises(UserError, match=r"run.trec:2: score '-inf' is not a finite number$"):
+        scoring.read_trec(path)
+    path.write_text("q1 Q0 c2 1 0.5 m\x0bq1 Q0 c1 2 0.25 m\n")  # a vertical tab does not end a line
+    with pytest.raises(UserError, match=r"run.trec:1: expected 'qid Q0 docid rank score tag'$"):
+        scoring.read_trec(path)
+
+
+def test_retrieve_refuses_a_depth_below_one(tiny_benchmark, tmp_path):
+    result = run_capflow("retrieve", "--benchmark", tiny_benchmark, "--model", "bm25", "--models",
+                         REPO / "config/models.yaml", "--language", "en", "--depth", "0", "--run", tmp_path / "r",
+                         "--metrics", tmp_path / "m", "--errors", tmp_path / "e")
+    assert result.returncode == 2 and result.stderr == "capflow retrieve: error: --depth must be positive, got 0\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Tiny"]  # no output written
 
 
 def test_bm25_step_writes_run_metrics_and_error_report(tiny_benchmark, tmp_path):
@@ -50,6 +64,11 @@ def test_bm25_step_writes_run_metrics_and_error_report(tiny_benchmark, tmp_path)
     assert missed == [("c1", 2, None), ("c3", 1, None)]
     assert errors[1]["missed_positives"] == [] and errors[1]["top_negatives"] == []
     assert metrics["macro_prf_within_run"]["recall"] == 0.5
+    import hashlib
+
+    # the record vouches for its run file: its SHA-256, the queries it ranks (q2 only) and the depth asked
+    assert metrics["run_file"] == {"sha256": hashlib.sha256((out / "run.trec").read_bytes()).hexdigest(),
+                                   "queries": 1, "depth": 100}
 
 
 def test_unknown_model_is_one_line_error(tiny_benchmark, tmp_path):

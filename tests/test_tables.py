@@ -2,12 +2,12 @@ import argparse
 import json
 
 import pytest
+from conftest import run_capflow
 
 from capflow.errors import UserError
 from capflow.report import table as tables
 from capflow.report import zeroshot
 from capflow.report.table import Cell, Column, Row, Table
-from conftest import run_capflow
 
 
 def sample_table():
@@ -47,8 +47,9 @@ def test_mean_std():
 
 
 def metrics_file(path, benchmark, model, group, ndcg):
+    values = dict(zip((1, 5, 10), ndcg, strict=True))
     path.write_text(json.dumps({"benchmark": benchmark, "model": model, "display": model, "group": group,
-                                "params": "1B", "metrics": {f"ndcg@{k}": v for k, v in zip((1, 5, 10), ndcg)}}))
+                                "params": "1B", "metrics": {f"ndcg@{k}": v for k, v in values.items()}}))
     return path
 
 
@@ -105,3 +106,41 @@ def test_each_builds_several_tables_in_one_process_and_names_the_one_that_fails(
                                                        "JSON: Expecting property name enclosed in double quotes")
     result = run_capflow("each", "tables", "--spec", '["zeroshot", 3]')
     assert result.returncode == 2 and "expected a JSON list of non-empty argument strings" in result.stderr
+
+
+def test_a_pipe_in_a_label_stays_inside_its_markdown_cell():
+    table = Table(caption="c", label="tab:x", columns=[Column("a", "nDCG@10", group="A|B")], text_columns=["Params"],
+                  groups=[("x | y", [Row("BM25 | tuned", {"a": Cell(0.5)}, {"Params": "1|2"})])])
+    md = tables.to_markdown(table)
+    assert md.splitlines()[2] == r"| Model | Params | A\|B nDCG@10 |"
+    assert r"| *x \| y* | |" in md
+    assert r"| BM25 \| tuned | 1\|2 | **50.00** |" in md
+
+
+def test_latex_prints_a_backslash_and_braces_once_escaped():
+    assert tables.latex_escape("a\\b {c}") == r"a\textbackslash{}b \{c\}"
+    table = Table(caption="C:\\dir", label="tab:x", columns=[Column("a", "nDCG@10")],
+                  groups=[("", [Row("m\\n_1", {"a": Cell(0.5)})])])
+    tex = tables.to_latex(table)
+    assert r"\caption{C:\textbackslash{}dir}" in tex
+    assert r"m\textbackslash{}n\_1 & \textbf{50.00} \\" in tex
+
+
+def test_a_table_2_input_without_a_cut_off_is_one_line_naming_the_file_and_metric(tmp_path):
+    complete = metrics_file(tmp_path / "1.json", "Cap", "bm25", "lexical", (0.744, 0.693, 0.6654))
+    partial = tmp_path / "2.json"
+    partial.write_text(json.dumps({"benchmark": "Cap", "model": "m", "metrics": {"ndcg@1": 0.5, "ndcg@10": 0.7}}))
+    result = run_capflow("tables", "zeroshot", "--inputs", complete, partial, "--md", tmp_path / "t.md")
+    assert result.returncode == 2 and not (tmp_path / "t.md").exists()
+    assert result.stderr == f"capflow tables: error: {partial}: metrics JSON has no 'ndcg@5' (the table shows it)\n"
+    args = argparse.Namespace(inputs=[complete, partial], ks=[1, 10], benchmarks=None, caption=None, note=None,
+                              labels={})
+    assert [row.label for _, rows in zeroshot.build(args).groups for row in rows] == ["bm25", "m"]
+
+
+def test_the_document_title_is_escaped(tmp_path):
+    from capflow.report.latex import document
+
+    (tmp_path / "t.tex").write_text("")
+    text = document([tmp_path / "t.tex"], [], tmp_path / "all.tex", "100% of R&D", "Noto Serif CJK SC")
+    assert r"\title{100\% of R\&D}" in text
