@@ -52,6 +52,8 @@ MISBEHAVIOURS = {
     # http.client.HTTPException("got more than 100 headers")
     "too-many-headers": Raw(b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-Filler-%d: x\r\n" % i for i in range(101))
                             + b"Content-Length: 2\r\n\r\n{}"),
+    # an error status whose body breaks off: http.client.IncompleteRead while reading the error
+    "error-body-cut-short": Raw(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 1000\r\n\r\n{\"error"),
     # a header line over 64 KiB: http.client.LineTooLong
     "header-too-long": Raw(b"HTTP/1.1 200 OK\r\nX-Filler: " + b"x" * 70000 + b"\r\n\r\n"),
 }

@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from openai_server import MISBEHAVIOURS, FakeOpenAIServer, completion, echo_queries
+from openai_server import MISBEHAVIOURS, FakeOpenAIServer, Raw, completion, echo_queries
 
 from capflow.errors import UserError
 from capflow.generate.backend import GenerationRequest, GeneratorSettings, OpenAIOptions, Sampling, make_backend
@@ -274,6 +274,7 @@ def test_a_broken_http_response_is_retried_like_a_refused_connection(misbehaviou
     ("bad-status-line", "malformed HTTP response: BadStatusLine: HTTP/1.1 OK fine"),
     ("not-http", "malformed HTTP response: BadStatusLine: SSH-2.0-OpenSSH_9.6"),
     ("hang-up", "connection failed: Remote end closed connection without response"),
+    ("error-body-cut-short", "HTTP 503"),
     ("too-many-headers", "malformed HTTP response: HTTPException: got more than 100 headers"),
     ("header-too-long", "malformed HTTP response: LineTooLong: got more than 65536 bytes when reading header line"),
 ])
@@ -284,6 +285,16 @@ def test_a_server_that_keeps_breaking_is_given_up_in_one_line(misbehaviour, reas
     url = f"{server.base_url}/chat/completions"
     assert str(caught.value) == f"openai backend: {url}: giving up after 3 attempts: {reason}"
     assert server.attempts and list(server.attempts.values()) == [3]
+
+
+def test_a_client_error_whose_body_breaks_off_is_still_one_line():
+    cut = Raw(b"HTTP/1.1 404 Not Found\r\nContent-Length: 1000\r\n\r\n{\"error\": \"model")
+    with FakeOpenAIServer(lambda body, attempt: (404, cut, {}, 0.0)) as server:
+        with pytest.raises(UserError) as caught:
+            backend_for(server, concurrency=1).generate(requests_for(1))
+    assert str(caught.value) == (f"openai backend: {server.base_url}/chat/completions: HTTP 404: "
+                                 "(the response body was cut short)")
+    assert len(server.requests) == 1
 
 
 def test_each_answer_is_handed_over_as_it_arrives():

@@ -129,10 +129,9 @@ class OpenAIBackend:
             with urllib.request.urlopen(request, timeout=self.options.timeout_s) as response:
                 payload = response.read()
         except urllib.error.HTTPError as exc:
-            detail = exc.read()[:300].decode("utf-8", "replace").strip()
             if exc.code in RETRY_STATUS:
                 raise RetryableError(f"HTTP {exc.code}", _retry_after(exc.headers.get("Retry-After"))) from None
-            raise UserError(f"openai backend: {self.url}: HTTP {exc.code}: {detail}") from None
+            raise UserError(f"openai backend: {self.url}: HTTP {exc.code}: {_error_detail(exc)}") from None
         except TimeoutError:
             raise RetryableError(f"timed out after {self.options.timeout_s}s") from None
         except (urllib.error.URLError, ConnectionError) as exc:
@@ -157,6 +156,13 @@ class OpenAIBackend:
                 log.warning("openai backend: choices[0].message has no text content: %r", payload[:200])
             return ""
         return content
+
+
+def _error_detail(exc: urllib.error.HTTPError) -> str:
+    try:
+        return exc.read()[:300].decode("utf-8", "replace").strip()
+    except (http.client.HTTPException, OSError):  # the error's own body broken off
+        return "(the response body was cut short)"
 
 
 def _first_line(exc: Exception) -> str:
