@@ -43,6 +43,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "generate": ("capflow.generate", "generate SM or KW training queries for one shard of a passage pool"),
     "trainset": ("capflow.trainsets", "assemble a training set (SM, KW or SM+KW) with held-out queries and its stats"),
     "train": ("capflow.train", "finetune an encoder on a training set (in-batch negatives, no duplicate passages)"),
+    "estimate": ("capflow.estimate", "scale a rehearsal's measured times to the full configuration"),
     "mteb-data": ("capflow.mteb_data",
                   "convert an MTEB retrieval dataset (corpus, queries, qrels) into a benchmark dir"),
 }

@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 
 from capflow import benchmark as bm
-from capflow import hub
+from capflow import hub, slicing, worklog
 from capflow.errors import UserError
 from capflow.io import write_json
 
@@ -119,6 +119,7 @@ def configure_parser(parser) -> None:
     parser.add_argument("--types", required=True, type=Path, help="output query-type map JSON (empty: MTEB has none)")
     parser.add_argument("--stats", required=True, type=Path,
                         help="output stats JSON (sizes, and the query ids that are also document ids)")
+    slicing.add_arguments(parser)
 
 
 def conversion_stats(benchmark: bm.Benchmark, source: str, split: str, revision: str | None) -> dict:
@@ -135,10 +136,13 @@ def conversion_stats(benchmark: bm.Benchmark, source: str, split: str, revision:
 
 
 def main(args) -> None:
-    benchmark = load_mteb_retrieval(args.source, args.split, args.revision)
+    with worklog.timed() as seconds:
+        full = load_mteb_retrieval(args.source, args.split, args.revision)
+    benchmark = slicing.from_args(args).apply(full)
     stats = conversion_stats(benchmark, args.source, args.split, args.revision)
     bm.write_benchmark(benchmark, args.candidates, args.queries)
     write_json(args.types, {})
     write_json(args.stats, stats)
+    worklog.write(worklog.WorkRecord("mteb-data", slicing.sizes(benchmark), seconds(), full=slicing.sizes(full)))
     log.info("%s: %d documents, %d queries (%d with positives, %d positives)", args.source, stats["candidates"],
              stats["queries"], stats["queries_with_positives"], stats["positives"])

@@ -57,6 +57,11 @@ class PlannedJob:
     rule: str
     outputs: tuple[str, ...]
     log: str | None = None
+    timing: str | None = None
+    wildcards: tuple[tuple[str, str], ...] = ()
+
+    def wildcard(self, name: str) -> str:
+        return dict(self.wildcards)[name]
 
     @property
     def local(self) -> bool:
@@ -64,7 +69,7 @@ class PlannedJob:
 
     @property
     def part(self) -> str:
-        """"prefetch" (hub downloads), "report" (built from finished results) or "compute" (the rest)."""
+        """ "prefetch" (hub downloads), "report" (built from finished results) or "compute" (the rest)."""
         if self.rule == "prefetch_item":
             return "prefetch"
         return "report" if self.rule in REPORT_RULES else "compute"
@@ -75,36 +80,37 @@ def planned_jobs(plan: Plan, report: Report) -> list[PlannedJob]:
     layout = plan.layout
     jobs: list[PlannedJob] = []
 
-    def add(rule, paths):
-        jobs.append(PlannedJob(rule, tuple(paths.files.values()), paths.log))
+    def add(rule, paths, **wildcards):
+        values = tuple((name, str(value)) for name, value in wildcards.items())
+        jobs.append(PlannedJob(rule, tuple(paths.files.values()), paths.log, paths.timing, values))
 
     for key in plan.prefetch_items:
-        add("prefetch_item", layout.prefetch(key))
+        add("prefetch_item", layout.prefetch(key), item=key)
     for benchmark in data_benchmarks(plan):
-        add("benchmark_data", layout.data(benchmark))
+        add("benchmark_data", layout.data(benchmark), benchmark=benchmark)
     for benchmark in plan.mteb_benchmarks:
-        add("mteb_data", layout.mteb(benchmark))
+        add("mteb_data", layout.mteb(benchmark), benchmark=benchmark)
     for benchmark in plan.zeroshot_config["benchmarks"]:
-        add("qrels", layout.qrels(benchmark))
+        add("qrels", layout.qrels(benchmark), benchmark=benchmark)
         for model in plan.zeroshot_config["models"]:
-            add("zeroshot", layout.zeroshot(benchmark, model))
+            add("zeroshot", layout.zeroshot(benchmark, model), benchmark=benchmark, model=model)
     for benchmark in testview_benchmarks(plan):
-        add("testview", layout.testview(benchmark))
+        add("testview", layout.testview(benchmark), benchmark=benchmark)
     for pool in plan.trainset_pools:
-        add("pool", layout.pool_source(pool))
-        add("leakage", layout.leakage(pool))
+        add("pool", layout.pool_source(pool), pool=pool)
+        add("leakage", layout.leakage(pool), pool=pool)
         for kind in KINDS:
             for shard in range(plan.generate["shards"]):
-                add("generate", layout.generation(pool, kind, shard))
+                add("generate", layout.generation(pool, kind, shard), pool=pool, kind=kind, shard=shard)
         for mix in plan.config["trainsets"]["mixes"]:
-            add("trainset", layout.trainset(pool, mix))
+            add("trainset", layout.trainset(pool, mix), pool=pool, mix=mix)
     for setting in plan.finetuned_settings():
-        add("finetune", layout.finetune(*setting))
+        add("finetune", layout.finetune(*setting), **dict(zip(("pool", "mix", "seed"), setting, strict=True)))
     for benchmark in plan.evaluation_views:
         for run in plan.evaluation_runs:
-            add("evaluate", layout.evaluation(benchmark, run))
+            add("evaluate", layout.evaluation(benchmark, run), benchmark=benchmark, run=run)
     for run in plan.hybrid_runs():
-        add("hybrid", layout.hybrid(*run))
+        add("hybrid", layout.hybrid(*run), **dict(zip(("benchmark", "method", "model"), run, strict=True)))
     for run in plan.scored_runs():
         add("mteb_json", layout.mteb_json(layout.scored_folder(run.metrics)))
     add("per_query", layout.per_query)

@@ -21,6 +21,7 @@ from capflow.data import local_source_files
 from capflow.errors import UserError
 from capflow.plan.layout import Layout, finetune_run
 from capflow.plan.options import cli_options
+from capflow.slicing import BenchmarkSlice
 from capflow.slurm import SlurmSite
 from capflow.train import TrainSettings
 from capflow.vocabulary import KINDS, MIXES, setting_label
@@ -154,11 +155,17 @@ class Plan:
     def benchmark_repo(self, benchmark: str) -> str | None:
         return self.config["benchmarks"].get(benchmark, {}).get("repo")
 
+    @property
+    def benchmark_slice(self) -> BenchmarkSlice:
+        cut = self.config["data"]["slice"]
+        return BenchmarkSlice(cut["queries"], cut["candidates"])
+
     def benchmark_data_options(self, benchmark: str) -> str:
         data = self.config["data"]
-        return cli_options(
+        options = cli_options(
             {"repo": self.benchmark_repo(benchmark), "revision": data["revision"], "endpoint": data["endpoint"]}
         )
+        return " ".join([options, *self.benchmark_slice.options()])
 
     def benchmark_language(self, benchmark: str) -> str:
         if self.evaluation_views.get(benchmark) == "mteb":
@@ -170,7 +177,8 @@ class Plan:
 
     def mteb_options(self, benchmark: str) -> str:
         source = self.evaluate["mteb"][benchmark]
-        return cli_options({"source": source["repo"], "split": source["split"], "revision": source["revision"]})
+        options = cli_options({"source": source["repo"], "split": source["split"], "revision": source["revision"]})
+        return " ".join([options, *self.benchmark_slice.options()])
 
     # --- zero-shot --------------------------------------------------------------------------------
     # A retrieval or training job's recipe param is `Recipe.vector_json()`: what changes vectors. Table
