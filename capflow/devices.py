@@ -119,8 +119,12 @@ def _open_lock_dir(lock_dir: Path) -> None:
         try:
             lock_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            what = "is not a folder" if lock_dir.exists() or exc.errno in (errno.EEXIST, errno.ENOTDIR) else \
-                f"cannot create the GPU lock folder: {exc.strerror}"
+            if lock_dir.exists():
+                what = "is not a folder"
+            elif exc.errno == errno.ENOTDIR:
+                what = "cannot create the GPU lock folder: a part of its path is not a folder"
+            else:
+                what = f"cannot create the GPU lock folder: {exc.strerror}"
             raise UserError(f"{what} ({LOCK_DIR_HINT})", lock_dir) from None
         with contextlib.suppress(OSError):
             # Several users of one machine share the folder, as /tmp is shared.

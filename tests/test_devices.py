@@ -229,3 +229,65 @@ def test_default_profile_runs_gpu_jobs_on_disjoint_devices(tmp_path, repo_root):
         assert len(overlapping) <= 1
         assert all(b["devices"] != a["devices"] for b in overlapping)
     assert any(b is not a and b["start"] < a["end"] and a["start"] < b["end"] for a in records for b in records)
+
+
+HINT = f"(give --lock-dir or ${devices.LOCK_DIR_ENV} a folder you can write)"
+
+
+def gpu_run_error(tmp_path: Path, lock_dir: Path) -> str:
+    result = subprocess.run(CAPFLOW + ["gpu-run", "--lock-dir", str(lock_dir), "--", "true"],
+                            env=gpu_env(tmp_path, 2), capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    return line
+
+
+def test_a_lock_dir_that_is_a_file_is_one_line(tmp_path):
+    lock_file = tmp_path / "locks"
+    lock_file.write_text("")
+    assert gpu_run_error(tmp_path, lock_file) == f"capflow gpu-run: error: {lock_file}: is not a folder {HINT}"
+    below = lock_file / "deeper"
+    assert gpu_run_error(tmp_path, below) == (f"capflow gpu-run: error: {below}: cannot create the GPU lock folder: "
+                                              f"a part of its path is not a folder {HINT}")
+
+
+def test_a_lock_file_that_cannot_be_opened_is_one_line(tmp_path):
+    lock_dir = tmp_path / "locks"
+    (lock_dir / "gpu-0.lock").mkdir(parents=True)
+    assert gpu_run_error(tmp_path, lock_dir) == (f"capflow gpu-run: error: {lock_dir / 'gpu-0.lock'}: cannot open the "
+                                                 f"GPU lock file: Is a directory {HINT}")
+
+
+def test_a_lock_dir_without_write_permission_is_one_line(tmp_path, monkeypatch):
+    """What a user meets in another user's read-only lock folder (simulated: the tests may run as root)."""
+    real_open = os.open
+
+    def denied(path, flags, *args, **kwargs):
+        if str(path).startswith(str(tmp_path / "locks")):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    (tmp_path / "locks").mkdir()
+    monkeypatch.setattr(os, "open", denied)
+    with pytest.raises(UserError) as error:
+        devices.acquire(1, visible=["0"], lock_dir=tmp_path / "locks")
+    assert str(error.value) == (f"{tmp_path / 'locks' / 'gpu-0.lock'}: cannot open the GPU lock file: Permission "
+                                f"denied {HINT}")
+
+
+def test_a_lock_dir_that_cannot_be_created_is_one_line(tmp_path, monkeypatch):
+    def denied(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", denied)
+    with pytest.raises(UserError) as error:
+        devices.acquire(1, visible=["0"], lock_dir=tmp_path / "locks")
+    assert str(error.value) == (f"{tmp_path / 'locks'}: cannot create the GPU lock folder: Permission denied {HINT}")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_lock_dir_is_one_line(tmp_path):
+    lock_dir = tmp_path / "locks"
+    lock_dir.mkdir(mode=0o555)
+    assert gpu_run_error(tmp_path, lock_dir) == (f"capflow gpu-run: error: {lock_dir / 'gpu-0.lock'}: cannot open the "
+                                                 f"GPU lock file: Permission denied {HINT}")

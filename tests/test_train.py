@@ -2,6 +2,8 @@
 
 import csv
 import json
+import logging
+import os
 import random
 from pathlib import Path
 from types import SimpleNamespace
@@ -413,3 +415,81 @@ def test_passage_max_length_is_a_number_or_auto():
         tr.TrainSettings(passage_max_length="long").check()
     with pytest.raises(UserError, match="passage_max_length must be positive, got 0"):
         tr.TrainSettings(passage_max_length=0).check()
+
+
+def file_modes(root: Path) -> dict[str, int]:
+    import stat
+
+    return {str(p.relative_to(root)): stat.S_IMODE(p.stat().st_mode) for p in root.rglob("*") if p.is_file()}
+
+
+def test_the_model_and_checkpoints_get_the_default_file_mode(tiny_model, trainset, tmp_path):
+    """0666 less the umask, as every other output: safetensors writes its files 0600."""
+    from transformers import TrainerCallback
+
+    previous = os.umask(0o022)
+    seen = {}
+
+    class RecordCheckpointModes(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            seen.update(file_modes(Path(args.output_dir)))
+
+    try:
+        settings = tr.TrainSettings(**{**SETTINGS.__dict__, "save_steps": 2})
+        run_train(tiny_model, trainset, tmp_path / "run", settings, callbacks=[RecordCheckpointModes()])
+    finally:
+        os.umask(previous)
+    weights = [name for name in seen if name.endswith("model.safetensors")]
+    assert weights == ["checkpoint-2/model.safetensors"]
+    assert {mode for mode in seen.values()} == {0o644}, seen
+    modes = file_modes(tmp_path / "run" / "model")
+    assert "model.safetensors" in modes and set(modes.values()) == {0o644}, modes
+
+
+def cut_after_step_3(tiny_model, trainset, out):
+    """A run with a checkpoint every step, stopped in step 3: checkpoints 2 and 3 are left."""
+    from transformers import TrainerCallback
+
+    class Stop(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.global_step == 3:
+                raise KeyboardInterrupt
+
+    settings = tr.TrainSettings(**{**SETTINGS.__dict__, "save_steps": 1})
+    with pytest.raises(KeyboardInterrupt):
+        run_train(tiny_model, trainset, out, settings, callbacks=[Stop()])
+    checkpoints = out / "model.partial" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["checkpoint-2", "checkpoint-3"]
+    return settings, checkpoints
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("damaged_file", ["model.safetensors", "optimizer.pt", "trainer_state.json"])
+def test_a_damaged_checkpoint_falls_back_to_the_one_before(tiny_model, trainset, tmp_path, caplog, damaged_file):
+    settings, checkpoints = cut_after_step_3(tiny_model, trainset, tmp_path / "cut")
+    truncate(checkpoints / "checkpoint-3" / damaged_file)
+    run_train(tiny_model, trainset, tmp_path / "whole", settings)
+    with caplog.at_level(logging.WARNING, logger="capflow.train"):
+        summary = run_train(tiny_model, trainset, tmp_path / "cut", settings)
+    assert summary["resumed_from_step"] == 2
+    assert (tmp_path / "cut" / "loss.csv").read_bytes() == (tmp_path / "whole" / "loss.csv").read_bytes()
+    damaged = [r.getMessage() for r in caplog.records if "is damaged" in r.getMessage()]
+    assert len(damaged) == 1 and damaged[0].startswith(f"checkpoint {checkpoints / 'checkpoint-3'} is damaged "
+                                                       f"({damaged_file}: ")
+
+
+def test_every_checkpoint_damaged_stops_with_a_line_naming_restart(tiny_model, trainset, tmp_path):
+    settings, checkpoints = cut_after_step_3(tiny_model, trainset, tmp_path / "cut")
+    for step in (2, 3):
+        (checkpoints / f"checkpoint-{step}" / "optimizer.pt").write_bytes(b"")
+    with pytest.raises(UserError) as error:
+        run_train(tiny_model, trainset, tmp_path / "cut", settings)
+    partial = tmp_path / "cut" / "model.partial"
+    assert str(error.value) == (f"{partial}: every checkpoint is damaged (checkpoint-3, checkpoint-2, now in "
+                                "damaged/); rerun with --restart to train this run afresh")
+    assert sorted(p.name for p in (partial / "damaged").iterdir()) == ["checkpoint-2", "checkpoint-3"]
+    summary = run_train(tiny_model, trainset, tmp_path / "cut", settings, restart=True)
+    assert summary["resumed_from_step"] is None and not partial.exists()
