@@ -179,10 +179,16 @@ def fetch(item: dict, endpoint: str | None) -> dict:
         paths += [path for name in item.get("optional", [])
                   if (path := hub.download_optional_file(repo, name, revision=revision, endpoint=endpoint))]
         return {"commit": paths[0].parent.name, "files": len(paths), "bytes": sum(p.stat().st_size for p in paths)}
+    # Asked first: without the hub, datasets would quietly reload whatever copy it prepared last.
+    commit = measure(item, endpoint)["commit"]
     for config_name, split in item["loads"]:
         label = f"{repo}/{config_name}/{split}" if config_name else f"{repo}/{split}"
         hub.load_dataset(repo, config_name, split=split, revision=revision, what=f"cannot prefetch '{label}'")
-    return cached(item) or {"commit": None, "files": None, "bytes": None}
+    found = cached(item)
+    if found is None:
+        raise UserError(f"{_label(item)}: the newest copy in the datasets cache is not of commit {commit}, and "
+                        "offline jobs reload the newest (HF_ENDPOINT and --endpoint name different hubs?)")
+    return found
 
 
 def human_bytes(size: int) -> str:
@@ -233,7 +239,7 @@ def run(items: list[dict], *, dry_run: bool, endpoint: str | None = None) -> dic
                         "state": state, **{key: figures[key] for key in ("commit", "files", "bytes")},
                         **({"loads": item["loads"]} if item["kind"] == "dataset" else {}),
                         "used_by": item["used_by"]})
-        log.info("%s: %s", state, _line(entries[-1]))
+        log.info("%s", _line(entries[-1]))
     return {"downloaded": not dry_run, "items": entries,
             "total_bytes": sum(e["bytes"] or 0 for e in entries)}
 
@@ -250,21 +256,21 @@ def _line(entry: dict) -> str:
             f"({'; '.join(entry['used_by'])})")
 
 
+def _group_total(state: str, group: list[dict]) -> str:
+    known = [e["bytes"] for e in group if e["bytes"] is not None]
+    unknown = len(group) - len(known)
+    if not known:
+        return f"{len(group)} {state} (size unknown)"
+    return f"{len(group)} {state} ({human_bytes(sum(known))}{f', {unknown} of unknown size' if unknown else ''})"
+
+
 def listing(manifest: dict) -> str:
-    """What the step prints: one line per item, then the totals."""
+    """What the step prints: one line per item, then the totals by state (cached, downloaded, missing)."""
     entries = manifest["items"]
-    lines = [_line(e) for e in entries]
-    parts = []
-    for state in ("cached", "downloaded", "missing"):
-        group = [e for e in entries if e["state"] == state]
-        if group:
-            unknown = sum(e["bytes"] is None for e in group)
-            known = human_bytes(sum(e["bytes"] or 0 for e in group))
-            parts.append(f"{len(group)} {state} ({known}{f', {unknown} of unknown size' if unknown else ''})")
-    lines.append(f"total: {len(entries)} items, {human_bytes(manifest['total_bytes'])}"
-                 + (f": {', '.join(parts)}" if parts else "")
-                 + ("" if manifest["downloaded"] else " (dry run: nothing downloaded)"))
-    return "\n".join(lines)
+    groups = {state: [e for e in entries if e["state"] == state] for state in ("cached", "downloaded", "missing")}
+    totals = ", ".join(_group_total(state, group) for state, group in groups.items() if group)
+    return "\n".join([*map(_line, entries), f"total: {len(entries)} items" + (f": {totals}" if totals else "")
+                      + ("" if manifest["downloaded"] else " (dry run: nothing downloaded)")])
 
 
 def parse_plan(text: str) -> list[dict]:

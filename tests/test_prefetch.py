@@ -116,9 +116,11 @@ def test_dry_run_lists_sizes_and_downloads_nothing(local_hub, tmp_path):
     model_bytes = sum(map(len, repo_listing(local_hub.root / "models/acme/tiny-encoder").values()))
     tiny = repo_listing(local_hub.root / "datasets/someone/Tiny")
     lines = result.stdout.strip().splitlines()
-    assert lines[0].startswith("model    acme/tiny-encoder@main  ")
-    assert f"{len(tiny)} files" in lines[1] and lines[2].startswith("total: 2 items, ")
-    assert "nothing downloaded" in lines[2]
+    assert lines[0].startswith("model    acme/tiny-encoder@main  missing     ")
+    assert lines[1] == (f"files    someone/Tiny@main  missing     {len(tiny)} files  "
+                        f"{prefetch.human_bytes(sum(map(len, tiny.values())))}  (benchmarks.Tiny)")
+    total = prefetch.human_bytes(model_bytes + sum(map(len, tiny.values())))
+    assert lines[2] == f"total: 2 items: 2 missing ({total}) (dry run: nothing downloaded)"
     assert not (tmp_path / "hf-home").exists()
     assert all(not r.startswith("GET /acme") and "/resolve/" not in r for r in local_hub.requests)
     assert model_bytes > 0
@@ -153,50 +155,55 @@ def test_prefetched_benchmark_loads_with_the_hub_unreachable(local_hub, tmp_path
         f"{offline['HF_ENDPOINT']}/datasets/someone/Other/resolve/main/candidates.jsonl is not in the hub cache")
 
 
-def test_workflow_prefetches_then_runs_with_the_hub_unreachable(local_hub, workflow_copy):
+def test_workflow_prefetches_then_runs_with_the_hub_unreachable(local_hub, workflow_copy, tmp_path):
+    """The recipe pins a commit that main has moved past: the zero-shot job, offline, finds that commit."""
+    shutil.copytree(tmp_path / "tiny", local_hub.add("models", "acme/tiny-encoder", commit=PINNED), dirs_exist_ok=True)
+    (local_hub.root / "models/acme/tiny-encoder/config.json").write_text("{}")  # main: no longer this model
     models = (workflow_copy / "config/models.yaml").read_text()
     (workflow_copy / "models.yaml").write_text(models + "\ntiny:\n  hub_id: acme/tiny-encoder\n  pooling: mean\n"
-                                               "  max_length: 64\n")
+                                               f"  max_length: 64\n  revision: {PINNED}\n")
     (workflow_copy / "tiny.yaml").write_text(
         "models_file: models.yaml\n"
         "benchmarks:\n  Tiny: {repo: someone/Tiny, language: en}\n"
         "zeroshot:\n  benchmarks: [Tiny]\n  models: [bm25, tiny]\n")
-    manifest = "results/prefetch/manifest.json"
-    first = run_snakemake(workflow_copy, "--cores", "1", "--configfile", "tiny.yaml", "--", manifest,
-                          env={"HF_ENDPOINT": local_hub.endpoint})
+    first = run_snakemake(workflow_copy, "--cores", "1", "--workflow-profile", "none", "--configfile", "tiny.yaml",
+                          "--", "prefetch", env={"HF_ENDPOINT": local_hub.endpoint})
     assert first.returncode == 0, first.stderr[-3000:]
-    assert [i["repo"] for i in json.loads((workflow_copy / manifest).read_text())["items"]] == [
-        "acme/tiny-encoder", "someone/Tiny"]
+    manifests = sorted((workflow_copy / "results/prefetch").glob("*.json"))
+    assert [m.name for m in manifests] == ["files--someone--Tiny@main.json",
+                                           f"model--acme--tiny-encoder@{PINNED}.json"]
+    assert [json.loads(m.read_text())["items"][0]["commit"] for m in manifests] == [
+        commit_of(repo_listing(local_hub.root / "datasets/someone/Tiny")), PINNED]
 
     local_hub.__exit__()
-    second = run_snakemake(workflow_copy, "--cores", "1", "results/tables/zeroshot.md", "--configfile", "tiny.yaml",
-                           env={"HF_ENDPOINT": closed_endpoint()})
+    second = run_snakemake(workflow_copy, "--cores", "1", "--workflow-profile", "none", "results/tables/zeroshot.md",
+                           "--configfile", "tiny.yaml", env={"HF_ENDPOINT": closed_endpoint()})
     assert second.returncode == 0, second.stderr[-3000:]
     metrics = json.loads((workflow_copy / "results/zeroshot/Tiny/tiny/metrics.json").read_text())
     assert metrics["queries_evaluated"] == 2
-    assert "prefetch" not in re.findall(r"^rule (\w+):", second.stdout + second.stderr, re.M)
+    assert "prefetch_item" not in re.findall(r"^(?:local)?rule (\w+):", second.stdout + second.stderr, re.M)
 
 
-def test_paper_plan_puts_prefetch_before_every_network_job(workflow_copy):
-    result = run_snakemake(workflow_copy, "-n", "-p", "--cores", "1", "all", "--configfile", "config/paper.yaml",
-                           "config/paper-ood.yaml")
+def test_paper_jobs_read_the_prefetched_revision_they_ask_for(workflow_copy):
+    """Each job that reads a hub item waits for that item's prefetch job, whose revision is the one the
+    job's own command asks for, and runs offline."""
+    result = run_snakemake(workflow_copy, "-n", "-p", "--cores", "2", "--workflow-profile", "none", "all",
+                           "--configfile", "config/paper.yaml", "config/paper-ood.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = re.split(r"^(?=(?:local)?rule \w+:)", result.stdout.split("Job stats:", 1)[1], flags=re.M)[1:]
     names = [re.match(r"(?:local)?rule (\w+):", job).group(1) for job in jobs]
-    assert names[0] == "prefetch" and names.count("prefetch") == 1 and "input:" not in jobs[0]
-    assert "Qwen/Qwen3-32B" in jobs[0] and "mteb/EcomRetrieval" in jobs[0]
-    network = [job for name, job in zip(names, jobs, strict=True) if name in NETWORK_RULES]
+    fetched = {re.search(r"output: results/prefetch/(\S+)\.json", job).group(1)
+               for name, job in zip(names, jobs, strict=True) if name == "prefetch_item"}
+    assert len(fetched) == names.count("prefetch_item") == 15
+    assert "model--Qwen--Qwen3-32B@9216db5781bf21249d130ec9da846c4624c16137" in fetched
     assert {name for name in names if name in NETWORK_RULES} == set(NETWORK_RULES)
-    for job in network:
-        assert "results/prefetch/manifest.json" in re.search(r"input: (.*)", job).group(1)
+    read = set()
+    for name, job in zip(names, jobs, strict=True):
+        if name not in NETWORK_RULES:
+            continue
         assert "Shell command: env HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 capflow " in job, job
-
-
-def test_embedded_default_adds_one_empty_prefetch_job(workflow_copy):
-    result = run_snakemake(workflow_copy, "-n", "--cores", "1", "all")
-    assert result.returncode == 0, result.stderr[-3000:]
-    table = result.stdout.split("Job stats:", 1)[1]
-    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
-    assert counts["prefetch"] == 1 and counts["total"] == 75
-    assert "--plan-json '[]'" in run_snakemake(workflow_copy, "-n", "-p", "--cores", "1",
-                                               "results/prefetch/manifest.json").stdout
+        command = job.split("Shell command: ", 1)[1]
+        for key in re.findall(r"results/prefetch/(\S+?)\.json", re.search(r"input: (.*)", job).group(1)):
+            assert "@" in key and key.split("@")[1] in command, (key, command)
+            read.add(key)
+    assert read == fetched
