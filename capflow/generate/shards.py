@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from capflow import worklog
 from capflow.errors import UserError
 from capflow.generate.backend import Backend, GenerationRequest, GeneratorSettings, make_backend
 from capflow.generate.journal import AnswerJournal, generator_identity, request_keys
@@ -135,9 +136,12 @@ def generate_answers(requests: Sequence[GenerationRequest], settings: GeneratorS
     pending = [i for i, key in enumerate(keys) if key not in received]
     if received:
         log.info("%d answers kept by an earlier run, %d to generate", len(requests) - len(pending), len(pending))
+    setup = work = 0.0
     if pending:
         if backend is None:
-            backend = make_backend(settings, schema)
+            with worklog.timed() as setup_time:
+                backend = make_backend(settings, schema)
+            setup = setup_time()
 
         def keep(index: int, answer: str) -> None:
             key = keys[pending[index]]
@@ -146,13 +150,18 @@ def generate_answers(requests: Sequence[GenerationRequest], settings: GeneratorS
                 journal.append(key, answer)
 
         try:
-            answers = backend.generate([requests[i] for i in pending], on_answer=keep)
+            with worklog.timed() as work_time:
+                answers = backend.generate([requests[i] for i in pending], on_answer=keep)
+            work = work_time()
         finally:
             if journal is not None:
                 journal.close()
         if len(answers) != len(pending):
             raise RuntimeError(f"the backend returned {len(answers)} answers for {len(pending)} requests")
         received.update((keys[i], answer) for i, answer in zip(pending, answers, strict=True))
+    per_passage = prompts.counts[requests[0].kind] if prompts and requests else 1
+    units = {"passages": len(pending), "queries": len(pending) * per_passage}
+    worklog.write(worklog.WorkRecord("generate", units, work, setup, device=worklog.device_name()))
     return [received[key] for key in keys]
 
 
