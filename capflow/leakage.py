@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from capflow import benchmark as bm
+from capflow import worklog
 from capflow.errors import UserError
 from capflow.io import iter_jsonl, write_json, write_jsonl, write_text
 
@@ -276,7 +277,11 @@ def main(args) -> None:
     exact_from = parse_fraction(args.exact_from, "exact-from")
     pool = read_pool(args.pool)
     test_ids, test_texts = bm.load_candidates(args.test_captions)
-    kept, report = filter_pool(pool, test_ids, test_texts, threshold, exact_from=exact_from, workers=args.workers)
+    with worklog.timed() as seconds:
+        kept, report = filter_pool(pool, test_ids, test_texts, threshold, exact_from=exact_from, workers=args.workers)
+    units = {"passages": len(pool), "kept": len(kept), "test_captions": len(test_ids),
+             "pairs": len(pool) * len(test_ids)}
+    worklog.write(worklog.WorkRecord("leakage", units, seconds(), device=worklog.device_name()))
     report["pool"] = str(args.pool)
     report["test"] = str(args.test_captions)
     write_jsonl(args.out_passages, kept)
