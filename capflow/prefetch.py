@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import re
 from pathlib import Path
 
 from capflow import hub
@@ -150,7 +151,8 @@ def cached(item: dict) -> dict | None:
 
 
 def _is_commit(revision: str | None) -> bool:
-    return bool(revision) and len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
+    """Whether a revision is a commit sha (a branch such as main may move)."""
+    return re.fullmatch(r"[0-9a-f]{40}", revision or "") is not None
 
 
 def measure(item: dict, endpoint: str | None) -> dict:
