@@ -223,3 +223,26 @@ def test_per_query_frame_is_byte_identical_on_rerun_and_bad_input_is_one_line(ru
                          runs / "data/CapRetrieval", "--out", tmp_path / "c.csv")
     assert result.stderr.strip() == (f"capflow per-query: error: {metrics_path}: benchmark 'CapRetrieval' has no "
                                      "--benchmark LABEL DIR")
+
+
+def test_a_run_cut_at_a_line_boundary_or_of_another_benchmark_is_one_line(runs, tmp_path):
+    metrics_path, trec = run_files(runs, "CapRetrieval", "bm25")
+    lines = trec.read_text().splitlines(keepends=True)
+
+    def per_query(run):
+        result = run_capflow("per-query", "--metrics", metrics_path, "--runs", run, "--benchmark", "CapRetrieval",
+                             runs / "data/CapRetrieval", "--out", tmp_path / "pq.csv")
+        assert result.returncode == 2 and not (tmp_path / "pq.csv").exists()
+        return result.stderr
+
+    # read unchecked, the run's first half scores nDCG@10 37.96 where its metrics.json says 66.54
+    half = tmp_path / "half.trec"
+    half.write_text("".join(lines[:len(lines) // 2]))
+    assert per_query(half) == (f"capflow per-query: error: {half}: ranks 198 queries but its metrics JSON "
+                               f"{metrics_path} records 373 (a truncated or changed run?)\n")
+    last_cut = tmp_path / "last_cut.trec"
+    last_cut.write_text("".join(lines[:-1]))
+    assert per_query(last_cut) == (f"capflow per-query: error: {last_cut}: is not the run that its metrics JSON "
+                                   f"{metrics_path} scored (the file's SHA-256 differs: changed or truncated)\n")
+    english = run_files(runs, "CapRetrievalEn", "bm25")[1]  # the same query ids, another benchmark's run
+    assert per_query(english).startswith(f"capflow per-query: error: {english}: ")

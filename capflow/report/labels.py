@@ -43,6 +43,11 @@ def add_labels_option(parser) -> None:
                         help="model labels as JSON, {name: {display, group, params}} (default: model names)")
 
 
+def display_of(model: str, labels: Labels) -> str:
+    """A registry model's display name, else its name."""
+    return labels.get(model, {}).get("display") or model
+
+
 def fusion_text(fusion: dict) -> str:
     """How a hybrid row fused its runs, as its label says it: 'RRF k=60', 'min-max, w=0.5'."""
     if fusion["method"] == "rrf":
@@ -54,8 +59,7 @@ def hybrid_labels(record: RunRecord, labels: Labels) -> dict[str, str]:
     """A hybrid row's labels, from its two runs' models: 'BM25 + MiniLM (RRF k=60)', the dense model's
     parameters (its group, "hybrid", is in the file)."""
     lexical, dense = record.runs
-    names = [labels.get(model, {}).get("display") or model for model in (lexical, dense)]
-    return {"display": f"{names[0]} + {names[1]} ({fusion_text(record.fusion)})",
+    return {"display": f"{display_of(lexical, labels)} + {display_of(dense, labels)} ({fusion_text(record.fusion)})",
             "params": labels.get(dense, {}).get("params", "")}
 
 

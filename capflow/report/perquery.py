@@ -1,8 +1,9 @@
 """The long per-query frame every analysis groups: one row per (run, query, metric).
 
-``metrics.json`` holds only means, so per-query values are recomputed from each run file, the
-validated ``queries.jsonl`` and ``query_types.json`` through :mod:`capflow.metrics`: the same
-functions that scored the run, so the means agree with its ``metrics.json``.
+``metrics.json`` holds only means, so per-query values are recomputed from each run file (read only
+if it is the run its ``metrics.json`` scored: capflow.runrecord.read_checked_run), the validated
+``queries.jsonl`` and ``query_types.json`` through :mod:`capflow.metrics`: the same functions that
+scored the run, so the means agree with its ``metrics.json``.
 
 Columns: benchmark, view, model, display, group, seed, query_id, query_type, query_group, metric,
 value. ``view`` is what the benchmark label names in parentheses ("CapRetrievalEn (test view)"),
