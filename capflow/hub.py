@@ -111,6 +111,18 @@ def cached_snapshot(repo: str, *, repo_type: str = "model", revision: str | None
         return None
 
 
+def cached_listing(repo: str, *, repo_type: str = "model", revision: str | None = None) -> dict[str, int] | None:
+    """The sizes of every file of ``repo`` at ``revision`` as the hub cache's own tree listing records them
+    (a snapshot download writes it before the files, so a partial snapshot has it too), or None."""
+    from huggingface_hub import get_cached_repo_tree
+    from huggingface_hub.errors import CachedRepoTreeNotFoundError
+
+    try:
+        return {entry.path: entry.size for entry in get_cached_repo_tree(repo, repo_type=repo_type, revision=revision)}
+    except CachedRepoTreeNotFoundError:
+        return None
+
+
 def cached_file(repo: str, filename: str, *, repo_type: str = "dataset", revision: str | None = None
                 ) -> Path | bool | None:
     """``filename`` of ``repo`` at ``revision`` in the hub cache: its path; False where the cache records

@@ -155,6 +155,15 @@ def _is_commit(revision: str | None) -> bool:
     return re.fullmatch(r"[0-9a-f]{40}", revision or "") is not None
 
 
+def listed_in_cache(item: dict) -> dict:
+    """A missing item's sizes where the cache knows them without the hub: a partly downloaded snapshot's
+    tree listing."""
+    sizes = hub.cached_listing(item["repo"], revision=item.get("revision")) if item["kind"] == "model" else None
+    if sizes is None:
+        return {"commit": None, "files": None, "bytes": None}
+    return {"commit": None, "files": len(sizes), "bytes": sum(sizes.values())}
+
+
 def measure(item: dict, endpoint: str | None) -> dict:
     """The item's commit and the sizes of the files it fetches, from the hub API."""
     commit, sizes = hub.repo_files(item["repo"], repo_type=_repo_type(item), revision=item.get("revision"),
@@ -230,7 +239,7 @@ def run(items: list[dict], *, dry_run: bool, endpoint: str | None = None) -> dic
             try:
                 figures = measure(item, endpoint)
             except hub.HubUnreachableError:
-                figures = {"commit": None, "files": None, "bytes": None}
+                figures = listed_in_cache(item)
         else:
             state = "downloaded"
             try:
