@@ -1,4 +1,5 @@
-"""The vLLM backend against tests/fake_vllm, a fake with vLLM's signatures and argument checks."""
+"""The vLLM backend against tests/fake_vllm, a fake with vLLM's signatures and argument checks, as vLLM 0.11
+and as vLLM 0.34 (tests/test_vllm_contract.py holds the fake against both releases' recorded APIs)."""
 
 import json
 import sys
@@ -14,8 +15,9 @@ from capflow.prompts import load_prompts
 FAKE_VLLM = Path(__file__).parent / "fake_vllm"
 
 
-@pytest.fixture
-def fake_vllm(monkeypatch):
+@pytest.fixture(params=["0.11", "0.34"])
+def fake_vllm(request, monkeypatch):
+    monkeypatch.setenv("FAKE_VLLM_API", request.param)
     monkeypatch.syspath_prepend(str(FAKE_VLLM))
     for name in [m for m in sys.modules if m == "vllm" or m.startswith("vllm.")]:
         monkeypatch.delitem(sys.modules, name)
@@ -39,20 +41,27 @@ def settings(**overrides):
 
 def test_the_fake_rejects_what_vllm_rejects(fake_vllm):
     import vllm
+    from vllm.api import API
     from vllm.sampling_params import StructuredOutputsParams
 
     with pytest.raises(TypeError, match="unexpected keyword argument 'max_len'"):
         vllm.LLM(model="m", max_len=10)
     with pytest.raises(TypeError, match="Unexpected keyword argument 'max_new_tokens'"):
         vllm.SamplingParams(max_new_tokens=10)
-    with pytest.raises(ValueError, match="top_p"):
+    with pytest.raises(ValueError, match=r"top_p must be in \(0, 1\], got 0"):
         vllm.SamplingParams(top_p=0)
-    with pytest.raises(ValueError, match="must use one kind"):
-        StructuredOutputsParams()
-    with pytest.raises(ValueError):  # a pydantic dataclass: ValidationError, not TypeError
-        StructuredOutputsParams(json_schema={})  # the pre-0.11 name
+    with pytest.raises(ValueError, match="only use one kind"):
+        StructuredOutputsParams(json={}, regex="a")
     with pytest.raises(TypeError):
         vllm.LLM(model="m").chat([[{"role": "user", "content": "x"}]], guided_options_request={})
+    if API == "0.11":  # an empty constraint passes, and so does the pre-0.11 name, which pydantic ignores
+        assert StructuredOutputsParams(json_schema={}).json is None
+        assert vllm.SamplingParams(temperature=2.5).temperature == 2.5
+    else:
+        with pytest.raises(ValueError, match="must use one kind"):
+            StructuredOutputsParams(json_schema={})
+        with pytest.raises(ValueError, match=r"temperature must be in \[0, 2\], got 2.5"):
+            vllm.SamplingParams(temperature=2.5)
 
 
 def test_one_llm_one_batched_chat_call_with_the_configured_parameters(fake_vllm, prompts):
@@ -145,3 +154,18 @@ def test_thinking_stays_off_and_the_shipped_schema_compiles(fake_vllm, prompts):
     assert call["prompts"][0].endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
     assert len(result.queries) == 2 and not result.rejects
     assert not any("think" in q["query"] for q in result.queries)
+
+
+def test_sampling_settings_vllm_refuses_stop_the_job_before_the_model_loads(fake_vllm, prompts):
+    from vllm.api import API
+
+    hot = settings(sampling=Sampling(temperature=2.5))
+    if API == "0.11":
+        make_backend(hot, prompts.schema)
+        assert len(fake_vllm.INSTANCES) == 1
+    else:
+        with pytest.raises(UserError) as refused:
+            make_backend(hot, prompts.schema)
+        assert str(refused.value) == ("vLLM 0.0.0+fake refuses the sampling settings (generate.sampling): "
+                                      "temperature must be in [0, 2], got 2.5.")
+        assert fake_vllm.INSTANCES == []

@@ -3,7 +3,8 @@
 One ``LLM`` per job; a whole shard goes to ``LLM.chat`` at once so vLLM schedules the batch
 itself. The model's own chat template renders the messages (with ``chat_template_kwargs``, which
 switch Qwen3's thinking off), and answers are constrained to the query JSON schema through
-``SamplingParams(structured_outputs=StructuredOutputsParams(json=schema))``.
+``SamplingParams(structured_outputs=StructuredOutputsParams(json=schema))``. These calls are the
+same in vLLM 0.11 and 0.34; benchmarks/vllm_contract.py checks them against both releases.
 """
 
 from __future__ import annotations
@@ -26,16 +27,22 @@ class VllmBackend:
             raise UserError("generation backend 'vllm' needs vLLM: pip install 'capflow[vllm]'") from None
         self.settings = settings
         options, sampling = settings.vllm, settings.sampling
-        log.info("loading %s with vLLM %s (tensor_parallel_size=%d)", settings.model,
-                 getattr(vllm, "__version__", "?"), options.tensor_parallel_size)
+        version = getattr(vllm, "__version__", "?")
+        # Built before the model loads, so that settings this vLLM refuses (0.34 caps temperature at 2)
+        # stop the job at once, not after minutes of loading weights.
+        try:
+            structured = None if schema is None else StructuredOutputsParams(json=schema)
+            self.sampling_params = vllm.SamplingParams(
+                temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens,
+                seed=sampling.seed, structured_outputs=structured)
+        except ValueError as exc:
+            raise UserError(f"vLLM {version} refuses the sampling settings (generate.sampling): {exc}") from None
+        log.info("loading %s with vLLM %s (tensor_parallel_size=%d)", settings.model, version,
+                 options.tensor_parallel_size)
         self.llm = vllm.LLM(model=settings.model, revision=settings.revision,
                             tensor_parallel_size=options.tensor_parallel_size,
                             gpu_memory_utilization=options.gpu_memory_utilization,
                             max_model_len=options.max_model_len, dtype=options.dtype, seed=sampling.seed)
-        structured = None if schema is None else StructuredOutputsParams(json=schema)
-        self.sampling_params = vllm.SamplingParams(
-            temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens,
-            seed=sampling.seed, structured_outputs=structured)
 
     def generate(self, requests: Sequence[GenerationRequest], on_answer: OnAnswer | None = None) -> list[str]:
         if not requests:

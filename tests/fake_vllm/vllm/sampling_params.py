@@ -1,19 +1,23 @@
-"""SamplingParams and StructuredOutputsParams with vLLM's fields and validation.
+"""SamplingParams and StructuredOutputsParams with the fields and checks of the vLLM API chosen in vllm.api.
 
-As in vLLM 0.11, StructuredOutputsParams is a pydantic dataclass: an unknown field raises a
-pydantic ValidationError, which is a ValueError (a plain dataclass would raise TypeError).
+StructuredOutputsParams is a pydantic dataclass, as in vLLM: an unknown field raises pydantic's
+ValidationError, a ValueError (a plain dataclass would raise TypeError). vLLM 0.11 refuses two
+constraints at once; 0.34 also refuses none. 0.34 raises its VLLMValidationError, a ValueError.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import field
+from inspect import Parameter, Signature
 from typing import Any
 
 from pydantic.dataclasses import dataclass
 
+from vllm.api import API, only
+from vllm.exceptions import VLLMValidationError
 
-class VLLMValidationError(ValueError):
-    pass
+CONSTRAINTS = ("json", "regex", "choice", "grammar", "json_object", "structural_tag")
 
 
 @dataclass
@@ -23,6 +27,8 @@ class StructuredOutputsParams:
     choice: list[str] | None = None
     grammar: str | None = None
     json_object: bool | None = None
+    if API == "0.11":
+        disable_fallback: bool = False
     disable_any_whitespace: bool = False
     disable_additional_properties: bool = False
     whitespace_pattern: str | None = None
@@ -31,50 +37,62 @@ class StructuredOutputsParams:
     _backend_was_auto: bool = field(default=False, init=False)
 
     def __post_init__(self):
-        count = sum(getattr(self, name) is not None
-                    for name in ("json", "regex", "choice", "grammar", "json_object", "structural_tag"))
+        count = sum(getattr(self, name) is not None for name in CONSTRAINTS)
         if count > 1:
             raise VLLMValidationError("You can only use one kind of structured outputs constraint "
                                       f"but multiple are specified: {self.__dict__}")
-        if count < 1:
+        if count < 1 and API != "0.11":
             raise VLLMValidationError("You must use one kind of structured outputs constraint "
                                       f"but none are specified: {self.__dict__}")
 
 
-_DEFAULTS: dict[str, Any] = {
-    "n": 1, "presence_penalty": 0.0, "frequency_penalty": 0.0, "repetition_penalty": 1.0,
-    "temperature": 1.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0, "seed": None, "stop": None,
-    "stop_token_ids": None, "ignore_eos": False, "max_tokens": 16, "min_tokens": 0, "logprobs": None,
-    "prompt_logprobs": None, "detokenize": True, "skip_special_tokens": True,
-    "spaces_between_special_tokens": True, "include_stop_str_in_output": False, "output_kind": None,
-    "structured_outputs": None, "logit_bias": None, "allowed_token_ids": None, "extra_args": None,
-    "bad_words": None, "thinking_token_budget": None,
-}
+# SamplingParams' public fields and their defaults, in vLLM's order
+FIELDS: dict[str, Any] = dict([
+    ("n", 1), *only("0.11", ("best_of", None)), ("presence_penalty", 0.0), ("frequency_penalty", 0.0),
+    ("repetition_penalty", 1.0), ("temperature", 1.0), *only("0.34", ("watermarking", None)), ("top_p", 1.0),
+    ("top_k", 0), ("min_p", 0.0), ("seed", None), ("stop", None), ("stop_token_ids", None), ("ignore_eos", False),
+    ("max_tokens", 16), ("min_tokens", 0), ("logprobs", None), ("prompt_logprobs", None),
+    *only("0.34", ("prompt_logprob_start", None), ("logprob_token_ids", None), ("flat_logprobs", False)),
+    ("detokenize", True), ("skip_special_tokens", True), ("spaces_between_special_tokens", True),
+    *only("0.11", ("logits_processors", None)), ("include_stop_str_in_output", False),
+    *only("0.11", ("truncate_prompt_tokens", None)), ("output_kind", None),
+    *only("0.34", ("stream_interval", None), ("skip_clone", False)), ("output_text_buffer_length", 0),
+    ("structured_outputs", None), *only("0.11", ("guided_decoding", None)), ("logit_bias", None),
+    ("allowed_token_ids", None), ("extra_args", None), ("bad_words", None), ("skip_reading_prefix_cache", None),
+    *only("0.34", ("thinking_token_budget", None), ("repetition_detection", None), ("routed_experts_prompt_start", 0),
+          ("trace_decode_token_ids", None)),
+])
 
 
 class SamplingParams:
     def __init__(self, **kwargs):
         for name in kwargs:
-            if name not in _DEFAULTS:
+            if name not in FIELDS:
                 raise TypeError(f"Unexpected keyword argument '{name}'")  # msgspec.Struct's wording
-        for name, default in _DEFAULTS.items():
+        for name, default in FIELDS.items():
             setattr(self, name, kwargs.get(name, default))
+        self.given = tuple(kwargs)  # what the caller set, for tests
         self._verify_args()
 
     def _verify_args(self) -> None:
-        if not isinstance(self.n, int) or self.n < 1:
+        if self.n < 1:
             raise VLLMValidationError(f"n must be at least 1, got {self.n}.")
+        if not math.isfinite(self.temperature) and API != "0.11":
+            raise VLLMValidationError(f"temperature must be a finite number, got {self.temperature}.")
         if self.temperature < 0.0:
             raise VLLMValidationError(f"temperature must be non-negative, got {self.temperature}.")
+        if self.temperature > 2.0 and API != "0.11":
+            raise VLLMValidationError(f"temperature must be in [0, 2], got {self.temperature}.")
         if not 0.0 < self.top_p <= 1.0:
             raise VLLMValidationError(f"top_p must be in (0, 1], got {self.top_p}.")
-        if self.max_tokens is not None and (not isinstance(self.max_tokens, int) or self.max_tokens < 1):
+        if self.max_tokens is not None and self.max_tokens < 1:
             raise VLLMValidationError(f"max_tokens must be at least 1, got {self.max_tokens}.")
-        if self.seed is not None and not isinstance(self.seed, int):
-            raise VLLMValidationError(f"seed must be an int, got {self.seed!r}.")
-        if self.structured_outputs is not None and not isinstance(self.structured_outputs, StructuredOutputsParams):
-            raise VLLMValidationError("structured_outputs must be a StructuredOutputsParams")
 
     def __repr__(self) -> str:
-        changed = {k: getattr(self, k) for k, v in _DEFAULTS.items() if getattr(self, k) != v}
+        changed = {k: getattr(self, k) for k, v in FIELDS.items() if getattr(self, k) != v}
         return f"SamplingParams({changed})"
+
+
+# vLLM's SamplingParams is a msgspec Struct whose fields inspect.signature lists as keyword parameters
+SamplingParams.__signature__ = Signature(
+    [Parameter(name, Parameter.KEYWORD_ONLY, default=default) for name, default in FIELDS.items()])

@@ -13,19 +13,13 @@ import functools
 import hashlib
 import importlib.resources
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+from vllm import api
+from vllm.engine.arg_utils import NAMES as ENGINE_ARGS
 from vllm.outputs import CompletionOutput, RequestOutput
 from vllm.sampling_params import SamplingParams
-
-# EngineArgs fields LLM(**kwargs) forwards (a subset of vLLM's; anything else is a TypeError there too)
-ENGINE_ARGS = frozenset({
-    "max_model_len", "max_num_seqs", "max_num_batched_tokens", "enable_prefix_caching",
-    "enable_chunked_prefill", "pipeline_parallel_size", "data_parallel_size",
-    "distributed_executor_backend", "download_dir", "load_format", "disable_log_stats", "block_size",
-    "kv_cache_dtype", "max_logprobs", "generation_config", "enable_lora", "max_lora_rank",
-    "limit_mm_per_prompt", "served_model_name", "worker_cls", "kv_transfer_config",
-})
 
 
 def default_responder(conversation: list[dict], params: SamplingParams) -> str:
@@ -39,7 +33,7 @@ def default_responder(conversation: list[dict], params: SamplingParams) -> str:
 
 
 RESPONDER: Callable[[list[dict], SamplingParams], str] = default_responder
-INSTANCES: list["LLM"] = []
+INSTANCES: list[LLM] = []
 
 # ChatML with Qwen3's switch: enable_thinking=False closes an empty think block after the assistant header.
 CHAT_TEMPLATE = (
@@ -87,40 +81,41 @@ def cut_to_tokens(text: str, max_tokens: int | None) -> tuple[str, list[int], st
 
 
 class LLM:
-    def __init__(self, model: str, *, runner: str = "auto", convert: str = "auto", tokenizer: str | None = None,
-                 tokenizer_mode: str = "auto", skip_tokenizer_init: bool = False, trust_remote_code: bool = False,
-                 allowed_local_media_path: str = "", allowed_media_domains: list[str] | None = None,
-                 tensor_parallel_size: int = 1, dtype: str = "auto", quantization: str | None = None,
-                 revision: str | None = None, tokenizer_revision: str | None = None, seed: int = 0,
-                 gpu_memory_utilization: float = 0.9, swap_space: float = 4, cpu_offload_gb: float = 0,
-                 enforce_eager: bool = False, disable_custom_all_reduce: bool = False,
-                 hf_token: bool | str | None = None, hf_overrides: Any = None,
-                 mm_processor_kwargs: dict | None = None, pooler_config: Any = None,
-                 structured_outputs_config: Any = None, kv_cache_memory_bytes: int | None = None,
-                 compilation_config: Any = None, logits_processors: list | None = None, **kwargs: Any) -> None:
-        for name in kwargs:
+    """vLLM's LLM with the constructor and chat() of the API chosen in vllm.api (their ``__signature__``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        given = api.LLM_INIT.bind(self, *args, **kwargs).arguments
+        engine = given.pop("kwargs", {})
+        for name in engine:
             if name not in ENGINE_ARGS:
                 raise TypeError(f"EngineArgs.__init__() got an unexpected keyword argument '{name}'")
+        del given["self"]
+        settings = dict(given)
+        model = settings["model"]
         if not isinstance(model, str) or not model:
             raise ValueError("model must be a non-empty string")
+        tensor_parallel_size = settings.get("tensor_parallel_size", 1)
         if not isinstance(tensor_parallel_size, int) or tensor_parallel_size < 1:
             raise ValueError(f"tensor_parallel_size must be a positive int, got {tensor_parallel_size!r}")
-        if not 0 < gpu_memory_utilization <= 1:
+        gpu_memory_utilization = settings.get("gpu_memory_utilization")
+        if gpu_memory_utilization is not None and not 0 < gpu_memory_utilization <= 1:
             raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {gpu_memory_utilization}")
-        max_model_len = kwargs.get("max_model_len")
+        max_model_len = engine.get("max_model_len")
         if max_model_len is not None and (not isinstance(max_model_len, int) or max_model_len < 1):
             raise ValueError(f"max_model_len must be a positive int, got {max_model_len!r}")
-        self.init_kwargs = {"model": model, "revision": revision, "tensor_parallel_size": tensor_parallel_size,
-                            "dtype": dtype, "seed": seed, "gpu_memory_utilization": gpu_memory_utilization, **kwargs}
+        self.init_kwargs = {**settings, **engine}  # what the caller passed, for tests
         self.calls: list[dict] = []
         INSTANCES.append(self)
 
-    def chat(self, messages, sampling_params: SamplingParams | list[SamplingParams] | None = None,
-             use_tqdm: bool | Callable = True, lora_request: Any = None, chat_template: str | None = None,
-             chat_template_content_format: str = "auto", add_generation_prompt: bool = True,
-             continue_final_message: bool = False, tools: list[dict] | None = None,
-             chat_template_kwargs: dict[str, Any] | None = None, tokenization_kwargs: dict[str, Any] | None = None,
-             mm_processor_kwargs: dict[str, Any] | None = None) -> list[RequestOutput]:
+    __init__.__signature__ = api.LLM_INIT
+
+    def chat(self, *args: Any, **kwargs: Any) -> list[RequestOutput]:
+        bound = api.CHAT.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        messages, sampling_params = bound.arguments["messages"], bound.arguments["sampling_params"]
+        add_generation_prompt = bound.arguments["add_generation_prompt"]
+        continue_final_message = bound.arguments["continue_final_message"]
+        chat_template_kwargs = bound.arguments["chat_template_kwargs"]
         conversations = [messages] if messages and isinstance(messages[0], dict) else list(messages)
         for conversation in conversations:
             for message in conversation:
@@ -140,10 +135,11 @@ class LLM:
                                                    continue_final_message=continue_final_message,
                                                    **(chat_template_kwargs or {}))
                    for conversation in conversations]
-        self.calls.append({"conversations": conversations, "sampling_params": params, "use_tqdm": use_tqdm,
-                           "chat_template_kwargs": chat_template_kwargs, "prompts": prompts})
+        self.calls.append({"conversations": conversations, "sampling_params": params,
+                           "use_tqdm": bound.arguments["use_tqdm"], "chat_template_kwargs": chat_template_kwargs,
+                           "prompts": prompts, "positional": len(args), "keywords": tuple(kwargs)})
         outputs = []
-        for i, (conversation, prompt, p) in enumerate(zip(conversations, prompts, params)):
+        for i, (conversation, prompt, p) in enumerate(zip(conversations, prompts, params, strict=True)):
             text = RESPONDER(conversation, p)
             if not prompt.endswith(THINKING_OFF):
                 text = THOUGHTS + text
@@ -153,3 +149,5 @@ class LLM:
                 prompt_logprobs=None, outputs=[CompletionOutput(0, text, token_ids, None, None, finish)],
                 finished=True))
         return outputs
+
+    chat.__signature__ = api.CHAT
