@@ -138,10 +138,10 @@ def check_config_files(paths) -> None:
     """Each config file read again, strictly: Snakemake's own loader lets the last of two equal keys win
     and expands aliases without bound. A duplicate key, an alias bomb, bad UTF-8 or a folder in place
     of the file is one line naming the file."""
-    from capflow.yamlfiles import load_yaml
+    from capflow.yamlfiles import load_config_file
 
     for path in paths:
-        load_yaml(path, "config file not found")
+        load_config_file(path)
 
 
 def _resolve(schema: dict, root: dict) -> dict:

@@ -8,6 +8,7 @@ beyond ``MAX_EXPANDED_NODES`` values is refused before anything walks it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +83,36 @@ class StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _read(path: Path, missing: str) -> str:
+    with open_binary(path, missing) as handle:
+        return decode_utf8(handle.read(), path)
+
+
+def _unique_pairs(path: Path):
+    def pairs_to_dict(pairs: list) -> dict:
+        result = {}
+        for key, value in pairs:
+            if key in result:
+                raise UserError(f"key '{key}' given twice in one object", path)
+            result[key] = value
+        return result
+    return pairs_to_dict
+
+
+def load_config_file(path: str | Path, missing: str = "config file not found") -> Any:
+    """A workflow config file as Snakemake reads it, JSON first and then YAML, but strictly."""
+    path = Path(path)
+    text = _read(path, missing)
+    try:
+        return json.loads(text, object_pairs_hook=_unique_pairs(path))
+    except (json.JSONDecodeError, RecursionError):
+        return load_yaml(path, missing)
+
+
 def load_yaml(path: str | Path, missing: str = "file not found") -> Any:
     """The YAML document at ``path``; any problem is one line naming the file (and line)."""
     path = Path(path)
-    with open_binary(path, missing) as handle:
-        text = decode_utf8(handle.read(), path)
+    text = _read(path, missing)
     try:
         return yaml.load(text, Loader=StrictLoader)  # noqa: S506 (a SafeLoader subclass)
     except DuplicateKey as dup:

@@ -164,3 +164,13 @@ def test_planning_stops_with_one_line(workflow_copy, text, message):
     assert message in out, out[-2000:]
     assert "Traceback" not in out
     assert time.perf_counter() - started < 60
+
+
+def test_a_json_config_is_read_as_snakemake_reads_it(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text('{\n\t"results": "out",\n\t"zeroshot": {"models": ["bm25"]}\n}\n')  # tabs: JSON, not YAML
+    check_config_files([path])
+    path.write_text('{"results": "a", "zeroshot": {}, "results": "b"}')
+    with pytest.raises(UserError) as error:
+        check_config_files([path])
+    assert str(error.value) == f"{path}: key 'results' given twice in one object"
