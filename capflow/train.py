@@ -25,6 +25,7 @@ it). Only a finished model is renamed to ``<out>``: a standard sentence-transfor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -44,7 +45,7 @@ from typing import Sequence
 from capflow.benchmark import has_visible_text
 from capflow.cpus import available_cpus
 from capflow.errors import UserError
-from capflow.io import give_default_modes, iter_jsonl, read_json, write_json, write_text
+from capflow.io import WRITE_ERRORS, give_default_modes, iter_jsonl, read_json, write_json, write_text
 from capflow.model_card import write_model_card
 from capflow.progress import eta_callback
 from capflow.recipes import Recipe
@@ -464,6 +465,40 @@ def limit_cpu_threads() -> None:
         torch.set_num_threads(available)
 
 
+# Below this much free space, a failed save is taken for a full disk: torch.save reports one only as
+# "RuntimeError: ... unexpected pos", and safetensors as its own error type.
+LOW_SPACE_BYTES = 16 * 2**20
+
+
+def out_of_space(exc: BaseException, folder: Path) -> bool:
+    if isinstance(exc, OSError) and exc.errno in WRITE_ERRORS:
+        return True
+    if "No space left on device" in str(exc):
+        return True
+    try:
+        return shutil.disk_usage(folder).free < LOW_SPACE_BYTES
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def write_errors_named(work: Path):
+    """A full disk (or a failing one) while saving checkpoints or the model: one line naming the folder.
+    The output is untouched, and the checkpoints already saved stay for the rerun."""
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        if not out_of_space(exc, work):
+            raise
+        problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else "No space left on device"
+        raise UserError(f"cannot write: {problem} (the checkpoints saved so far are kept)", work) from None
+    except Exception as exc:
+        if type(exc).__name__ != "SafetensorError" or not out_of_space(exc, work):
+            raise
+        raise UserError("cannot write: No space left on device (the checkpoints saved so far are kept)",
+                        work) from None
+
+
 def replace_dir(source: Path, target: Path, scratch: Path) -> None:
     """Move ``source`` to ``target``; an existing ``target`` goes to ``scratch`` first (then deleted)."""
     if target.exists():
@@ -524,7 +559,8 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
     log.info("training %s on %d pairs (%d distinct passages), %d held out; device %s, bf16 %s",
              recipe.name, len(pairs), len({pid for _, pid in pairs}), len(heldout), device, trainer.args.bf16)
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    with write_errors_named(work):
+        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     elapsed = time.perf_counter() - started
     rows = loss_rows(trainer.state.log_history)
     if heldout and not (rows and "eval_loss" in rows[-1] and rows[-1]["step"] == trainer.state.global_step):
@@ -532,7 +568,8 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
         rows = loss_rows(trainer.state.log_history)
 
     staged = work / "model"
-    model.save_pretrained(str(staged))
+    with write_errors_named(work):
+        model.save_pretrained(str(staged))
     write_json(staged / RUN_RECORD, record)
     resumed_step = int(resume.name.split("-")[1]) if resume else None
     steps_run = trainer.state.global_step - (resumed_step or 0)

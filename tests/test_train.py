@@ -493,3 +493,42 @@ def test_every_checkpoint_damaged_stops_with_a_line_naming_restart(tiny_model, t
     assert sorted(p.name for p in (partial / "damaged").iterdir()) == ["checkpoint-2", "checkpoint-3"]
     summary = run_train(tiny_model, trainset, tmp_path / "cut", settings, restart=True)
     assert summary["resumed_from_step"] is None and not partial.exists()
+
+
+@pytest.mark.parametrize("failure, free", [
+    (OSError(28, "No space left on device"), 10**12),
+    (RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 8768 vs 8660"), 0),  # torch.save's
+], ids=["os-error", "torch-save"])
+def test_a_full_disk_while_saving_a_checkpoint_is_one_line(tiny_model, trainset, tmp_path, monkeypatch, failure,
+                                                          free):
+    """Checkpoint 2 is saved; saving checkpoint 4 finds the disk full."""
+    import collections
+
+    from transformers import TrainerCallback
+
+    class DiskFullAtStep4(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.global_step == 4:
+                raise failure
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(tr.shutil, "disk_usage", lambda path: usage(10**12, 10**12 - free, free))
+    settings = tr.TrainSettings(**{**SETTINGS.__dict__, "save_steps": 2, "max_steps": 6})
+    with pytest.raises(UserError) as error:
+        run_train(tiny_model, trainset, tmp_path / "run", settings, callbacks=[DiskFullAtStep4()])
+    partial = tmp_path / "run" / "model.partial"
+    assert str(error.value) == (f"{partial}: cannot write: No space left on device (the checkpoints saved so far "
+                                "are kept)")
+    assert not (tmp_path / "run" / "model").exists() and (partial / "checkpoints" / "checkpoint-2").is_dir()
+
+
+def test_another_runtime_error_is_not_taken_for_a_full_disk(tiny_model, trainset, tmp_path):
+    from transformers import TrainerCallback
+
+    class Broken(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            raise RuntimeError("a bug")
+
+    settings = tr.TrainSettings(**{**SETTINGS.__dict__, "save_steps": 2})
+    with pytest.raises(RuntimeError, match="a bug"):
+        run_train(tiny_model, trainset, tmp_path / "run", settings, callbacks=[Broken()])
