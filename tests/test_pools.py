@@ -253,3 +253,17 @@ def test_workflow_builds_both_pools_and_the_test_view(workflow_copy, benchmark_r
     assert len(ood) > 500 and all(40 <= len(row["text"]) <= 400 for row in ood)
     again = run_snakemake(workflow_copy, "--cores", "2", "-n", *targets)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_a_hub_row_longer_than_the_text_limit_is_one_line(tmp_path, monkeypatch):
+    import datasets
+
+    from capflow.benchmark import MAX_TEXT_CHARS
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
+    write_jsonl(tmp_path / "ds" / "corpus.jsonl", [{"id": "d1", "text": "short"},
+                                                   {"id": "d2", "text": "w" * (MAX_TEXT_CHARS + 5)}])
+    with pytest.raises(UserError) as error:
+        list(pools.read_hub_source(str(tmp_path / "ds"), key="pools.ood.source", split="train"))
+    assert str(error.value) == (f"pools.ood.source: row 1 of '{tmp_path / 'ds'}/train': 'text' is "
+                                f"{MAX_TEXT_CHARS + 5} characters long, more than the limit of {MAX_TEXT_CHARS}")
