@@ -127,6 +127,10 @@ def test_each_encoder_embeds_offline_as_its_recipe_pools(name, probed):
         assert found["padding_side"] == "left" and set(found["last_tokens"]) == {"<|endoftext|>"}
     if recipe.pooling == "model":
         assert (Path(found["weights"]) / "1_Pooling" / "config.json").is_file()
+    stored = json.loads((Path(found["weights"]) / "config.json").read_text())["dtype"]
+    half = "float16" if name.startswith("e5-mistral") else "bfloat16" if name.startswith("Qwen3") else "float32"
+    assert stored == half  # as the published weights are stored
+    assert found["dtype"] == "float32"  # dtype auto loads half weights as fp32 on a CPU
 
 
 class CodeRepoNotPrefetched(AssertionError):

@@ -48,7 +48,8 @@ def probe_encoder(recipe) -> dict:
     expected, last_tokens = oracle(recipe, state["weights"], prepared)
     return {"shape": list(embeddings.shape), "max_difference": float(np.abs(embeddings - np.stack(expected)).max()),
             "pooling_mode": getattr(model[1], "pooling_mode", None), "padding_side": model.tokenizer.padding_side,
-            "last_tokens": last_tokens, "weights": str(state["weights"])}
+            "last_tokens": last_tokens, "weights": str(state["weights"]),
+            "dtype": str(next(model.parameters()).dtype).removeprefix("torch.")}
 
 
 def probe_llm(config: dict, root: Path) -> dict:
