@@ -207,3 +207,11 @@ def test_the_ood_pool_is_built_offline(prefetched, tmp_path):
     counts = json.loads((tmp_path / "stats.json").read_text())["counts"]
     assert counts["read"] == 400 and counts["written"] == 50
     assert len((tmp_path / "passages.jsonl").read_text().splitlines()) == 50
+
+
+def test_an_encoder_of_no_known_family_is_refused():
+    from standins.models import family_of
+
+    assert family_of("Qwen/Qwen3-Embedding-4B") == "qwen3"
+    with pytest.raises(ValueError, match="no stand-in family for the encoder 'acme/other-7b'"):
+        family_of("acme/other-7b")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -35,7 +36,7 @@ def planned(config_files, root: Path = REPO_ROOT):
         return plan, list(plan.prefetch_items.values())
 
 
-def _served(plan, items: list[dict]) -> list[dict]:
+def _served(plan, items: list[dict], root: Path) -> list[dict]:
     """What the hub must hold: each item as {kind, repo, revision, build}, plus the code repos of
     custom-code encoders (on main, as their ``auto_map`` names them)."""
     served = []
@@ -43,7 +44,9 @@ def _served(plan, items: list[dict]) -> list[dict]:
         entry = {"kind": "datasets" if item["kind"] in ("files", "dataset") else "models", "repo": item["repo"],
                  "revision": item.get("revision") or "main"}
         if item["kind"] == "model" and any(use.startswith("generate.model") for use in item["used_by"]):
-            served.append({**entry, "build": {"what": "llm", "prompts": plan.config["generate"]["prompts"]}})
+            prompts = plan.config["generate"]["prompts"]
+            build = {"what": "llm", "prompts": prompts, "prompts_sha256": _sha256(root / prompts)}
+            served.append({**entry, "build": build})
         elif item["kind"] == "model":
             pooling = next(r.pooling for r in plan.recipes.values() if r.hub_id == item["repo"])
             served.append({**entry, "build": {"what": "encoder", "pooling": pooling}})
@@ -63,6 +66,17 @@ def _served(plan, items: list[dict]) -> list[dict]:
                                               "text_field": source.get("text_field", "text"),
                                               "id_field": source.get("id_field")}})
     return list({(e["kind"], e["repo"], e["revision"]): e for e in served}.values())
+
+
+def _sha256(path: Path) -> str:
+    """The digest of the prompt file: the LLM is trained on its prompts, so other prompts mean another build."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _key(entry: dict) -> str:
+    """A stand-in's folder name: its repo, revision and a digest of how it is built."""
+    recipe = hashlib.sha256(json.dumps(entry["build"], sort_keys=True).encode()).hexdigest()[:10]
+    return f"{entry['repo']}@{entry['revision']}-{recipe}"
 
 
 def _build(entry: dict, folder: Path, chars: list[str], texts: list[str], data_root: Path | None,
@@ -112,8 +126,8 @@ def build_standins(cache_root: Path, config_files, *, root: Path = REPO_ROOT,
     built = []
     with open(store / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time (parallel test sessions)
-        for entry in _served(plan, items):
-            folder = store / entry["kind"] / f"{entry['repo']}@{entry['revision']}"
+        for entry in _served(plan, items, root):
+            folder = store / entry["kind"] / _key(entry)
             facts_file = folder.parent / f"{folder.name}.json"
             if not facts_file.exists():
                 texts = texts if texts is not None else _training_texts(data_root)
