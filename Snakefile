@@ -13,8 +13,8 @@ configfile: "config/config.yaml"
 # One line naming the key for a mistyped key or a bad value; then validation fills in the defaults.
 try:
     check_config_files(workflow.configfiles)
-    check_config(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
     check_name_patterns(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
+    check_config(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
 except UserError as exc:
     raise WorkflowError(str(exc)) from None
 validate(config, "workflow/schemas/config.schema.yaml")

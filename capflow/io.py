@@ -191,8 +191,8 @@ def check_surrogates(text: str, obj: Any, path: Path, line: int | None = None) -
     if _SURROGATE_ESCAPE.search(text):
         bad = lone_surrogate(obj)
         if bad is not None:
-            shown = bad[:40].encode("utf-8", "backslashreplace").decode("ascii", "replace")
-            raise UserError(f"a string holds a lone UTF-16 surrogate, which is not text: '{shown}'", path, line)
+            raise UserError(f"a string holds a lone UTF-16 surrogate, which is not text: {json.dumps(bad[:40])}",
+                            path, line)
 
 
 def read_text(path, missing: str = "file not found") -> str:

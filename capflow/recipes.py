@@ -110,11 +110,21 @@ def from_mapping(name: str, mapping: dict, source: str = "recipe") -> Recipe:
     return replace(recipe, display=recipe.display or name)
 
 
+def invalid_name(name, path: Path) -> UserError:
+    return UserError(f"model name {name!r} is not a valid name (letters, digits and . _ + - only, starting with "
+                     "a letter or digit)", path)
+
+
 def load_recipes(path: str | Path, schema: str | Path | None = None) -> dict[str, Recipe]:
     """The registry at ``path``; with ``schema`` (workflow/schemas/models.schema.yaml) also checked
     against it, so a misspelt key or a value of the wrong type is one line naming model and key."""
     path = Path(path)
     raw = load_yaml(path, "model registry not found") or {}
+    if isinstance(raw, dict):
+        # Before the schema: its pattern lets a final newline through, and its messages quote names.
+        broken = [name for name in raw if isinstance(name, str) and name.splitlines() != [name]]
+        if broken:
+            raise invalid_name(broken[0], path)
     if schema is not None:
         from capflow.configcheck import check_recipes
 
@@ -123,6 +133,5 @@ def load_recipes(path: str | Path, schema: str | Path | None = None) -> dict[str
         raise UserError("expected a mapping of model name -> recipe", path)
     for name in raw:
         if not is_name(name):
-            raise UserError(f"model name {name!r} is not a valid name (letters, digits and . _ + - only, "
-                            "starting with a letter or digit)", path)
+            raise invalid_name(name, path)
     return {name: from_mapping(name, spec or {}, str(path)) for name, spec in raw.items()}

@@ -120,9 +120,14 @@ def load_yaml(path: str | Path, missing: str = "file not found") -> Any:
                         dup.second) from None
     except AliasBomb as exc:
         raise UserError(f"refused: {exc}", path) from None
+    except yaml.reader.ReaderError as exc:
+        raise UserError(f"malformed YAML: character {exc.character!r} is not allowed", path,
+                        text.count("\n", 0, exc.position) + 1) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise UserError(f"malformed YAML: {getattr(exc, 'problem', None) or exc}", path,
-                        None if mark is None else mark.line + 1) from None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"malformed YAML: {problem}", path, None if mark is None else mark.line + 1) from None
     except RecursionError:
         raise UserError("malformed YAML: nested too deeply", path) from None
+    except (ValueError, OverflowError) as exc:  # a value the safe constructor cannot build, e.g. 2001-02-30
+        raise UserError(f"malformed YAML: {' '.join(str(exc).split())}", path) from None

@@ -164,7 +164,7 @@ CASES = [
     bad_candidate("candidates-empty-id", '{"id": "", "text": "x"}', r"candidate id '' is empty or contains whitespace"),
     bad_candidate("candidates-invalid-utf8", b'{"id": "c4", "text": "\xe7\x8c"}\n', r"not valid UTF-8"),
     bad_candidate("candidates-lone-surrogate", '{"id": "c4", "text": "a \\ud800 cat"}',
-                  r"a string holds a lone UTF-16 surrogate, which is not text: 'a \\ud800 cat'"),
+                  r"a string holds a lone UTF-16 surrogate, which is not text: \"a \\ud800 cat\"$"),
     bad_candidate("candidates-text-too-long", json.dumps({"id": "c4", "text": "x" * (MAX_TEXT_CHARS + 1)}),
                   rf"the text of candidate 'c4' is {MAX_TEXT_CHARS + 1} characters long, more than the limit "
                   rf"of {MAX_TEXT_CHARS}$"),
