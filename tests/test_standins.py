@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,11 +16,17 @@ import pytest
 from conftest import REPO, _data_root, run_capflow
 from standins import build_standins, planned, serve
 from standins.llm import ANSWERS, answer_text
-from test_prefetch import closed_endpoint
 
 PAPER = [REPO / "config" / "paper.yaml", REPO / "config" / "paper-ood.yaml"]
 HUB_ENV = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_CACHE", "HF_ENDPOINT", "HF_HOME", "HF_MODULES_CACHE")
 GTE = "gte-multilingual-base"
+
+
+def closed_endpoint() -> str:
+    """A loopback URL nothing listens on: every request to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def _paper_plan():
