@@ -1,7 +1,9 @@
 """Reading and writing the files that flow between rules.
 
 Every writer is atomic: it writes a temporary file beside the target and renames it, so a failed or
-killed job never leaves a half-written output for Snakemake (or a user) to trust.
+killed job never leaves a half-written output for Snakemake (or a user) to trust. A killed writer
+cannot remove its temporary file; the next write of the same output does. A full disk is one line.
+Readers refuse what is not text (invalid UTF-8, a lone UTF-16 surrogate spelt in JSON).
 """
 
 from __future__ import annotations
