@@ -1,7 +1,7 @@
 # capflow: the CapRetrieval study as a workflow. This file only wires; see rules/ and capflow/.
 from snakemake.utils import min_version, validate
 
-from capflow.configcheck import check_config, check_config_files, check_name_patterns
+from capflow.configcheck import check_config, check_config_files, check_keys_one_line, check_name_patterns
 from capflow.errors import UserError
 
 min_version("9.0")
@@ -13,6 +13,7 @@ configfile: "config/config.yaml"
 # One line naming the key for a mistyped key or a bad value; then validation fills in the defaults.
 try:
     check_config_files(workflow.configfiles)
+    check_keys_one_line(config)
     check_name_patterns(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
     check_config(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
 except UserError as exc:

@@ -189,3 +189,15 @@ def check_name_patterns(config: dict, schema_path: str | Path) -> None:
         path, value, _ = found[0]
         raise UserError(f"config {'.'.join(map(str, path))}: {value!r} is not a valid name (letters, digits and "
                         ". _ + - only, starting with a letter or digit)")
+
+
+def check_keys_one_line(config, prefix: str = "") -> None:
+    """A key with a line break (legal YAML) would split every message that names it: refused first."""
+    if isinstance(config, dict):
+        for key, value in config.items():
+            if isinstance(key, str) and key.splitlines() != [key]:
+                raise UserError(f"config {prefix}{key!r}: a key may not be empty or hold a line break")
+            check_keys_one_line(value, f"{prefix}{key}.")
+    elif isinstance(config, list):
+        for index, item in enumerate(config):
+            check_keys_one_line(item, f"{prefix}{index}.")

@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from capflow.configcheck import check_config_files, check_name_patterns
+from capflow.configcheck import check_config_files, check_keys_one_line, check_name_patterns
 from capflow.errors import UserError
 from capflow.prompts import load_prompts
 from capflow.recipes import load_recipes
@@ -153,8 +153,11 @@ def test_a_config_name_with_a_trailing_newline_is_refused():
 @pytest.mark.parametrize("text, message", [
     ("results: a\nzeroshot:\n  models: [bm25]\nresults: b\n", "bad.yaml:4: key 'results' given twice (lines 1 and 4)"),
     (alias_bomb(), f"bad.yaml: refused: its aliases expand it to more than {MAX_EXPANDED_NODES} values"),
-    ('benchmarks:\n  "Cap\\n": {language: zh}\n', "config benchmarks: 'Cap\\n' is not a valid name"),
-], ids=["duplicate-key", "alias-bomb", "name-with-newline"])
+    ('benchmarks:\n  "Cap\\n": {language: zh}\n', "config benchmarks.'Cap\\n': a key may not be empty or hold a line "
+     "break"),
+    ('zeroshot:\n  benchmarks: ["CapRetrieval\\n"]\n', "config zeroshot.benchmarks.0: 'CapRetrieval\\n' is not a valid "
+     "name"),
+], ids=["duplicate-key", "alias-bomb", "key-with-newline", "name-with-newline"])
 def test_planning_stops_with_one_line(workflow_copy, text, message):
     (workflow_copy / "bad.yaml").write_text(text)
     started = time.perf_counter()
@@ -174,3 +177,15 @@ def test_a_json_config_is_read_as_snakemake_reads_it(tmp_path):
     with pytest.raises(UserError) as error:
         check_config_files([path])
     assert str(error.value) == f"{path}: key 'results' given twice in one object"
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"fin\netune": 1}, "config 'fin\\netune': a key may not be empty or hold a line break"),
+    ({"benchmarks": {"Cap": {"language": "zh", "fo\ro": 1}}},
+     "config benchmarks.Cap.'fo\\ro': a key may not be empty or hold a line break"),
+    ({"pools": {"": {}}}, "config pools.'': a key may not be empty or hold a line break"),
+])
+def test_a_config_key_with_a_line_break_is_one_line(config, message):
+    with pytest.raises(UserError) as error:
+        check_keys_one_line(config)
+    assert str(error.value) == message
