@@ -133,3 +133,30 @@ def test_a_model_registry_loads_or_is_one_line(registry, duplicate_a_line):
             assert_one_line(error, path)
             return
         assert set(recipes) <= {"m1", "m2"}
+
+
+CONFIG_KEYS = st.sampled_from(["results", "benchmarks", "zeroshot", "models", "finetune", "seeds", "language",
+                               "CapRetrieval", "Cap\n", "fin\netune", "", "<<"]) | TEXT
+
+
+@PROPERTY_SETTINGS
+@given(st.dictionaries(CONFIG_KEYS, st.dictionaries(CONFIG_KEYS, JSON_VALUES, max_size=3) | JSON_VALUES, max_size=4),
+       st.booleans())
+def test_a_config_file_passes_the_planning_checks_or_is_one_line(config, duplicate_a_line):
+    from capflow.configcheck import check_config, check_config_files, check_keys_one_line, check_name_patterns
+
+    schema = REPO / "workflow" / "schemas" / "config.schema.yaml"
+    text = yaml.safe_dump(config, allow_unicode=True) if config else ""
+    if duplicate_a_line and text:
+        text += text.splitlines(keepends=True)[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.yaml"
+        path.write_bytes(text.encode("utf-8", "surrogatepass"))
+        try:
+            check_config_files([path])
+            loaded = yaml.safe_load(text) or {}
+            check_keys_one_line(loaded)
+            check_name_patterns(loaded, schema)
+            check_config(loaded, schema)
+        except UserError as error:
+            assert "\n" not in str(error), str(error)
