@@ -69,15 +69,13 @@ def public_fields(cls) -> list[str]:
 
 
 def outcome(call) -> str:
-    """'accepted', or the kind of exception the call raised (ValueError covers pydantic's and vLLM's)."""
+    """'accepted', or the exception the call raised: its class and its message's first line, less the
+    ': {...}' dump of the object that some vLLM messages end with."""
     try:
         call()
-    except TypeError:
-        return "TypeError"
-    except ValueError:
-        return "ValueError"
-    except Exception as exc:  # noqa: BLE001 - any other exception is itself the observation
-        return type(exc).__name__
+    except Exception as exc:  # noqa: BLE001 - the exception is the observation
+        first = (str(exc).splitlines() or [""])[0]
+        return f"{type(exc).__name__}: {first.split(': {')[0]}"
     return "accepted"
 
 
@@ -135,6 +133,7 @@ def accepts_keyword(api: dict, name: str) -> str | None:
 
 
 def differences(real: list, fake: list) -> str:
+    """What one list has and the other lacks."""
     real_only = [item for item in real if item not in fake]
     fake_only = [item for item in fake if item not in real]
     parts = ([f"only in vLLM: {json.dumps(real_only, ensure_ascii=False)}"] if real_only else []) + \
@@ -144,56 +143,60 @@ def differences(real: list, fake: list) -> str:
     return "; ".join(parts)
 
 
-def compare(real: dict, fake: dict) -> list[tuple[str, bool, str]]:
-    """(item, ok, detail) for each checked item: capflow's calls against vLLM, and the fake against vLLM."""
-    checks = []
+Check = tuple[str, bool, str]  # (item, ok, detail shown on a mismatch)
 
-    def check(item: str, ok: bool, detail: str = "") -> None:
-        checks.append((item, ok, detail))
 
-    check("vllm exports LLM and SamplingParams", real["exports"] == fake["exports"] == ["LLM", "SamplingParams"],
-          f"vLLM {real['exports']}, fake {fake['exports']}")
-    for name in CAPFLOW_CALLS["LLM"]:
-        where, fake_where = accepts_keyword(real, name), accepts_keyword(fake, name)
-        check(f"LLM({name}=...)", where is not None and where == fake_where,
-              f"vLLM: {where or 'rejected'}, fake: {fake_where or 'rejected'}")
-    check("LLM.__init__ parameters", real["LLM.__init__"] == fake["LLM.__init__"],
-          differences(real["LLM.__init__"], fake["LLM.__init__"]))
-    stray = sorted(set(fake["EngineArgs"]) - set(real["EngineArgs"]))
-    check("EngineArgs fields the fake accepts are vLLM's", not stray, f"not in vLLM: {stray}" if stray else "")
-
+def check_calls(real: dict) -> list[Check]:
+    """capflow's calls against one vLLM release."""
     chat = [p[0] for p in real["LLM.chat"]]
-    fake_chat = [p[0] for p in fake["LLM.chat"]]
+    exports = real["exports"]
+    checks = [("vllm exports LLM and SamplingParams", exports == ["LLM", "SamplingParams"], str(exports))]
+    for name in CAPFLOW_CALLS["LLM"]:
+        checks.append((f"LLM({name}=...)", accepts_keyword(real, name) is not None, "rejected"))
     for position, name in enumerate(CAPFLOW_CALLS["LLM.chat positional"]):
-        check(f"LLM.chat argument {position + 1} is {name}",
-              chat[position:position + 1] == fake_chat[position:position + 1] == [name],
-              f"vLLM: {chat[position:position + 1]}, fake: {fake_chat[position:position + 1]}")
+        checks.append((f"LLM.chat argument {position + 1} is {name}", chat[position:position + 1] == [name],
+                       f"it is {chat[position:position + 1]}"))
     for name in CAPFLOW_CALLS["LLM.chat keywords"]:
-        check(f"LLM.chat({name}=...)", name in chat and name in fake_chat)
-    check("LLM.chat parameters", real["LLM.chat"] == fake["LLM.chat"], differences(real["LLM.chat"], fake["LLM.chat"]))
-
+        checks.append((f"LLM.chat({name}=...)", name in chat, "no such parameter"))
     for name in CAPFLOW_CALLS["SamplingParams"]:
-        check(f"SamplingParams({name}=...)", name in real["SamplingParams"] and name in fake["SamplingParams"])
-    check("SamplingParams fields", real["SamplingParams"] == fake["SamplingParams"],
-          differences(real["SamplingParams"], fake["SamplingParams"]))
+        checks.append((f"SamplingParams({name}=...)", name in real["SamplingParams"], "no such field"))
     for name in CAPFLOW_CALLS["StructuredOutputsParams"]:
-        check(f"vllm.sampling_params.StructuredOutputsParams({name}=...)",
-              name in real["StructuredOutputsParams"] and name in fake["StructuredOutputsParams"])
-    check("StructuredOutputsParams fields", real["StructuredOutputsParams"] == fake["StructuredOutputsParams"],
-          differences(real["StructuredOutputsParams"], fake["StructuredOutputsParams"]))
-
-    for probe, result in real["probes"].items():
-        fake_result = fake["probes"].get(probe)
-        check(f"{probe}: {result}", result == fake_result, f"fake: {fake_result}")
-    check("RequestOutput.outputs[0].text",
-          all("outputs" in api["RequestOutput"] and "text" in api["CompletionOutput"] for api in (real, fake)))
+        checks.append((f"vllm.sampling_params.StructuredOutputsParams({name}=...)",
+                       name in real["StructuredOutputsParams"], "no such field"))
+    verdict = real["probes"]["SamplingParams(capflow's values)"]
+    checks.append(("SamplingParams(capflow's values) is accepted", verdict == "accepted", verdict))
+    checks.append(("RequestOutput.outputs[0].text", "outputs" in real["RequestOutput"]
+                   and "text" in real["CompletionOutput"], "no such attribute"))
     return checks
 
 
-def report(label: str, checks: list[tuple[str, bool, str]]) -> str:
-    lines = [label]
+def check_fake(real: dict, fake: dict) -> list[Check]:
+    """tests/fake_vllm against one vLLM release: the same signatures, fields and verdicts."""
+    placed = {name: (accepts_keyword(real, name), accepts_keyword(fake, name)) for name in CAPFLOW_CALLS["LLM"]}
+    misplaced = {name: f"vLLM: {where[0]}, fake: {where[1]}" for name, where in placed.items() if len(set(where)) > 1}
+    stray = sorted(set(fake["EngineArgs"]) - set(real["EngineArgs"]))
+    checks = [
+        ("vllm exports LLM and SamplingParams", real["exports"] == fake["exports"], str(fake["exports"])),
+        ("LLM(...) takes capflow's keywords where vLLM does", not misplaced, str(misplaced)),
+        ("LLM.__init__ parameters", real["LLM.__init__"] == fake["LLM.__init__"],
+         differences(real["LLM.__init__"], fake["LLM.__init__"])),
+        ("EngineArgs fields the fake accepts are vLLM's", not stray, f"not in vLLM: {stray}"),
+        ("LLM.chat parameters", real["LLM.chat"] == fake["LLM.chat"], differences(real["LLM.chat"], fake["LLM.chat"])),
+    ]
+    for cls in ("SamplingParams", "StructuredOutputsParams"):
+        checks.append((f"{cls} fields", real[cls] == fake[cls], differences(real[cls], fake[cls])))
+    for probe, verdict in real["probes"].items():
+        checks.append((f"{probe} -> {verdict}", fake["probes"].get(probe) == verdict,
+                       f"fake: {fake['probes'].get(probe)}"))
+    checks.append(("RequestOutput.outputs[0].text", "outputs" in fake["RequestOutput"]
+                   and "text" in fake["CompletionOutput"], "no such attribute"))
+    return checks
+
+
+def report(title: str, checks: list[Check]) -> str:
+    lines = [title]
     for item, ok, detail in checks:
-        lines.append(f"  {'ok' if ok else 'MISMATCH'}  {item}" + ("" if ok or not detail else f"  ({detail})"))
+        lines.append(f"  {'ok' if ok else 'MISMATCH'}  {item}" + ("" if ok else f"  ({detail})"))
     return "\n".join(lines)
 
 
@@ -206,8 +209,8 @@ def run_describe(python: str, fake_api: str | None = None) -> dict:
     result = subprocess.run([python, str(Path(__file__).resolve()), "--describe"], env=env, cwd=REPO,
                             capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
-        tail = result.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise SystemExit(f"{python}: importing vllm failed: {tail[0]}")
+        tail = result.stderr.strip().splitlines()[-1:] or [f"exit status {result.returncode}"]
+        raise ImportError(f"importing vllm failed: {tail[0].strip()}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -225,19 +228,28 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for python in args.pythons:
         start = time.monotonic()
-        real = run_describe(python)
+        try:
+            real = run_describe(python)
+        except ImportError as exc:
+            print(f"vLLM ({python})\n  MISMATCH  {exc}")
+            failed = True
+            continue
         fake_api = fake_api_for(real["version"])
-        checks = compare(real, run_describe(sys.executable, fake_api))
+        calls = check_calls(real)
+        checks = check_fake(real, run_describe(sys.executable, fake_api))
         recorded = RECORDED / f"vllm-{real['version']}.json"
         if args.record:
+            from capflow.io import write_json
+
             RECORDED.mkdir(exist_ok=True)
-            recorded.write_text(json.dumps(real, indent=1, ensure_ascii=False) + "\n")
+            write_json(recorded, real)
         stored = json.loads(recorded.read_text()) if recorded.exists() else None
         checks.append((f"recorded in {recorded.relative_to(REPO)}", stored == real,
                        "absent: rerun with --record" if stored is None else "stale: rerun with --record"))
-        print(report(f"vLLM {real['version']} ({python}) against tests/fake_vllm as {fake_api} "
-                     f"[{time.monotonic() - start:.0f} s]", checks))
-        failed |= not all(ok for _, ok, _ in checks)
+        print(f"vLLM {real['version']} ({python}), {time.monotonic() - start:.0f} s")
+        print(report(" capflow's calls:", calls))
+        print(report(f" tests/fake_vllm as vLLM {fake_api}:", checks))
+        failed |= not all(ok for _, ok, _ in calls + checks)
     print("MISMATCH" if failed else "ok: tests/fake_vllm and capflow's calls match every vLLM checked")
     return 1 if failed else 0
 

@@ -18,6 +18,15 @@ from capflow.generate.backend import GenerationRequest, GeneratorSettings, OnAns
 log = logging.getLogger(__name__)
 
 
+def refusals() -> tuple[type[Exception], ...]:
+    """What vLLM raises for settings it refuses: ValueErrors in 0.11, VLLMValidationError (no ValueError) later."""
+    try:
+        from vllm.exceptions import VLLMValidationError
+    except ImportError:
+        return (ValueError,)
+    return (ValueError, VLLMValidationError)
+
+
 class VllmBackend:
     def __init__(self, settings: GeneratorSettings, schema: dict | None):
         try:
@@ -35,7 +44,7 @@ class VllmBackend:
             self.sampling_params = vllm.SamplingParams(
                 temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens,
                 seed=sampling.seed, structured_outputs=structured)
-        except ValueError as exc:
+        except refusals() as exc:
             raise UserError(f"vLLM {version} refuses the sampling settings (generate.sampling): {exc}") from None
         log.info("loading %s with vLLM %s (tensor_parallel_size=%d)", settings.model, version,
                  options.tensor_parallel_size)

@@ -1,2 +1,29 @@
-class VLLMValidationError(ValueError):
-    """vLLM 0.34 raises this for invalid request parameters; 0.11 raised plain ValueErrors."""
+"""vLLM 0.34's exceptions (0.11 has no vllm.exceptions and raises ValueErrors). VLLMValidationError is
+no ValueError."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vllm.api import API
+
+if API == "0.11":
+    raise ImportError("vllm.exceptions is new in vLLM 0.34's API")
+
+
+class VLLMError(Exception):
+    pass
+
+
+class VLLMClientError(VLLMError):
+    pass
+
+
+class VLLMValidationError(VLLMClientError):
+    def __init__(self, message: str, *, parameter: str | None = None, value: Any = None) -> None:
+        super().__init__(message)
+        self.parameter, self.value = parameter, value
+
+    def __str__(self) -> str:
+        extras = [f"{name}={getattr(self, name)}" for name in ("parameter", "value") if getattr(self, name) is not None]
+        return f"{super().__str__()} ({', '.join(extras)})" if extras else super().__str__()

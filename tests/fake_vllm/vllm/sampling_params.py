@@ -1,8 +1,8 @@
 """SamplingParams and StructuredOutputsParams with the fields and checks of the vLLM API chosen in vllm.api.
 
-StructuredOutputsParams is a pydantic dataclass, as in vLLM: an unknown field raises pydantic's
-ValidationError, a ValueError (a plain dataclass would raise TypeError). vLLM 0.11 refuses two
-constraints at once; 0.34 also refuses none. 0.34 raises its VLLMValidationError, a ValueError.
+StructuredOutputsParams is a pydantic dataclass, as in vLLM, which ignores unknown fields. vLLM 0.11
+refuses two constraints at once (pydantic wraps its ValueError in a ValidationError); 0.34 also
+refuses none. vLLM 0.11 raises ValueErrors, 0.34 its VLLMValidationError, which is no ValueError.
 """
 
 from __future__ import annotations
@@ -15,9 +15,18 @@ from typing import Any
 from pydantic.dataclasses import dataclass
 
 from vllm.api import API, only
-from vllm.exceptions import VLLMValidationError
+
+if API != "0.11":
+    from vllm.exceptions import VLLMValidationError
 
 CONSTRAINTS = ("json", "regex", "choice", "grammar", "json_object", "structural_tag")
+
+
+def refusal(message: str, parameter: str | None = None, value: Any = None) -> Exception:
+    """The exception vLLM raises for an invalid setting."""
+    if API == "0.11":
+        return ValueError(message)
+    return VLLMValidationError(message, parameter=parameter, value=value)
 
 
 @dataclass
@@ -39,11 +48,11 @@ class StructuredOutputsParams:
     def __post_init__(self):
         count = sum(getattr(self, name) is not None for name in CONSTRAINTS)
         if count > 1:
-            raise VLLMValidationError("You can only use one kind of structured outputs constraint "
-                                      f"but multiple are specified: {self.__dict__}")
+            raise refusal("You can only use one kind of structured outputs constraint "
+                          f"but multiple are specified: {self.__dict__}")
         if count < 1 and API != "0.11":
-            raise VLLMValidationError("You must use one kind of structured outputs constraint "
-                                      f"but none are specified: {self.__dict__}")
+            raise refusal("You must use one kind of structured outputs constraint "
+                          f"but none are specified: {self.__dict__}")
 
 
 # SamplingParams' public fields and their defaults, in vLLM's order
@@ -52,7 +61,8 @@ FIELDS: dict[str, Any] = dict([
     ("repetition_penalty", 1.0), ("temperature", 1.0), *only("0.34", ("watermarking", None)), ("top_p", 1.0),
     ("top_k", 0), ("min_p", 0.0), ("seed", None), ("stop", None), ("stop_token_ids", None), ("ignore_eos", False),
     ("max_tokens", 16), ("min_tokens", 0), ("logprobs", None), ("prompt_logprobs", None),
-    *only("0.34", ("prompt_logprob_start", None), ("logprob_token_ids", None), ("flat_logprobs", False)),
+    *only("0.34", ("prompt_logprob_token_ids", None), ("prompt_logprob_start", None), ("logprob_token_ids", None),
+          ("flat_logprobs", False)),
     ("detokenize", True), ("skip_special_tokens", True), ("spaces_between_special_tokens", True),
     *only("0.11", ("logits_processors", None)), ("include_stop_str_in_output", False),
     *only("0.11", ("truncate_prompt_tokens", None)), ("output_kind", None),
@@ -76,17 +86,18 @@ class SamplingParams:
 
     def _verify_args(self) -> None:
         if self.n < 1:
-            raise VLLMValidationError(f"n must be at least 1, got {self.n}.")
+            raise refusal(f"n must be at least 1, got {self.n}.")
         if not math.isfinite(self.temperature) and API != "0.11":
-            raise VLLMValidationError(f"temperature must be a finite number, got {self.temperature}.")
+            raise refusal(f"temperature must be a finite number, got {self.temperature}.", "temperature",
+                          self.temperature)
         if self.temperature < 0.0:
-            raise VLLMValidationError(f"temperature must be non-negative, got {self.temperature}.")
+            raise refusal(f"temperature must be non-negative, got {self.temperature}.", "temperature", self.temperature)
         if self.temperature > 2.0 and API != "0.11":
-            raise VLLMValidationError(f"temperature must be in [0, 2], got {self.temperature}.")
+            raise refusal(f"temperature must be in [0, 2], got {self.temperature}.", "temperature", self.temperature)
         if not 0.0 < self.top_p <= 1.0:
-            raise VLLMValidationError(f"top_p must be in (0, 1], got {self.top_p}.")
+            raise refusal(f"top_p must be in (0, 1], got {self.top_p}.", "top_p", self.top_p)
         if self.max_tokens is not None and self.max_tokens < 1:
-            raise VLLMValidationError(f"max_tokens must be at least 1, got {self.max_tokens}.")
+            raise refusal(f"max_tokens must be at least 1, got {self.max_tokens}.", "max_tokens", self.max_tokens)
 
     def __repr__(self) -> str:
         changed = {k: getattr(self, k) for k, v in FIELDS.items() if getattr(self, k) != v}
