@@ -35,7 +35,7 @@ FAKE_VLLM = REPO / "tests" / "fake_vllm"
 RECORDED = FAKE_VLLM / "api"
 # tests/fake_vllm mimics one API generation at a time (FAKE_VLLM_API); a release is compared with the
 # newest generation that is not newer than itself.
-FAKE_APIS = ("0.11", "0.34")
+FAKE_APIS = ("0.11", "0.33", "0.34")
 
 # What capflow.generate.vllm_backend passes; tests/test_vllm_contract.py holds this against the calls the
 # backend really makes.

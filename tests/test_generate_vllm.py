@@ -1,5 +1,5 @@
-"""The vLLM backend against tests/fake_vllm, a fake with vLLM's signatures and argument checks, as vLLM 0.11
-and as vLLM 0.34 (tests/test_vllm_contract.py holds the fake against both releases' recorded APIs)."""
+"""The vLLM backend against tests/fake_vllm, a fake with vLLM's signatures and argument checks, as vLLM
+0.11, 0.33 and 0.34 (tests/test_vllm_contract.py holds the fake against those releases' recorded APIs)."""
 
 import importlib
 import json
@@ -16,7 +16,7 @@ from capflow.prompts import load_prompts
 FAKE_VLLM = Path(__file__).parent / "fake_vllm"
 
 
-@pytest.fixture(params=["0.11", "0.34"])
+@pytest.fixture(params=["0.11", "0.33", "0.34"])
 def fake_vllm(request, monkeypatch):
     monkeypatch.setenv("FAKE_VLLM_API", request.param)
     monkeypatch.syspath_prepend(str(FAKE_VLLM))
@@ -45,7 +45,7 @@ def test_the_fake_rejects_what_vllm_rejects(fake_vllm):
     from vllm.api import API
     from vllm.sampling_params import StructuredOutputsParams
 
-    # vLLM 0.11 raises ValueErrors; 0.34 its VLLMValidationError, which is no ValueError
+    # vLLM 0.11 raises ValueErrors; 0.33 and 0.34 their VLLMValidationError, which is no ValueError
     refused = ValueError if API == "0.11" else importlib.import_module("vllm.exceptions").VLLMValidationError
     with pytest.raises(TypeError, match="unexpected keyword argument 'max_len'"):
         vllm.LLM(model="m", max_len=10)

@@ -4,7 +4,7 @@ One ``LLM`` per job; a whole shard goes to ``LLM.chat`` at once so vLLM schedule
 itself. The model's own chat template renders the messages (with ``chat_template_kwargs``, which
 switch Qwen3's thinking off), and answers are constrained to the query JSON schema through
 ``SamplingParams(structured_outputs=StructuredOutputsParams(json=schema))``. These calls are the
-same in vLLM 0.11 and 0.34; benchmarks/vllm_contract.py checks them against both releases.
+same from vLLM 0.11 to 0.34; benchmarks/vllm_contract.py checks them against real releases.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def refusals() -> tuple[type[Exception], ...]:
-    """What vLLM raises for settings it refuses: ValueErrors in 0.11, VLLMValidationError (no ValueError) later."""
+    """What vLLM raises for settings it refuses: ValueError in 0.11, VLLMValidationError (no ValueError) in 0.33."""
     try:
         from vllm.exceptions import VLLMValidationError
     except ImportError:
@@ -37,7 +37,7 @@ class VllmBackend:
         self.settings = settings
         options, sampling = settings.vllm, settings.sampling
         version = getattr(vllm, "__version__", "?")
-        # Built before the model loads, so that settings this vLLM refuses (0.34 caps temperature at 2)
+        # Built before the model loads, so that settings this vLLM refuses (from 0.24 it caps temperature at 2)
         # stop the job at once, not after minutes of loading weights.
         try:
             structured = None if schema is None else StructuredOutputsParams(json=schema)

@@ -1,5 +1,5 @@
-"""vLLM 0.34's exceptions (0.11 has no vllm.exceptions and raises ValueErrors). VLLMValidationError is
-no ValueError."""
+"""The exceptions of vLLM 0.33 and 0.34, where VLLMValidationError is no ValueError. vLLM 0.11 has no
+vllm.exceptions and raises ValueErrors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from vllm.api import API
 
 if API == "0.11":
-    raise ImportError("vllm.exceptions is new in vLLM 0.34's API")
+    raise ImportError("vLLM 0.11 has no vllm.exceptions")
 
 
 class VLLMError(Exception):

@@ -1,8 +1,8 @@
 """SamplingParams and StructuredOutputsParams with the fields and checks of the vLLM API chosen in vllm.api.
 
 StructuredOutputsParams is a pydantic dataclass, as in vLLM, which ignores unknown fields. vLLM 0.11
-refuses two constraints at once (pydantic wraps its ValueError in a ValidationError); 0.34 also
-refuses none. vLLM 0.11 raises ValueErrors, 0.34 its VLLMValidationError, which is no ValueError.
+refuses two constraints at once (pydantic wraps its ValueError in a ValidationError); 0.33 also
+refuses none. vLLM 0.11 raises ValueErrors, 0.33 and 0.34 their VLLMValidationError, no ValueError.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic.dataclasses import dataclass
 
-from vllm.api import API, only
+from vllm.api import API, before, since
 
 if API != "0.11":
     from vllm.exceptions import VLLMValidationError
@@ -57,19 +57,19 @@ class StructuredOutputsParams:
 
 # SamplingParams' public fields and their defaults, in vLLM's order
 FIELDS: dict[str, Any] = dict([
-    ("n", 1), *only("0.11", ("best_of", None)), ("presence_penalty", 0.0), ("frequency_penalty", 0.0),
-    ("repetition_penalty", 1.0), ("temperature", 1.0), *only("0.34", ("watermarking", None)), ("top_p", 1.0),
+    ("n", 1), *before("0.33", ("best_of", None)), ("presence_penalty", 0.0), ("frequency_penalty", 0.0),
+    ("repetition_penalty", 1.0), ("temperature", 1.0), *since("0.33", ("watermarking", None)), ("top_p", 1.0),
     ("top_k", 0), ("min_p", 0.0), ("seed", None), ("stop", None), ("stop_token_ids", None), ("ignore_eos", False),
     ("max_tokens", 16), ("min_tokens", 0), ("logprobs", None), ("prompt_logprobs", None),
-    *only("0.34", ("prompt_logprob_token_ids", None), ("prompt_logprob_start", None), ("logprob_token_ids", None),
+    *since("0.33", ("prompt_logprob_token_ids", None), ("prompt_logprob_start", None), ("logprob_token_ids", None),
           ("flat_logprobs", False)),
     ("detokenize", True), ("skip_special_tokens", True), ("spaces_between_special_tokens", True),
-    *only("0.11", ("logits_processors", None)), ("include_stop_str_in_output", False),
-    *only("0.11", ("truncate_prompt_tokens", None)), ("output_kind", None),
-    *only("0.34", ("stream_interval", None), ("skip_clone", False)), ("output_text_buffer_length", 0),
-    ("structured_outputs", None), *only("0.11", ("guided_decoding", None)), ("logit_bias", None),
+    *before("0.33", ("logits_processors", None)), ("include_stop_str_in_output", False),
+    *before("0.33", ("truncate_prompt_tokens", None)), ("output_kind", None),
+    *since("0.33", ("stream_interval", None), ("skip_clone", False)), ("output_text_buffer_length", 0),
+    ("structured_outputs", None), *before("0.33", ("guided_decoding", None)), ("logit_bias", None),
     ("allowed_token_ids", None), ("extra_args", None), ("bad_words", None), ("skip_reading_prefix_cache", None),
-    *only("0.34", ("thinking_token_budget", None), ("repetition_detection", None), ("routed_experts_prompt_start", 0),
+    *since("0.33", ("thinking_token_budget", None), ("repetition_detection", None), ("routed_experts_prompt_start", 0),
           ("trace_decode_token_ids", None)),
 ])
 
