@@ -170,6 +170,6 @@ def test_sampling_settings_vllm_refuses_stop_the_job_before_the_model_loads(fake
     else:
         with pytest.raises(UserError) as refused:
             make_backend(hot, prompts.schema)
-        assert str(refused.value) == ("vLLM 0.0.0+fake refuses the sampling settings (generate.sampling): "
+        assert str(refused.value) == (f"vLLM {API}.0+fake refuses the sampling settings (generate.sampling): "
                                       "temperature must be in [0, 2], got 2.5. (parameter=temperature, value=2.5)")
         assert fake_vllm.INSTANCES == []

@@ -95,3 +95,22 @@ def test_the_calls_the_contract_checks_are_the_calls_the_backend_makes(monkeypat
     structured = params.structured_outputs
     assert [name for name in CONSTRAINTS if getattr(structured, name) is not None] == ["json"]
     assert calls["StructuredOutputsParams"] == ("json",)
+
+
+def test_the_script_reports_each_item_and_fails_on_a_release_it_has_no_record_of(monkeypatch, capsys):
+    # the fake stands in for an installed vLLM: as 0.33 it matches itself, but 0.33.0+fake was never recorded
+    monkeypatch.setenv("PYTHONPATH", str(contract.FAKE_VLLM))
+    monkeypatch.setenv("FAKE_VLLM_API", "0.33")
+    assert contract.main([sys.executable]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"vLLM 0.33.0+fake ({sys.executable}), ")
+    assert [line for line in lines if not line.startswith("  ok  ")] == [
+        lines[0], " capflow's calls:", " tests/fake_vllm as vLLM 0.33:",
+        "  MISMATCH  recorded in tests/fake_vllm/api/vllm-0.33.0+fake.json  (absent: rerun with --record)", "MISMATCH"]
+    assert len(lines) == 2 + len(contract.check_calls(RECORDED["0.33.0"])) + 1 + len(
+        contract.check_fake(RECORDED["0.33.0"], RECORDED["0.33.0"])) + 1 + 1
+
+    assert contract.main(["--calls-only", sys.executable]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "ok: capflow's calls match every vLLM checked"
+    assert sum(line.startswith("  ok  ") for line in lines) == 20
