@@ -226,3 +226,29 @@ def test_the_report_page_holds_every_figure_and_table(done, small_data):
     tables = sorted(p.name for p in (done / "results" / "tables").glob("*.csv") if p.name != "per_query.csv")
     assert figures and tables
     assert [name for name in figures + tables if name not in page] == []
+
+
+# Under Snakemake's default rerun triggers (mtime, params, input, software-env, code), as users run it.
+def test_a_leakage_threshold_change_reruns_the_filter_and_everything_after_it(done, small_data):
+    (done / "threshold.yaml").write_text("leakage:\n  threshold: 0.98\n")
+    planned = plan(done, small_data, "--configfile", "small.yaml", "threshold.yaml", "--", "all")
+    # both pools' filters, their 2 kinds x 2 shards, the KW training sets and finetunes, and their
+    # evaluation on the test view
+    assert planned["jobs"] == {"leakage": 2, "generate": 8, "trainset": 2, "finetune": 2, "evaluate": 2,
+                               "mteb_json": 2, "per_query": 1, "tables_finetune": 1, "figures_finetune": 1,
+                               "latex": 1, "all": 1}, planned["jobs"]
+
+
+def test_a_pool_change_reruns_that_pool_alone(done, small_data):
+    (done / "pool.yaml").write_text("pools:\n  ood:\n    size: 50\n")
+    planned = plan(done, small_data, "--configfile", "small.yaml", "pool.yaml", "--", "all")
+    assert planned["jobs"] == {"pool": 1, "leakage": 1, "generate": 4, "trainset": 1, "finetune": 1,
+                               "evaluate": 1, "mteb_json": 1, "per_query": 1, "tables_finetune": 1,
+                               "figures_finetune": 1, "latex": 1, "all": 1}, planned["jobs"]
+    assert planned["wildcards"]["pool"] == ["pool=ood"]
+
+
+def test_a_prompt_change_reruns_nothing_the_heuristic_generator_made(done, small_data):
+    prompts = done / "config" / "prompts" / "en.yaml"
+    prompts.write_text(prompts.read_text() + "\n# edited\n")
+    assert plan_small(done, small_data, "--", "all")["jobs"] == {}
