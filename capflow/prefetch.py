@@ -128,7 +128,7 @@ def cached(item: dict) -> dict | None:
     repo, revision = item["repo"], item.get("revision")
     if item["kind"] == "model":
         snapshot = hub.cached_snapshot(repo, revision=revision)
-        if snapshot is None:
+        if snapshot is None or any(hub.cached_snapshot(code) is None for code in code_repos(snapshot, repo)):
             return None
         sizes = _folder_sizes(snapshot)
         return {"commit": snapshot.name, "files": len(sizes), "bytes": sum(sizes.values())}
@@ -178,11 +178,29 @@ def measure(item: dict, endpoint: str | None) -> dict:
     return {"commit": commit, "files": len(sizes), "bytes": sum(sizes.values())}
 
 
+def code_repos(snapshot: Path, repo: str) -> list[str]:
+    """Other repos whose code the model's ``auto_map`` names (``owner/name--module.Class``):
+    transformers loads that code from the named repo's main branch, so it is fetched with the model."""
+    found: list[str] = []
+    for name in ("config.json", "tokenizer_config.json"):
+        path = snapshot / name
+        auto_map = (json.loads(path.read_text(encoding="utf-8")).get("auto_map") or {}) if path.is_file() else {}
+        for target in auto_map.values():
+            for reference in target if isinstance(target, list) else [target]:
+                if isinstance(reference, str) and "--" in reference:
+                    other = reference.split("--")[0]
+                    if other != repo and other not in found:
+                        found.append(other)
+    return found
+
+
 def fetch(item: dict, endpoint: str | None) -> dict:
     """Download the item into the caches: what the caches then hold of it ({commit, files, bytes})."""
     repo, revision, endpoint = item["repo"], item.get("revision"), item.get("endpoint") or endpoint
     if item["kind"] == "model":
         snapshot = hub.download_snapshot(repo, revision=revision, endpoint=endpoint)
+        for code in code_repos(snapshot, repo):
+            hub.download_snapshot(code, endpoint=endpoint)
         sizes = _folder_sizes(snapshot)
         return {"commit": snapshot.name, "files": len(sizes), "bytes": sum(sizes.values())}
     if item["kind"] == "files":

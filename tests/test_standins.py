@@ -140,18 +140,11 @@ def test_each_encoder_embeds_offline_as_its_recipe_pools(name, probed):
     assert found["dtype"] == "float32"  # dtype auto loads half weights as fp32 on a CPU
 
 
-class CodeRepoNotPrefetched(AssertionError):
-    """The offline load failed, and the code repo that auto_map names is not in the hub cache."""
-
-
-@pytest.mark.xfail(strict=True, raises=CodeRepoNotPrefetched,
-                   reason="the prefetch step fetches gte-multilingual-base but not the code repo its config.json's "
-                          "auto_map names (Alibaba-NLP/new-impl), so the offline load fails")
 def test_gte_multilingual_loads_offline_after_the_prefetch(prefetched, probed):
+    """The prefetch fetches the code repo the model's auto_map names (Alibaba-NLP/new-impl) with it."""
     home, _ = prefetched
+    assert (home / "hub" / "models--Alibaba-NLP--new-impl").exists()
     found = probed["encoders"][GTE]
-    if "error" in found and not (home / "hub" / "models--Alibaba-NLP--new-impl").exists():
-        raise CodeRepoNotPrefetched(found["error"])
     assert "error" not in found, found["error"]
     assert found["shape"] == [3, 32] and found["max_difference"] < 1e-4
 
