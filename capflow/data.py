@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from capflow import benchmark as bm
-from capflow import hub
+from capflow import hub, slicing, worklog
 from capflow.errors import UserError
 from capflow.io import write_json
 
@@ -111,11 +111,17 @@ def configure_parser(parser) -> None:
     parser.add_argument("--candidates", required=True, type=Path, help="output candidates JSONL {id, text}")
     parser.add_argument("--queries", required=True, type=Path, help="output queries JSONL {id, query, positives}")
     parser.add_argument("--types", required=True, type=Path, help="output query-type map JSON {query id: type}")
+    slicing.add_arguments(parser)
 
 
 def main(args) -> None:
-    benchmark, query_types = materialise(args.name, local_dirs=args.local_dirs, repo=args.repo,
-                                         revision=args.revision, endpoint=args.endpoint)
+    with worklog.timed() as seconds:
+        full, query_types = materialise(args.name, local_dirs=args.local_dirs, repo=args.repo,
+                                        revision=args.revision, endpoint=args.endpoint)
+    benchmark = slicing.from_args(args).apply(full)
+    kept = {q.id for q in benchmark.queries}
+    query_types = {qid: name for qid, name in query_types.items() if qid in kept}
     write_outputs(benchmark, query_types, args.candidates, args.queries, args.types)
+    worklog.write(worklog.WorkRecord("data", slicing.sizes(benchmark), seconds(), full=slicing.sizes(full)))
     log.info("%s: %d candidates, %d queries (%d with positives)", args.name, len(benchmark.candidate_ids),
              len(benchmark.queries), sum(1 for q in benchmark.queries if q.qrels))

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
+from capflow import worklog
 from capflow.recipes import Recipe
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,12 @@ def embed(recipe: Recipe, texts: Sequence[str], role: str, cache_root: Path | No
              len(texts) - len(missing), len(missing))
     if missing:
         if "model" not in state:
-            state["model"] = encoders.load_encoder(recipe, device=device, weights=state["weights"])
-        fresh = encoders.encode(state["model"], [prepared[i] for i in missing], recipe.batch_size)
+            with worklog.timed() as loading:
+                state["model"] = encoders.load_encoder(recipe, device=device, weights=state["weights"])
+            state["setup_seconds"] = state.get("setup_seconds", 0.0) + loading()
+        with worklog.timed() as encoding:
+            fresh = encoders.encode(state["model"], [prepared[i] for i in missing], recipe.batch_size)
+        state["encode_seconds"] = state.get("encode_seconds", 0.0) + encoding()
         new = {keys[i]: fresh[j] for j, i in enumerate(missing)}
         if cache:
             cache.store(list(new), np.stack(list(new.values())))
@@ -88,9 +93,11 @@ def embed(recipe: Recipe, texts: Sequence[str], role: str, cache_root: Path | No
 
 
 def search(recipe: Recipe, candidate_texts: Sequence[str], query_texts: Sequence[str], depth: int, *,
-           cache_root: Path | None = None, device: str | None = None) -> list[list[tuple[int, float]]]:
-    """Per query, the ``depth`` best candidates as (candidate index, cosine), best first."""
-    state: dict = {}
+           cache_root: Path | None = None, device: str | None = None,
+           state: dict | None = None) -> list[list[tuple[int, float]]]:
+    """Per query, the ``depth`` best candidates as (candidate index, cosine), best first; ``state`` keeps
+    the loaded model and counts the texts encoded and the seconds spent loading and encoding."""
+    state = state if state is not None else {}
     passages = embed(recipe, candidate_texts, "passage", cache_root, device, state)
     queries = embed(recipe, query_texts, "query", cache_root, device, state)
     return cosine_top_k(queries, passages, depth)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from capflow import hub
+from capflow import hub, worklog
 from capflow.benchmark import MAX_TEXT_CHARS, check_text_length, normalise_whitespace
 from capflow.errors import UserError
 from capflow.io import decode_utf8, iter_jsonl, open_binary, write_json, write_jsonl
@@ -243,8 +243,11 @@ def read_source(args) -> Iterator[Passage]:
 
 
 def main(args) -> None:
-    passages, stats = build_pool(read_source(args), min_chars=args.min_chars, max_chars=args.max_chars,
-                                 size=args.size, seed=args.seed)
+    with worklog.timed() as seconds:
+        passages, stats = build_pool(read_source(args), min_chars=args.min_chars, max_chars=args.max_chars,
+                                     size=args.size, seed=args.seed)
+    worklog.write(worklog.WorkRecord("pool", {"passages": len(passages)}, seconds(),
+                                     full={"passages": stats["counts"]["eligible"]}))
     if not passages:
         raise UserError(f"{args.key}: no passage survived the filters ({stats['counts']})")
     stats["kind"] = args.kind

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from capflow import bm25, scoring
+from capflow import bm25, scoring, worklog
 from capflow.benchmark import Benchmark, load_benchmark
 from capflow.error_report import error_report
 from capflow.errors import UserError
@@ -33,12 +33,19 @@ def retrieve(benchmark: Benchmark, recipe: Recipe, *, language: str, depth: int,
     if recipe.kind == "bm25":
         if language not in bm25.TOKENIZERS:
             raise UserError(f"BM25 has no tokenizer for language '{language}' (known: zh, en)")
-        ranked = bm25.search(benchmark.candidate_texts, query_texts, language, search_depth)
+        with worklog.timed() as seconds:
+            ranked = bm25.search(benchmark.candidate_texts, query_texts, language, search_depth)
+        texts = len(benchmark.candidate_texts) + len(query_texts)
+        worklog.write(worklog.WorkRecord("retrieve", {"texts": texts}, seconds(), device=worklog.device_name()))
     else:
         from capflow import dense
 
+        state: dict = {}
         ranked = dense.search(recipe, benchmark.candidate_texts, query_texts, search_depth,
-                              cache_root=cache_root, device=device)
+                              cache_root=cache_root, device=device, state=state)
+        worklog.write(worklog.WorkRecord("retrieve", {"texts": state.get("encoded", 0)},
+                                         state.get("encode_seconds", 0.0), state.get("setup_seconds", 0.0),
+                                         device=worklog.device_name()))
     ids = benchmark.candidate_ids
     return {q.id: [(ids[i], s) for i, s in hits if not (ignore_identical_ids and ids[i] == q.id)][:depth]
             for q, hits in zip(benchmark.queries, ranked, strict=True)}

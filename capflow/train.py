@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from capflow import worklog
 from capflow.benchmark import has_visible_text
 from capflow.cpus import available_cpus
 from capflow.errors import UserError
@@ -594,6 +595,8 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
         write_json(summary_path, summary)
     replace_dir(staged, out, work / "previous")
     shutil.rmtree(work, ignore_errors=True)
+    units = {"steps": steps_run, "pairs": steps_run * settings.batch_size}
+    worklog.write(worklog.WorkRecord("train", units, elapsed, device=worklog.device_name()))
     log.info("saved %s (%d steps, %.1f pairs/s, final hold-out loss %s)", out, summary["steps"],
              summary["pairs_per_second"] or 0.0, summary["final_eval_loss"])
     return summary
