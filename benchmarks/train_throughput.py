@@ -47,7 +47,8 @@ def worker(args) -> dict:
     import torch
     from transformers import TrainerCallback
 
-    from capflow import encoders, train as tr
+    from capflow import encoders
+    from capflow import train as tr
     from capflow.recipes import load_recipes
 
     if args.threads:

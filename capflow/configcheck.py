@@ -161,9 +161,10 @@ def pattern_mismatches(instance, schema: dict, root: dict | None = None, path: t
     if not isinstance(schema, dict):
         return []
     found = []
-    if isinstance(instance, str) and isinstance(schema.get("pattern"), str):
-        if re.search(schema["pattern"], instance) and not re.fullmatch(schema["pattern"], instance):
-            found.append((path, instance, schema["pattern"]))
+    pattern = schema.get("pattern")
+    if (isinstance(instance, str) and isinstance(pattern, str) and re.search(pattern, instance)
+            and not re.fullmatch(pattern, instance)):
+        found.append((path, instance, pattern))
     if isinstance(instance, dict):
         properties = schema.get("properties", {})
         extra = schema.get("additionalProperties")

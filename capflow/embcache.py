@@ -11,8 +11,8 @@ import logging
 import uuid
 import zipfile
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -11,8 +11,9 @@ import hashlib
 import importlib.resources
 import importlib.util
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -102,7 +103,7 @@ def torch_dtype(recipe: Recipe, device: str):
     return getattr(torch, recipe.dtype)
 
 
-def max_positions(model: "SentenceTransformer") -> int | None:
+def max_positions(model: SentenceTransformer) -> int | None:
     """The longest input the model's first module takes: its config's ``max_position_embeddings``,
     or the tokenizer's ``model_max_length`` where smaller (XLM-R reserves two positions)."""
     limits = []
@@ -135,7 +136,7 @@ def check_eos(recipe: Recipe, tokenizer) -> None:
                         "give every text two; set append_eos: false")
 
 
-def load_encoder(recipe: Recipe, device: str | None = None, weights: Path | None = None) -> "SentenceTransformer":
+def load_encoder(recipe: Recipe, device: str | None = None, weights: Path | None = None) -> SentenceTransformer:
     """A SentenceTransformer that embeds exactly as the recipe says (pooling, padding, length, dtype)."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
@@ -174,7 +175,7 @@ def prepared_texts(recipe: Recipe, texts: Sequence[str], role: str, eos: str | N
     return [recipe.prepare(t, role) + suffix for t in texts]
 
 
-def token_lengths(model: "SentenceTransformer", texts: Sequence[str]) -> list[int]:
+def token_lengths(model: SentenceTransformer, texts: Sequence[str]) -> list[int]:
     """Each text's length in tokens, truncated as the model truncates.
 
     Sorting batches by token count rather than characters leaves far less padding: on the
@@ -187,7 +188,7 @@ def token_lengths(model: "SentenceTransformer", texts: Sequence[str]) -> list[in
     return [len(x) for x in ids]
 
 
-def encode(model: "SentenceTransformer", texts: Sequence[str], batch_size: int,
+def encode(model: SentenceTransformer, texts: Sequence[str], batch_size: int,
            show_progress: bool = True) -> np.ndarray:
     """L2-normalised float32 embeddings, batched over texts sorted by length to minimise padding."""
     import torch

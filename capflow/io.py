@@ -16,8 +16,9 @@ import os
 import re
 import socket
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from capflow.errors import UserError
 

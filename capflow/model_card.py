@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from capflow.io import read_json, write_json, write_text
 from capflow.recipes import Recipe

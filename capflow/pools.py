@@ -23,9 +23,9 @@ import logging
 import random
 import re
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from capflow import hub, worklog
 from capflow.benchmark import MAX_TEXT_CHARS, check_text_length, normalise_whitespace

@@ -62,7 +62,7 @@ class Recipe:
         return json.dumps(fields_, sort_keys=True, ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, text: str) -> "Recipe":
+    def from_json(cls, text: str) -> Recipe:
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -71,7 +71,7 @@ class Recipe:
             raise UserError("invalid recipe JSON: expected an object with a string 'name'")
         return from_mapping(raw["name"], raw)
 
-    def with_path(self, path: str, name: str | None = None) -> "Recipe":
+    def with_path(self, path: str, name: str | None = None) -> Recipe:
         """The same recipe over other weights (a finetuned copy), never the hub or package copy."""
         return replace(self, path=str(path), hub_id=None, package=None, revision=None, name=name or self.name)
 

@@ -38,9 +38,9 @@ import resource
 import shutil
 import time
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from capflow import worklog
 from capflow.benchmark import has_visible_text
@@ -343,8 +343,10 @@ def build_trainer(model, train_columns: dict[str, list[str]], eval_columns: dict
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
-    from sentence_transformers.sentence_transformer.losses import (CachedMultipleNegativesRankingLoss,
-                                                                   MultipleNegativesRankingLoss)
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        MultipleNegativesRankingLoss,
+    )
     from transformers import PrinterCallback
 
     model_max = model.max_seq_length or AUTO_LENGTH_START

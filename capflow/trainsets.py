@@ -18,8 +18,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, NamedTuple, Sequence
+from typing import NamedTuple
 
 from capflow.errors import UserError
 from capflow.io import iter_jsonl, read_json, write_json, write_jsonl
@@ -46,7 +47,7 @@ def query_length(query: str, language: str) -> int:
 
 
 def _heldout_rank(passage_id: str, query: str, seed: int) -> bytes:
-    return hashlib.sha256(f"{seed}\0{passage_id}\0{query}".encode("utf-8")).digest()
+    return hashlib.sha256(f"{seed}\0{passage_id}\0{query}".encode()).digest()
 
 
 def heldout_mask(pairs: Sequence[dict], fraction: float, seed: int) -> list[bool]:

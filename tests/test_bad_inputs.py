@@ -12,13 +12,14 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from capflow.benchmark import MAX_TEXT_CHARS
+
 from conftest import write_jsonl
 
 # The output options of each step and the files they name (relative to tmp_path): the one place to

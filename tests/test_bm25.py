@@ -2,9 +2,9 @@ import pytest
 
 from capflow import bm25
 from capflow.benchmark import load_benchmark
+from capflow.recipes import Recipe
 from capflow.retrieve import retrieve
 from capflow.scoring import score_run
-from capflow.recipes import Recipe
 
 BM25 = Recipe(name="bm25", kind="bm25")
 

@@ -8,6 +8,7 @@ import yaml
 
 from capflow.configcheck import check_config, check_recipes
 from capflow.errors import UserError
+
 from conftest import REPO, run_snakemake, write_jsonl
 
 CONFIG_SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

@@ -4,8 +4,9 @@ import shutil
 import pytest
 
 from capflow import data
-from capflow.benchmark import load_benchmark, match_types, Query
+from capflow.benchmark import Query, load_benchmark, match_types
 from capflow.errors import UserError
+
 from conftest import run_capflow, write_jsonl
 from hub_server import LocalHub
 

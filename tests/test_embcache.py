@@ -12,6 +12,7 @@ from capflow import dense
 from capflow.benchmark import load_benchmark
 from capflow.embcache import EmbeddingCache, text_key
 from capflow.recipes import Recipe
+
 from conftest import build_tiny_bert
 
 KEYS = [text_key(f"caption {i}") for i in range(3)]

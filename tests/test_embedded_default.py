@@ -16,6 +16,7 @@ import subprocess
 import pytest
 
 from capflow.train import cpu_has_native_bf16
+
 from conftest import REPO, run_snakemake
 
 pytestmark = pytest.mark.e2e

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from capflow import encoders
-from capflow.recipes import Recipe, load_recipes
 from capflow.dense import embed
+from capflow.recipes import Recipe, load_recipes
+
 from conftest import REPO, build_tiny_bert
 
 TEXTS = ["A red cat sleeps on the sofa.", "Two  dogs", "A man in a BLUE jacket rides a bicycle past the old "

@@ -8,6 +8,7 @@ from capflow.estimate import Estimator, job_key, report
 from capflow.plan.build import plan_from_files
 from capflow.plan.jobs import planned_jobs
 from capflow.slicing import BenchmarkSlice
+
 from conftest import run_capflow
 
 PAPER_OOD = ["config/paper.yaml", "config/paper-ood.yaml"]

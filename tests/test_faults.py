@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import yaml
-
-from conftest import REPO, WORKFLOW_PARTS, run_snakemake
 from test_reruns import SMALL_CONFIG, small_data  # noqa: F401 (a fixture)
 from test_train import WORDS, tiny_model, tiny_recipe, trainset  # noqa: F401 (fixtures)
+
+from conftest import REPO, WORKFLOW_PARTS, run_snakemake
 
 DEADLINE_S = 900  # only a hang should hit this, however loaded the machine
 

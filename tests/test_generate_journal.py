@@ -12,10 +12,11 @@ import threading
 import time
 
 import pytest
-from conftest import REPO, run_capflow, write_jsonl
-from openai_server import FakeOpenAIServer, completion
 
 from capflow.io import current_umask
+
+from conftest import REPO, run_capflow, write_jsonl
+from openai_server import FakeOpenAIServer, completion
 
 ANSWERS = [
     '{"queries": ["red cat", "sofa"]}',

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import yaml
+
 from conftest import write_jsonl
 from openai_server import FakeOpenAIServer, completion
 

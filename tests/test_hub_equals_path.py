@@ -3,11 +3,12 @@
 import json
 import shutil
 
-from conftest import build_tiny_bert, run_capflow
-from hub_server import LocalHub
 from huggingface_hub import snapshot_download
 
 from capflow.recipes import Recipe
+
+from conftest import build_tiny_bert, run_capflow
+from hub_server import LocalHub
 
 COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
 

@@ -1,9 +1,10 @@
 """The loopback hub answers, as the hub does, only the revisions a repo holds."""
 
 import pytest
-from hub_server import LocalHub, commit_of, repo_listing
 from huggingface_hub import HfApi, hf_hub_download, try_to_load_from_cache
 from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+from hub_server import LocalHub, commit_of, repo_listing
 
 PINNED = "9216db5781bf21249d130ec9da846c4624c16137"
 OTHER = "0123456789abcdef0123456789abcdef01234567"

@@ -11,6 +11,7 @@ from rouge_score import rouge_scorer
 from capflow import leakage
 from capflow.benchmark import load_candidates
 from capflow.errors import UserError
+
 from conftest import run_capflow, write_jsonl
 
 HALF, SEVEN_TENTHS = Fraction(1, 2), Fraction(7, 10)

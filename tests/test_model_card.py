@@ -8,6 +8,7 @@ import pytest
 from capflow import model_card, progress
 from capflow import train as tr
 from capflow.recipes import Recipe
+
 from conftest import build_tiny_bert, write_jsonl
 
 WORDS = "cat dog sofa park river boat tea cup".split()

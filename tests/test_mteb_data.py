@@ -8,10 +8,9 @@ copy would be; nothing is downloaded.
 
 import pytest
 
-from capflow import cli
+from capflow import cli, scoring
 from capflow import mteb_data as md
 from capflow import retrieve as rt
-from capflow import scoring
 from capflow.benchmark import load_benchmark, write_benchmark
 from capflow.errors import UserError
 from capflow.recipes import Recipe

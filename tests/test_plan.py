@@ -10,6 +10,7 @@ from capflow.errors import UserError
 from capflow.plan import Runtime
 from capflow.plan.build import plan_from_files
 from capflow.plan.jobs import job_counts, job_parts, planned_jobs
+
 from conftest import REPO, run_snakemake
 
 PAPER_OOD = ["config/paper.yaml", "config/paper-ood.yaml"]

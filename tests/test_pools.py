@@ -5,6 +5,7 @@ import pytest
 from capflow import pools, testview
 from capflow.benchmark import load_benchmark
 from capflow.errors import UserError
+
 from conftest import run_capflow, write_jsonl
 
 

@@ -8,12 +8,13 @@ import socket
 from pathlib import Path
 
 import pytest
-from conftest import build_tiny_bert, run_capflow, run_snakemake
-from hub_server import LocalHub, commit_of, repo_listing
 from huggingface_hub import snapshot_download
 
 from capflow import prefetch
 from capflow.recipes import load_recipes
+
+from conftest import build_tiny_bert, run_capflow, run_snakemake
+from hub_server import LocalHub, commit_of, repo_listing
 
 NETWORK_RULES = ("benchmark_data", "zeroshot", "evaluate", "finetune", "generate", "pool", "mteb_data")
 TINY_FILES = ["candidates.jsonl", "queries.jsonl"]

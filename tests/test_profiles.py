@@ -6,6 +6,7 @@ import re
 import pytest
 
 from capflow.devices import cluster_run
+
 from conftest import expected_job_threads, run_snakemake
 
 PAPER_OOD = ("--configfile", "config/paper.yaml", "config/paper-ood.yaml")

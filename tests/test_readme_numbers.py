@@ -19,6 +19,7 @@ import pytest
 from capflow import data, leakage, testview
 from capflow.benchmark import load_benchmark
 from capflow.pools import build_pool, read_pydoc_topics
+
 from conftest import REPO, benchmark_outputs, run_capflow, run_snakemake, write_jsonl
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,8 @@ import pytest
 
 from capflow import encoders
 from capflow.errors import UserError
-from capflow.recipes import load_recipes, Recipe
+from capflow.recipes import Recipe, load_recipes
+
 from conftest import REPO, build_tiny_bert
 
 PAPER_MODELS = {

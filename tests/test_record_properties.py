@@ -10,7 +10,6 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import benchmark_outputs, run_capflow
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +17,8 @@ from capflow.errors import UserError
 from capflow.report import hybrid, mtebjson
 from capflow.runrecord import SCHEMA, RunFile, RunRecord, read_checked_run, read_run_record
 from capflow.trec import write_trec
+
+from conftest import benchmark_outputs, run_capflow
 
 EXAMPLES = 200
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,

@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import REPO, benchmark_outputs, run_capflow
 
 from capflow.recipes import load_recipes
+
+from conftest import REPO, benchmark_outputs, run_capflow
 
 pytestmark = pytest.mark.integration
 # the registry's table labels, as the workflow gives them to the report steps
@@ -120,7 +121,7 @@ def test_trec_eval_tie_order_gives_pytrec_evals_number(runs, tmp_path):
     assert sum(len(v) for v in qrels.values()) == 4683 and len(qrels) == 377
     run = read_run(run_files(runs, "CapRetrieval", "bm25")[1])
     evaluator = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"})
-    scored = evaluator.evaluate({q: {c: s for c, s in hits} for q, hits in run.items()})
+    scored = evaluator.evaluate({q: dict(hits) for q, hits in run.items()})
     trec = sum(v["ndcg_cut_10"] for v in scored.values()) / len(qrels)
     bench = load_benchmark_queries(runs / "data/CapRetrieval")
     ours = {order: metrics.evaluate(rankings(run, order), bench.qrels, [10])[0]["ndcg@10"]

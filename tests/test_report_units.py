@@ -8,11 +8,12 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import benchmark_outputs, run_capflow
 
 from capflow import metrics
 from capflow.errors import UserError
 from capflow.report import classification, hybrid
+
+from conftest import benchmark_outputs, run_capflow
 
 # candidates c1..c4; queries A, D, B have positives, E has none
 QUERIES = ["A", "D", "B", "E"]

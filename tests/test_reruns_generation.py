@@ -7,6 +7,7 @@ import os
 import re
 
 import yaml
+
 from conftest import run_snakemake, write_jsonl
 from openai_server import FakeOpenAIServer, completion
 

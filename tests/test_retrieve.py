@@ -2,13 +2,14 @@ import json
 
 import numpy as np
 import pytest
-from conftest import REPO, build_tiny_bert, run_capflow
 
 from capflow import dense, scoring
 from capflow import retrieve as rt
 from capflow.benchmark import load_benchmark
 from capflow.errors import UserError
 from capflow.recipes import Recipe, load_recipes
+
+from conftest import REPO, build_tiny_bert, run_capflow
 
 
 def test_cosine_top_k_orders_by_score_and_keeps_ties_in_candidate_order():

@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import benchmark_outputs, run_capflow
 
 from capflow.errors import UserError
 from capflow.io import write_json
 from capflow.report.labels import labelled
 from capflow.runrecord import SCHEMA, RunFile, RunRecord, read_checked_run, read_run_record
 from capflow.trec import write_trec
+
+from conftest import benchmark_outputs, run_capflow
 
 METRICS = {"ndcg@1": 0.5, "ndcg@5": 0.5, "ndcg@10": 0.665435, "recall@100": 1.0}
 # what the retrieve step wrote before records carried a run digest (write_json of this object)

@@ -22,6 +22,7 @@ import yte
 from snakemake.profiles import ProfileConfigFileParser
 
 from capflow.slurm import SlurmSite
+
 from conftest import REPO, expected_job_threads, planned_job_blocks, run_snakemake
 
 SLURM_PROFILE = REPO / "workflow" / "profiles" / "slurm" / "config.yaml"
@@ -67,7 +68,7 @@ def derive_test_profile(target: Path, *, mem_mb: int = 1000, cpus: int = 1) -> P
     """workflow/profiles/slurm made to fit the test node: same keys, smaller numbers, squeue status."""
     with open(SLURM_PROFILE) as handle:
         profile = yte.process_yaml(handle, require_use_yte=True)
-    profile["set-threads"] = {rule: cpus for rule in profile.get("set-threads", {})}
+    profile["set-threads"] = dict.fromkeys(profile.get("set-threads", {}), cpus)
     for resources in profile.get("set-resources", {}).values():
         for key in ("mem_mb",):
             if key in resources:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import REPO, _data_root, run_capflow
 from standins import build_standins, planned, serve
 from standins.llm import ANSWERS, answer_text

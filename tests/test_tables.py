@@ -2,12 +2,13 @@ import argparse
 import json
 
 import pytest
-from conftest import run_capflow
 
 from capflow.errors import UserError
 from capflow.report import table as tables
 from capflow.report import zeroshot
 from capflow.report.table import Cell, Column, Row, Table
+
+from conftest import run_capflow
 
 
 def sample_table():

@@ -15,6 +15,7 @@ from capflow import train as tr
 from capflow.errors import UserError
 from capflow.recipes import Recipe
 from capflow.vocabulary import setting_label
+
 from conftest import build_tiny_bert, write_jsonl
 
 WORDS = ("cat dog red blue park sofa train ticket city river sun moon tree house car road bird fish lake "
@@ -110,8 +111,9 @@ def test_same_seed_gives_the_same_losses_and_model(tiny_model, trainset, tmp_pat
 
 
 def test_batches_never_hold_a_passage_twice(tiny_model, trainset, tmp_path):
-    from capflow import encoders
     from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
+
+    from capflow import encoders
 
     recipe = tiny_recipe(tiny_model)
     model = encoders.load_encoder(recipe, device="cpu")
@@ -441,7 +443,7 @@ def test_the_model_and_checkpoints_get_the_default_file_mode(tiny_model, trainse
         os.umask(previous)
     weights = [name for name in seen if name.endswith("model.safetensors")]
     assert weights == ["checkpoint-2/model.safetensors"]
-    assert {mode for mode in seen.values()} == {0o644}, seen
+    assert set(seen.values()) == {0o644}, seen
     modes = file_modes(tmp_path / "run" / "model")
     assert "model.safetensors" in modes and set(modes.values()) == {0o644}, modes
 

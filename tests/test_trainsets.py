@@ -6,6 +6,7 @@ import pytest
 
 from capflow.errors import UserError
 from capflow.trainsets import TrainsetFiles, build_trainset, heldout_mask
+
 from conftest import run_capflow, write_jsonl
 
 ZH_POOL = [

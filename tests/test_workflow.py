@@ -6,6 +6,7 @@ import re
 import pytest
 
 from capflow.cpus import available_cpus
+
 from conftest import expected_job_threads, planned_job_blocks, run_snakemake
 
 

@@ -16,6 +16,7 @@ from capflow.prompts import load_prompts
 from capflow.recipes import load_recipes
 from capflow.vocabulary import is_name
 from capflow.yamlfiles import MAX_EXPANDED_NODES, load_yaml
+
 from conftest import REPO, run_snakemake
 
 CONFIG_SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

@@ -111,10 +111,10 @@ def _keywords_zh(passage: str) -> list[str]:
     run: list[tuple[str, str]] = []
     for pair in [*jieba.posseg.lcut(passage), None]:
         word, flag = (pair.word, pair.flag) if pair is not None else ("", "x")
-        if flag.startswith(_ZH_PHRASE_HEAD) or (flag.startswith(_ZH_PHRASE_MODIFIER) and not run):
-            if word not in _ZH_FRAME_WORDS:
-                run.append((word, flag))
-                continue
+        opens = flag.startswith(_ZH_PHRASE_HEAD) or (flag.startswith(_ZH_PHRASE_MODIFIER) and not run)
+        if opens and word not in _ZH_FRAME_WORDS:
+            run.append((word, flag))
+            continue
         if len(run) >= 2 and run[-1][1].startswith(_ZH_PHRASE_HEAD):
             phrase = "".join(w for w, _ in run)
             if len(phrase) <= MAX_PHRASE_CHARS:

@@ -4,9 +4,9 @@ a model, so a text the retrieve step did not encode is an error, not a new encod
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 

@@ -15,16 +15,16 @@ precision 0, leaves out queries without positives and averages per-query F1.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from capflow.benchmark import load_benchmark
 from capflow.errors import UserError
-from capflow.report.labels import add_labels_option, read_metrics
 from capflow.report.cachedscores import ScoreMatrix, recipe_of, score_matrix
 from capflow.report.csvframes import read_frame_csv, write_frame_csv
+from capflow.report.labels import add_labels_option, read_metrics
 from capflow.report.perquery import split_label
 
 DEFAULT_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(4, 25))  # 0.20 .. 1.20

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from capflow.benchmark import load_benchmark, normalise_whitespace
 from capflow.errors import UserError
-from capflow.report.labels import add_labels_option, read_metrics
 from capflow.report.csvframes import read_frame_csv, write_frame_csv
+from capflow.report.labels import add_labels_option, read_metrics
 from capflow.report.perquery import load_benchmark_queries, read_run, split_label
 from capflow.report.querygroups import SHORT, group_of, ordered_groups
 from capflow.report.table import Cell, Column, Row, Table
@@ -171,7 +171,7 @@ def build_counts(args) -> Table:
     frame = _errors_of(args)
     columns = [Column(c, CATEGORY_HEADERS[c], best="none") for c in CATEGORIES]
     groups = []
-    for model, part in frame.groupby("model", sort=False):
+    for _model, part in frame.groupby("model", sort=False):
         counts = part.groupby(["query_group", "category"]).size()
         rows = [Row(SHORT.get(g, g), {c: Cell(str(int(counts.get((g, c), 0)))) for c in CATEGORIES})
                 for g in ordered_groups(set(part.query_group))]
@@ -191,7 +191,7 @@ def build_examples(args) -> Table:
     frame = _errors_of(args)
     columns = [Column("rank", "rank", best="none"), Column("bm25", "BM25 rank", best="none")]
     groups = []
-    for model, part in frame.groupby("model", sort=False):
+    for _model, part in frame.groupby("model", sort=False):
         rows = []
         for category in CATEGORIES:
             for r in part[part.category == category].head(args.examples).itertuples():

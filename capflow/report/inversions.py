@@ -16,9 +16,9 @@ import numpy as np
 from capflow.benchmark import load_benchmark
 from capflow.errors import UserError
 from capflow.io import read_json
-from capflow.report.labels import add_labels_option, read_metrics
 from capflow.report.cachedscores import recipe_of, score_matrix
 from capflow.report.csvframes import read_frame_csv, write_frame_csv
+from capflow.report.labels import add_labels_option, read_metrics
 from capflow.report.perquery import load_benchmark_queries, split_label
 from capflow.report.querygroups import group_of
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from capflow.benchmark import load_benchmark
 from capflow.io import atomic_open
 
+
 def write_qrels(benchmark_dir: Path, out: Path) -> int:
     """``qid 0 docid label`` per positive, queries and positives in file order; returns the line count."""
     benchmark = load_benchmark(benchmark_dir)

@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 from hub_server import LocalHub
-
 from standins import corpus
 from standins import datasets as standin_datasets
 from standins.llm import build_llm

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from standins import vocab
 
-WIDTH = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+WIDTH = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
 DECODER = dict(WIDTH, num_key_value_heads=1, head_dim=16)
 NEW_IMPL_REPO = "Alibaba-NLP/new-impl"
 NEW_IMPL_SOURCE = Path(__file__).parent / "new_impl"

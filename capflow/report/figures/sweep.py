@@ -23,7 +23,7 @@ def draw(args):
         raise UserError(f"no rows for {args.benchmark} ({args.view})", args.sweep)
     fig, (ax, ax_empty) = new_figure(10.0, 3.8, ncols=2)
     styles = {"query_precision": "--", "query_recall": ":", "f1": "-"}
-    for (model, display), part in frame.groupby(["model", "display"], sort=False):
+    for (_model, display), part in frame.groupby(["model", "display"], sort=False):
         part = part.sort_values("threshold")
         colour = None
         for key, style in styles.items():
