@@ -34,9 +34,9 @@ def prompts(repo_root):
 
 
 def settings(**overrides):
-    base = dict(backend="vllm", model="Qwen/Qwen3-32B", language="zh",
-                sampling=Sampling(temperature=0.6, top_p=0.9, max_tokens=300, seed=7),
-                vllm=VllmOptions(tensor_parallel_size=2, gpu_memory_utilization=0.85, max_model_len=2048))
+    base = {"backend": "vllm", "model": "Qwen/Qwen3-32B", "language": "zh",
+            "sampling": Sampling(temperature=0.6, top_p=0.9, max_tokens=300, seed=7),
+            "vllm": VllmOptions(tensor_parallel_size=2, gpu_memory_utilization=0.85, max_model_len=2048)}
     return GeneratorSettings(**{**base, **overrides})
 
 

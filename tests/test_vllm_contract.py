@@ -13,6 +13,7 @@ import json
 import sys
 
 import pytest
+
 from conftest import REPO
 
 spec = importlib.util.spec_from_file_location("vllm_contract", REPO / "benchmarks" / "vllm_contract.py")

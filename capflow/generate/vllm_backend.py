@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def refusals() -> tuple[type[Exception], ...]:
-    """What vLLM raises for settings it refuses: ValueError in 0.11, VLLMValidationError (no ValueError) in 0.33."""
+    """What vLLM raises for refused settings: ValueError in 0.11, later VLLMValidationError (0.33: no ValueError)."""
     try:
         from vllm.exceptions import VLLMValidationError
     except ImportError:
