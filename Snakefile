@@ -1,8 +1,9 @@
 # capflow: the CapRetrieval study as a workflow. This file only wires; see rules/ and capflow/.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
-from capflow.configcheck import check_config, check_config_files, check_keys_one_line, check_name_patterns
+from capflow.configcheck import check_config_files
 from capflow.errors import UserError
+from capflow.plan.build import validated_config
 
 min_version("9.0")
 
@@ -13,12 +14,9 @@ configfile: "config/config.yaml"
 # One line naming the key for a mistyped key or a bad value; then validation fills in the defaults.
 try:
     check_config_files(workflow.configfiles)
-    check_keys_one_line(config)
-    check_name_patterns(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
-    check_config(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
+    validated_config(config, workflow.basedir)
 except UserError as exc:
     raise WorkflowError(str(exc)) from None
-validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "rules/common.smk"

@@ -2,14 +2,13 @@
 # the run's runtime facts, and binds its methods to wildcards. Every decision lives in capflow.plan.
 import os
 
-from capflow.configcheck import check_planned_config
 from capflow.cpus import ThreadPolicy, available_cpus
 from capflow.errors import UserError
-from capflow.plan import Plan, Runtime
+from capflow.plan import Runtime
+from capflow.plan.build import load_plan
 from capflow.plan.options import words
 from capflow.plan.plan import HUB_OFFLINE
-from capflow.plan.report import BATCHES, Report, all_targets, benchmark_dir
-from capflow.recipes import load_recipes
+from capflow.plan.report import BATCHES, all_targets, benchmark_dir
 from capflow.slurm import SlurmSite
 from capflow.vocabulary import KINDS, MIXES, POOLS, one_of
 
@@ -29,10 +28,7 @@ def runtime():
 
 
 try:
-    RECIPES = load_recipes(config["models_file"], workflow.source_path("../workflow/schemas/models.schema.yaml"))
-    check_planned_config(config, RECIPES)
-    PLAN = Plan(config, RECIPES, runtime())
-    REPORT = Report(PLAN)
+    PLAN, REPORT = load_plan(config, workflow.basedir, runtime())
 except UserError as exc:
     raise WorkflowError(str(exc)) from None
 
@@ -86,7 +82,7 @@ def types_words(wildcards, input):
 
 wildcard_constraints:
     benchmark=one_of([*config["benchmarks"], *PLAN.mteb_benchmarks]),
-    model=one_of(RECIPES),
+    model=one_of(PLAN.recipes),
     pool=one_of(POOLS),
     kind=one_of(KINDS),
     mix=one_of(MIXES),

@@ -8,6 +8,7 @@ import yaml
 
 from capflow.configcheck import check_config, check_recipes
 from capflow.errors import UserError
+from capflow.plan.build import plan_from_files
 
 from conftest import REPO, run_snakemake, write_jsonl
 
@@ -55,26 +56,9 @@ CONFIG_CASES = {
 }
 
 
-def deep_update(base: dict, extra: dict) -> dict:
-    """``extra`` on top of ``base``, as Snakemake merges a --configfile into the default config."""
-    merged = dict(base)
-    for key, value in extra.items():
-        merged[key] = deep_update(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) \
-            else value
-    return merged
-
-
 def check_as_planned(overrides: dict) -> None:
-    """What the Snakefile and rules/common.smk run at planning, in the same order, without Snakemake."""
-    from snakemake.utils import validate
-
-    from capflow.configcheck import check_planned_config
-    from capflow.recipes import load_recipes
-
-    config = deep_update(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), overrides)
-    check_config(config, CONFIG_SCHEMA)
-    validate(config, str(CONFIG_SCHEMA))
-    check_planned_config(config, load_recipes(REPO / config["models_file"], MODELS_SCHEMA))
+    """The plan the Snakefile builds at planning, without Snakemake."""
+    plan_from_files([], REPO, overrides=overrides)
 
 
 @pytest.mark.parametrize("config, message", CONFIG_CASES.values(), ids=CONFIG_CASES.keys())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from capflow.configcheck import check_config, check_planned_config
+from capflow.configcheck import check_config, check_keys_one_line, check_name_patterns, check_planned_config
 from capflow.plan.plan import Plan, Runtime
 from capflow.plan.report import Report
 from capflow.recipes import load_recipes
@@ -20,6 +20,8 @@ def validated_config(config: dict, root: str | Path) -> dict:
     from snakemake.utils import validate
 
     schema = Path(root) / CONFIG_SCHEMA
+    check_keys_one_line(config)
+    check_name_patterns(config, schema)
     check_config(config, schema)
     validate(config, str(schema))
     return config
