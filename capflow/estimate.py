@@ -48,7 +48,7 @@ class JobEstimate:
     key: str
     seconds: float
     gpus: int
-    measured: bool  # False: no rehearsal job of this rule ran
+    measured: bool  # False: the rehearsal has no time for this job
 
 
 @dataclass(frozen=True)
@@ -231,9 +231,12 @@ def report(estimator: Estimator) -> str:
         total, gpu_total = total + seconds, gpu_total + gpu
         unit = f"{units[rule][0] * 1000:.3g} s per 1,000 {units[rule][1]}" if rule in units else ""
         missing = sum(not e.measured for e in estimates)
-        note = f" ({missing} not rehearsed)" if missing else ""
+        note = f" ({missing} not timed)" if missing else ""
         lines.append(f"| {rule} | {len(estimates)}{note} | {unit} | {hours(seconds)} | {hours(gpu)} |")
     lines.append(f"| **total** | {sum(map(len, stages.values()))} | | **{hours(total)}** | **{hours(gpu_total)}** |")
+    lines += ["", "Jobs not timed: rules without a benchmark file (the light report jobs, seconds each), or jobs "
+              "the rehearsal did not run. Downloads are not included (`capflow prefetch --dry-run` lists their "
+              "sizes)."]
     return "\n".join(lines)
 
 
