@@ -118,15 +118,24 @@ def run_capflow(*args, env=None, cwd=None) -> subprocess.CompletedProcess:
                           env={**os.environ, **(env or {})}, cwd=cwd)
 
 
-@pytest.fixture
-def workflow_copy(tmp_path) -> Path:
-    """The workflow's files copied into a fresh folder, so a Snakemake run there touches nothing here."""
-    target = tmp_path / "wf"
-    target.mkdir()
+def copy_workflow(target: Path) -> Path:
+    """The workflow's files copied into a new folder ``target``, so a Snakemake run there touches nothing here."""
+    target.mkdir(parents=True)
     for part in WORKFLOW_PARTS:
         src = REPO / part
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, target / part)
     return target
+
+
+@pytest.fixture
+def workflow_copy(tmp_path) -> Path:
+    return copy_workflow(tmp_path / "wf")
+
+
+def job_stats(output: str) -> dict[str, int]:
+    """Jobs per rule from the "Job stats" table Snakemake prints before a run (the total left out)."""
+    table = output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
 
 
 def run_snakemake(workdir: Path, *args, env=None, timeout=1200, cpus: set[int] | None = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import yaml
 from test_reruns import SMALL_CONFIG, small_data  # noqa: F401 (a fixture)
 from test_train import WORDS, tiny_model, tiny_recipe, trainset  # noqa: F401 (fixtures)
 
-from conftest import REPO, WORKFLOW_PARTS, run_snakemake
+from conftest import copy_workflow, run_snakemake
 
 DEADLINE_S = 900  # only a hang should hit this, however loaded the machine
 
@@ -80,9 +79,7 @@ ID_KW_METRICS = "results/evaluate/CapRetrievalEn/id-kw/seed-0/metrics.json"
 
 
 def workflow_at(path: Path) -> Path:
-    path.mkdir(parents=True)
-    for part in WORKFLOW_PARTS:
-        (shutil.copytree if (REPO / part).is_dir() else shutil.copy2)(REPO / part, path / part)
+    copy_workflow(path)
     (path / "small.yaml").write_text(SMALL_CONFIG)
     (path / "kill.yaml").write_text(yaml.safe_dump(KILL_CONFIG))
     return path

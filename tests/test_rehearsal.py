@@ -10,7 +10,6 @@ rehearsal's times to the full configuration.
 
 import json
 import re
-import shutil
 import socket
 
 import pytest
@@ -28,7 +27,7 @@ from test_slurm import (  # noqa: F401 - slurm_cluster is a fixture
 from capflow.plan.build import plan_from_files
 from capflow.plan.jobs import planned_jobs
 
-from conftest import REPO, WORKFLOW_PARTS, _data_root, run_capflow, run_snakemake
+from conftest import _data_root, copy_workflow, run_capflow, run_snakemake
 from standins import paper_standins_hub
 from standins.corpus import passages
 
@@ -53,10 +52,7 @@ def started_rules(result) -> set[str]:
 def rehearsed(tmp_path_factory, request):
     """A workdir that rehearsed the paper's OOD configuration: (workdir, environment, rules run)."""
     root = tmp_path_factory.mktemp("rehearsal")
-    workdir = root / "wf"
-    workdir.mkdir()
-    for part in WORKFLOW_PARTS:
-        (shutil.copytree if (REPO / part).is_dir() else shutil.copy2)(REPO / part, workdir / part)
+    workdir = copy_workflow(root / "wf")
     (workdir / "cpu.yaml").write_text(CPU_ONLY)
     configs = [*PAPER_OOD, "config/smoke.yaml", "cpu.yaml"]
     env = {"HF_HOME": str(root / "hf-home"), "HF_HUB_OFFLINE": "", "HF_DATASETS_OFFLINE": "",

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, WORKFLOW_PARTS, run_snakemake, write_jsonl
+from conftest import copy_workflow, job_stats, run_snakemake, write_jsonl
 
 COLOURS_EN = ["red", "blue", "white", "black"]
 ANIMALS_EN = ["cat", "dog", "bird", "horse", "rabbit"]
@@ -60,8 +60,7 @@ def plan(workdir: Path, data: Path, *args) -> dict:
     out = result.stdout + result.stderr
     if "Nothing to be done" in out:
         return {"jobs": {}, "wildcards": {}, "text": out}
-    table = out.split("Job stats:", 1)[1].split("\n\n", 1)[0]
-    jobs = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+    jobs = job_stats(out)
     wildcards: dict[str, list[str]] = {}
     for block in re.split(r"\n(?=(?:localrule|rule) \w+:)", out):
         head = re.match(r"(?:localrule|rule) (\w+):", block)
@@ -94,10 +93,7 @@ ID_KW = "results/finetune/id-kw/seed-0/train.json"
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, small_data) -> Path:
     """Every target of the embedded default, run once to completion on the small data."""
-    workdir = tmp_path_factory.mktemp("run") / "wf"
-    workdir.mkdir()
-    for part in WORKFLOW_PARTS:
-        (shutil.copytree if (REPO / part).is_dir() else shutil.copy2)(REPO / part, workdir / part)
+    workdir = copy_workflow(tmp_path_factory.mktemp("run") / "wf")
     (workdir / "small.yaml").write_text(SMALL_CONFIG)
     result = snakemake(workdir, small_data, "--cores", "2", "--configfile=small.yaml", "all")
     assert result.returncode == 0, result.stderr[-3000:]

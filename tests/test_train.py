@@ -16,7 +16,7 @@ from capflow.errors import UserError
 from capflow.recipes import Recipe
 from capflow.vocabulary import setting_label
 
-from conftest import build_tiny_bert, write_jsonl
+from conftest import build_tiny_bert, job_stats, write_jsonl
 
 WORDS = ("cat dog red blue park sofa train ticket city river sun moon tree house car road bird fish lake "
          "hill snow rain boat bike shop food tea cup book desk lamp door").split()
@@ -369,8 +369,7 @@ def test_paper_dag_finetunes_every_setting_and_seed_and_evaluates_on_three_bench
     result = run_snakemake(workflow_copy, "-n", "-p", "--cores", "1", "--workflow-profile", "none",
                            "--configfile", "config/paper.yaml", "seeds.yaml", "--", "results/tables/finetune.md")
     assert result.returncode == 0, result.stderr[-3000:]
-    jobs = {m.group(1): int(m.group(2)) for m in
-            re.finditer(r"^(\w+)\s+(\d+)$", result.stdout.split("Job stats:", 1)[1], re.M)}
+    jobs = job_stats(result.stdout)
     assert jobs["finetune"] == 12 and jobs["mteb_data"] == 2
     assert jobs["evaluate"] == 3 * (1 + 12)  # base model + 6 settings x 2 seeds on each benchmark
     models = set(re.findall(r"--out (results/finetune/[a-z]+-[a-z]+/seed-\d)/model ", result.stdout))

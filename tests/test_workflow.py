@@ -7,12 +7,7 @@ import pytest
 
 from capflow.cpus import available_cpus
 
-from conftest import expected_job_threads, planned_job_blocks, run_snakemake
-
-
-def planned_jobs(stdout: str) -> dict[str, int]:
-    table = stdout.split("Job stats:", 1)[1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+from conftest import expected_job_threads, job_stats, planned_job_blocks, run_snakemake
 
 
 def test_lint_passes(workflow_copy):
@@ -24,7 +19,7 @@ def test_lint_passes(workflow_copy):
 def test_default_dry_run_plans_table2(workflow_copy):
     result = run_snakemake(workflow_copy, "-n", "--cores", "1", "all")
     assert result.returncode == 0, result.stderr
-    jobs = planned_jobs(result.stdout)
+    jobs = job_stats(result.stdout)
     assert jobs["benchmark_data"] == 2 and jobs["zeroshot"] == 4 and jobs["tables_zeroshot"] == 1
     assert jobs["tables_finetune"] == jobs["figures_zeroshot"] == jobs["figures_finetune"] == 1
 
@@ -53,8 +48,9 @@ def test_the_readme_command_runs_no_more_compute_threads_than_cpus(workflow_copy
 
 
 def test_paper_dry_run_plans_all_twelve_rows(workflow_copy):
-    result = run_snakemake(workflow_copy, "-n", "--cores", "1", "all", "--configfile", "config/paper.yaml",
-                           "config/paper-ood.yaml")
+    # as on a workstation with two GPUs, which vLLM's tensor_parallel_size asks for
+    result = run_snakemake(workflow_copy, "-n", "--cores", "1", "all", "--resources", "gpu=2", "--configfile",
+                           "config/paper.yaml", "config/paper-ood.yaml")
     assert result.returncode == 0, result.stderr
     assert len(set(re.findall(r"results/zeroshot/CapRetrieval/([^/]+)/metrics.json", result.stdout))) == 12
     assert "results/pools/id/" not in result.stdout and "results/finetune/ood-smkw/seed-0/model" in result.stdout
@@ -69,8 +65,8 @@ def test_paper_without_the_id_captions_stops_at_planning(workflow_copy):
 
 
 def test_paper_generation_pins_the_llm_and_asks_for_the_papers_counts(workflow_copy):
-    result = run_snakemake(workflow_copy, "-n", "-p", "--cores", "1", "--configfile", "config/paper.yaml",
-                           "config/paper-ood.yaml", "--", "results/generate/ood/sm/shard-0.jsonl",
+    result = run_snakemake(workflow_copy, "-n", "-p", "--cores", "1", "--resources", "gpu=2", "--configfile",
+                           "config/paper.yaml", "config/paper-ood.yaml", "--", "results/generate/ood/sm/shard-0.jsonl",
                            "results/generate/ood/kw/shard-0.jsonl")
     assert result.returncode == 0, result.stderr[-3000:]
     commands = [line for line in result.stdout.splitlines() if " generate --passages " in line]
@@ -120,7 +116,7 @@ def test_zeroshot_dag_runs_and_reruns_nothing(workflow_copy, benchmark_root):
         (results / "tables" / name).unlink()
     only_tables = run_snakemake(workflow_copy, "--cores", "1", "results/tables/zeroshot.md")
     assert only_tables.returncode == 0, only_tables.stderr
-    assert planned_jobs(only_tables.stdout + only_tables.stderr).get("zeroshot") is None
+    assert job_stats(only_tables.stdout + only_tables.stderr).get("zeroshot") is None
     assert {p.name: p.read_bytes() for p in (results / "tables").iterdir()} == tables
 
     # A forced rerun of one model hits the embedding cache: nothing is encoded again.
