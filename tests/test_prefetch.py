@@ -4,7 +4,6 @@ downloading, and jobs that read the hub cache afterwards while the hub is unreac
 import json
 import re
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -15,17 +14,13 @@ from capflow.recipes import load_recipes
 
 from conftest import build_tiny_bert, run_capflow, run_snakemake
 from hub_server import LocalHub, commit_of, repo_listing
+from loopback import closed_endpoint
 
 NETWORK_RULES = ("benchmark_data", "zeroshot", "evaluate", "finetune", "generate", "pool", "mteb_data")
 TINY_FILES = ["candidates.jsonl", "queries.jsonl"]
 PINNED = "9216db5781bf21249d130ec9da846c4624c16137"
 
 
-def closed_endpoint() -> str:
-    """A loopback URL nothing listens on: every request to it is refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ rehearsal's times to the full configuration.
 
 import json
 import re
-import socket
 
 import pytest
 from test_slurm import (  # noqa: F401 - slurm_cluster is a fixture
@@ -28,6 +27,7 @@ from capflow.plan.build import plan_from_files
 from capflow.plan.jobs import planned_jobs
 
 from conftest import _data_root, copy_workflow, run_capflow, run_snakemake
+from loopback import closed_endpoint
 from standins import paper_standins_hub
 from standins.corpus import passages
 
@@ -38,10 +38,6 @@ PAPER_OOD = ["config/paper.yaml", "config/paper-ood.yaml"]
 CPU_ONLY = "generate:\n  backend: transformers\n  transformers: {device: cpu, batch_size: 16}\n"
 
 
-def closed_endpoint() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def started_rules(result) -> set[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, _data_root, run_capflow
+from loopback import closed_endpoint
 from standins import build_standins, planned, serve
 from standins.llm import ANSWERS, answer_text
 
@@ -23,11 +23,6 @@ HUB_ENV = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_CACHE", "HF_ENDPOINT
 GTE = "gte-multilingual-base"
 
 
-def closed_endpoint() -> str:
-    """A loopback URL nothing listens on: every request to it is refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def _paper_plan():

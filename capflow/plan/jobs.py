@@ -12,26 +12,6 @@ from capflow.plan.plan import Plan
 from capflow.plan.report import BATCHES, Report
 from capflow.vocabulary import KINDS
 
-# Rules that run where Snakemake runs (the Snakefile's localrules): downloads, tables and light analyses.
-LOCAL_RULES = frozenset(
-    {
-        "prefetch_item",
-        "benchmark_data",
-        "mteb_data",
-        "qrels",
-        "mteb_json",
-        "hybrid",
-        "per_query",
-        "tables_zeroshot",
-        "tables_finetune",
-        "figures_zeroshot",
-        "figures_finetune",
-        "latex",
-        "all",
-    }
-)
-
-
 # Rules that build the report from finished results: they load no model.
 REPORT_RULES = frozenset(
     {
@@ -49,6 +29,11 @@ REPORT_RULES = frozenset(
         "latex",
         "all",
     }
+)
+# Rules that run where Snakemake runs (the Snakefile's localrules): downloads, and the report's rules
+# but the analyses that read the embedding cache.
+LOCAL_RULES = frozenset({"prefetch_item", "benchmark_data", "mteb_data"}) | (
+    REPORT_RULES - {"classification_sweep", "inversions", "error_analysis"}
 )
 
 
