@@ -129,9 +129,43 @@ def check_planned_config(config: dict, recipes: dict) -> None:
         raise UserError(f"config evaluate.benchmarks: no test view of {', '.join(testviews)} "
                         "(pools.id.source holds no captions out of it)")
     _check_known("benchmark", [leakage["benchmark"]], config["benchmarks"], "leakage.benchmark")
+    if not views:
+        raise UserError("config evaluate.benchmarks: empty; name the benchmarks the finetuned models are "
+                        "evaluated on (Table 4)")
+    if held is not None:
+        _check_holdout_size(pools["id"]["source"], config["data"]["local_dirs"])
+    _check_report(config["report"], zeroshot["models"], recipes)
     _check_pool_files(pools, config["trainsets"]["pools"])
     for key in ("threshold", "exact_from"):
         parse_fraction(leakage[key], f"config leakage.{key}")
+
+
+def _check_holdout_size(source: dict, local_dirs: list[str]) -> None:
+    """A hold-out must leave captions for the test view (checked where the benchmark has a local copy)."""
+    from capflow.benchmark import CANDIDATES
+    from capflow.data import local_source_files
+
+    files = [f for f in local_source_files(source["benchmark"], local_dirs) if Path(f).name == CANDIDATES]
+    if not files:
+        return
+    with open(files[0], "rb") as handle:
+        size = sum(1 for line in handle if line.strip())
+    if source["holdout"] >= size:
+        raise UserError(f"config pools.id.source.holdout: {source['holdout']} captions held out of "
+                        f"{source['benchmark']}, which has {size}: its test view would be empty")
+
+
+def _check_report(report: dict, models: list[str], recipes: dict) -> None:
+    dense = [m for m in models if recipes[m].kind == "dense"]
+    featured = report["featured_model"]
+    # without a dense model Table 3 is left out, and the featured model with it
+    if featured is not None and dense and featured not in dense:
+        raise UserError(f"config report.featured_model: '{featured}' is not a dense model of zeroshot.models "
+                        f"(choose from {', '.join(dense)})")
+    classification = report["classification"]
+    if classification["threshold"] not in classification["thresholds"]:
+        raise UserError(f"config report.classification.threshold: {classification['threshold']} is not among "
+                        f"report.classification.thresholds {classification['thresholds']}")
 
 
 def check_config_files(paths) -> None:

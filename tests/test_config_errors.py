@@ -51,6 +51,19 @@ CONFIG_CASES = {
     "regex-benchmark-name": ({"evaluate": {"benchmarks": [{"name": "Cap.*", "view": "mteb"}],
                                            "mteb": {"Cap.*": {"repo": "x/y"}}}},
                              "config evaluate.mteb: 'Cap.*' does not match"),
+    "no-evaluation-benchmarks": ({"evaluate": {"benchmarks": []}},
+                                 "config evaluate.benchmarks: empty; name the benchmarks the finetuned models"),
+    "unknown-featured-model": ({"report": {"featured_model": "bge-m3"}},
+                               "config report.featured_model: 'bge-m3' is not a dense model of zeroshot.models "
+                               "(choose from all-MiniLM-L6-v2)"),
+    "bm25-featured-model": ({"report": {"featured_model": "bm25"}},
+                            "config report.featured_model: 'bm25' is not a dense model of zeroshot.models"),
+    "threshold-not-swept": ({"report": {"classification": {"threshold": 0.57}}},
+                            "config report.classification.threshold: 0.57 is not among "
+                            "report.classification.thresholds"),
+    "holdout-larger-than-benchmark": ({"pools": {"id": {"source": {"holdout": 5000}}}},
+                                      "config pools.id.source.holdout: 5000 captions held out of CapRetrievalEn, "
+                                      "which has 3024: its test view would be empty"),
     "testview-without-holdout": ({"evaluate": {"benchmarks": [{"name": "CapRetrieval", "view": "testview"}]}},
                                  "config evaluate.benchmarks: no test view of CapRetrieval"),
 }
@@ -163,7 +176,8 @@ def test_hostile_values_are_quoted_not_run(workflow_copy, tiny_data):
     """A revision and a results folder holding shell syntax reach the commands as plain words."""
     results = "my results $(touch pwned)"
     (workflow_copy / "hostile.yaml").write_text(yaml.safe_dump({
-        "results": results, "data": {"revision": "main$(touch pwned)", "local_dirs": ["nowhere"]}}))
+        "results": results, "data": {"revision": "main$(touch pwned)", "local_dirs": ["nowhere"]},
+        "pools": {"id": {"source": {"holdout": 1}}}}))
     result = run_snakemake(workflow_copy, "--cores", "1", "--configfile=hostile.yaml", "--",
                            f"{results}/zeroshot/CapRetrieval/bm25/metrics.json",
                            env={"CAPFLOW_DATA_DIR": str(tiny_data)})

@@ -117,3 +117,15 @@ def test_every_report_entry_declares_a_batch_that_matches_what_it_reads(paper):
             assert entry.batch == ("finetune" if reads_finetuning else "zeroshot"), entry.name
     assert len(report.tables) == 13 and len(report.figures) == 7
     assert [e.name for e in report.in_batch("tables", "zeroshot")][:2] == ["zeroshot", "datasets"]
+
+
+def test_a_bm25_only_config_leaves_out_what_needs_a_dense_model_and_builds_table_2(workflow_copy):
+    (workflow_copy / "bm25.yaml").write_text("zeroshot:\n  models: [bm25]\n  benchmarks: [CapRetrieval]\n")
+    plan, report = plan_from_files([workflow_copy / "bm25.yaml"], workflow_copy)
+    rules = {job.rule for job in planned_jobs(plan, report)}
+    assert not rules & {"error_analysis", "classification_sweep", "inversions", "hybrid"}
+    assert [e.name for e in report.in_batch("tables", "zeroshot")] == ["zeroshot", "datasets"]
+    run = run_snakemake(workflow_copy, "--cores", "2", "--configfile", "bm25.yaml", "--", "results/tables/zeroshot.md")
+    assert run.returncode == 0, run.stderr[-3000:]
+    table = (workflow_copy / "results/tables/zeroshot.md").read_text()
+    assert "| BM25 | - | **74.40** | **69.30** | **66.54** |" in table

@@ -134,12 +134,13 @@ def test_a_failed_job_shows_its_one_line_message_on_the_console(workflow_copy, t
     bad.mkdir(parents=True)
     other = bad.parent / "CapRetrievalEn"  # a valid copy, so the prefetch step finds nothing to download
     other.mkdir()
-    (other / "candidates.jsonl").write_text('{"id": "c1", "text": "a cat"}\n')
+    (other / "candidates.jsonl").write_text('{"id": "c1", "text": "a cat"}\n{"id": "c2", "text": "a dog"}\n')
     (other / "queries.jsonl").write_text('{"id": "q1", "query": "cat", "positives": [{"id": "c1", "score": 1}]}\n')
     (bad / "candidates.jsonl").write_text('{"id": "c1", "text": "a cat"}\n')
     (bad / "queries.jsonl").write_text('{"id": "q1", "query": "cat", "positives": [{"id": "c9", "score": 1}]}\n')
-    result = run_snakemake(workflow_copy, "--cores", "1", "results/data/CapRetrieval/queries.jsonl",
-                           env={"CAPFLOW_DATA_DIR": str(bad.parent)})
+    (workflow_copy / "holdout.yaml").write_text("pools:\n  id:\n    source: {holdout: 1}\n")  # fits the copy
+    result = run_snakemake(workflow_copy, "--cores", "1", "--configfile", "holdout.yaml", "--",
+                           "results/data/CapRetrieval/queries.jsonl", env={"CAPFLOW_DATA_DIR": str(bad.parent)})
     assert result.returncode != 0
     expected = f"capflow data: error: {bad / 'queries.jsonl'}:1: query 'q1': positive 'c9' is not a known candidate"
     assert expected in result.stderr.splitlines(), result.stderr[-3000:]

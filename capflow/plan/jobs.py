@@ -103,7 +103,7 @@ def planned_jobs(plan: Plan, report: Report) -> list[PlannedJob]:
         if plan.dense_zeroshot_models:
             add("classification_sweep", layout.analysis("classification", benchmark))
             add("inversions", layout.analysis("inversions", benchmark))
-        if plan.has_bm25:
+        if plan.has_bm25 and plan.dense_zeroshot_models:
             add("error_analysis", layout.analysis("errors", benchmark, ("sheet",)))
     for kind in ("tables", "figures"):
         for batch in BATCHES:

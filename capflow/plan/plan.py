@@ -459,7 +459,10 @@ class Plan:
         return json.dumps({n: self.recipes[n].labels() for n in names}, sort_keys=True, ensure_ascii=False)
 
     def featured_model(self) -> str | None:
-        return self.report["featured_model"] or next(iter(self.dense_zeroshot_models), None)
+        """Table 3's dense model: the configured one, else the first dense zero-shot model; none without one."""
+        if not self.dense_zeroshot_models:
+            return None
+        return self.report["featured_model"] or self.dense_zeroshot_models[0]
 
     def hybrid_runs(self) -> list[tuple[str, str, str]]:
         """(benchmark, method, dense model): BM25 fused with each dense zero-shot model."""

@@ -179,7 +179,7 @@ class Report:
                     f" --other {words(benchmark)} {inversions_options}",
                     "zeroshot",
                 )
-        if plan.has_bm25:
+        if plan.has_bm25 and plan.dense_zeroshot_models:
             for benchmark in zeroshot["benchmarks"]:
                 errors = layout.analysis("errors", benchmark, ("sheet",)).files["csv"]
                 selection = f"--errors {words(errors)} --benchmark {words(benchmark)}"
