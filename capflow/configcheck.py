@@ -150,7 +150,8 @@ def _check_holdout_size(source: dict, local_dirs: list[str]) -> None:
         return
     with open(files[0], "rb") as handle:
         size = sum(1 for line in handle if line.strip())
-    if source["holdout"] >= size:
+    # an empty file is the data step's to refuse, naming it
+    if size and source["holdout"] >= size:
         raise UserError(f"config pools.id.source.holdout: {source['holdout']} captions held out of "
                         f"{source['benchmark']}, which has {size}: its test view would be empty")
 

@@ -116,7 +116,7 @@ def load_yaml(path: str | Path, missing: str = "file not found") -> Any:
     try:
         return yaml.load(text, Loader=StrictLoader)  # noqa: S506 (a SafeLoader subclass)
     except DuplicateKey as dup:
-        raise UserError(f"key '{dup.key}' given twice (lines {dup.first} and {dup.second})", path,
+        raise UserError(f"key {dup.key!r} given twice (lines {dup.first} and {dup.second})", path,
                         dup.second) from None
     except AliasBomb as exc:
         raise UserError(f"refused: {exc}", path) from None
