@@ -50,13 +50,14 @@ TABLE_4 = {
     ("ID", "SM+KW"): [76.07, 74.29, 74.87],
 }
 # The README's Table 4 comes from a CPU with native bf16 (AVX512-BF16), where training runs under
-# bf16 autocast: on such a CPU the run reproduces it to the last digit. Other CPUs train in fp32:
-# on the reference machine with finetune.bf16 "no", OOD SM and ID SM moved by at most 0.29 (nDCG@1)
-# and OOD SM+KW not at all, so fp32 machines get 1.0 nDCG point per entry. The thread count
-# changes the sums' order too (two compute threads per finetune moved ID SM's nDCG@1 by 0.28), so the
-# run is held to two CPUs, where `--cores 8` gives every torch job one compute thread.
+# bf16 autocast. A run on another CPU kind with native bf16 gave OOD SM's nDCG@5 as 71.00 for 71.04:
+# oneDNN picks its bf16 kernels per CPU kind, and their sums round differently. CPUs without it train
+# in fp32: on the reference machine with finetune.bf16 "no", OOD SM and ID SM moved by at most 0.29
+# (nDCG@1). The thread count changes the sums' order too (two compute threads per finetune moved ID
+# SM's nDCG@1 by 0.28), so the run is held to two CPUs, where `--cores 8` gives every torch job one
+# compute thread. Each Table 4 entry is held to 0.5 nDCG point on native-bf16 CPUs, 1.0 elsewhere.
 REFERENCE_CPUS = 2
-TABLE_4_TOLERANCE = 0.0 if cpu_has_native_bf16() else 1.0
+TABLE_4_TOLERANCE = 0.5 if cpu_has_native_bf16() else 1.0
 
 
 def tracked_copy(target) -> None:
@@ -82,6 +83,14 @@ def tables(benchmark_root, tmp_path_factory):
            for name in ("zeroshot", "trainsets", "finetune")}
     out["data_log"] = (workdir / "results" / "logs" / "data" / "CapRetrieval.log").read_text(encoding="utf-8")
     return out
+
+
+def cpu_model() -> str:
+    """The CPU's model name, so that a Table 4 mismatch says which CPU kind gave it."""
+    for line in open("/proc/cpuinfo", encoding="utf-8", errors="replace"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
 
 
 def numbers(row: dict[str, str]) -> list[float]:
@@ -122,7 +131,7 @@ def test_table_4_finetune(tables):
         rows[key] = [round(x, 2) for x in numbers(row)]
     assert set(rows) == set(TABLE_4)
     for key, expected in TABLE_4.items():
-        assert rows[key] == pytest.approx(expected, abs=TABLE_4_TOLERANCE), key
+        assert rows[key] == pytest.approx(expected, abs=TABLE_4_TOLERANCE), (key, cpu_model())
 
 
 def test_data_log_lists_the_untyped_queries(tables):
