@@ -1,7 +1,9 @@
 """Benchmark directories: loading, validating, and normalising query-type labels.
 
 A benchmark dir holds ``candidates.jsonl`` {id, text}, ``queries.jsonl`` {id, query, positives:
-[{id, score}]} and optionally ``types.json`` {type: [query text]}.
+[{id, score}]} and optionally ``types.json`` {type: [query text]}, the dataset authors' form of the
+query types. The validated benchmark the workflow writes keeps them as ``query_types.json`` {query id:
+type}: the same concept, keyed by query id, under its own name so that neither file passes for the other.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from capflow.io import iter_jsonl, read_json
 
 CANDIDATES = "candidates.jsonl"
 QUERIES = "queries.jsonl"
-TYPES = "types.json"
+SOURCE_TYPES = "types.json"  # {type: [query text]}, as the dataset authors ship it
+QUERY_TYPES = "query_types.json"  # {query id: type}, in every validated benchmark dir
 VALID_LABELS = (0, 1, 2)
 # Captions and queries are sentences; a longer "text" is a broken file, and would stall BM25 for minutes.
 MAX_TEXT_CHARS = 100_000
@@ -159,7 +162,7 @@ def load_benchmark(directory: str | Path) -> Benchmark:
         raise UserError("benchmark directory not found", directory)
     ids, texts = load_candidates(directory / CANDIDATES)
     queries = load_queries(directory / QUERIES, set(ids))
-    types_path = directory / TYPES
+    types_path = directory / SOURCE_TYPES
     types = load_types(types_path) if types_path.exists() else {}
     return Benchmark(ids, texts, queries, types)
 
@@ -172,3 +175,17 @@ def write_benchmark(benchmark: Benchmark, candidates: str | Path, queries: str |
     write_jsonl(queries, ({"id": q.id, "query": q.text,
                            "positives": [{"id": c, "score": s} for c, s in q.qrels.items()]}
                           for q in benchmark.queries))
+
+
+def load_query_types(path: Path) -> dict[str, str]:
+    """A ``query_types.json``: query id -> type, as the data step writes it."""
+    raw = read_json(path)
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise UserError("expected an object mapping query ids to type names", path)
+    return raw
+
+
+def benchmark_query_types(directory: Path) -> dict[str, str]:
+    """A validated benchmark dir's query types; none when it has no ``query_types.json``."""
+    path = Path(directory) / QUERY_TYPES
+    return load_query_types(path) if path.exists() else {}

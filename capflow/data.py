@@ -19,7 +19,6 @@ from capflow.io import write_json
 log = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "CAPFLOW_DATA_DIR"
-QUERY_TYPES = "query_types.json"
 UNKNOWN_TYPES_SHOWN = 5
 
 
@@ -42,10 +41,10 @@ def local_source_files(name: str, local_dirs: list[str]) -> list[str]:
     local = source_dir(name, local_dirs)
     if local is None:
         return []
-    return [str(local / f) for f in (bm.CANDIDATES, bm.QUERIES, bm.TYPES) if (local / f).is_file()]
+    return [str(local / f) for f in (bm.CANDIDATES, bm.QUERIES, bm.SOURCE_TYPES) if (local / f).is_file()]
 
 
-HUB_FILES = (bm.CANDIDATES, bm.QUERIES)  # a benchmark repo must hold these; bm.TYPES is optional
+HUB_FILES = (bm.CANDIDATES, bm.QUERIES)  # a benchmark repo must hold these; bm.SOURCE_TYPES is optional
 
 
 def fetch_from_hub(repo: str, revision: str, endpoint: str | None, into: Path) -> None:
@@ -53,11 +52,11 @@ def fetch_from_hub(repo: str, revision: str, endpoint: str | None, into: Path) -
     for filename in HUB_FILES:
         shutil.copyfile(hub.download_file(repo, filename, revision=revision, endpoint=endpoint), into / filename)
     try:
-        types = hub.download_file(repo, bm.TYPES, revision=revision, endpoint=endpoint)
+        types = hub.download_file(repo, bm.SOURCE_TYPES, revision=revision, endpoint=endpoint)
     except UserError as exc:
-        log.info("no %s in %s (%s)", bm.TYPES, repo, exc)
+        log.info("no %s in %s (%s)", bm.SOURCE_TYPES, repo, exc)
         return
-    shutil.copyfile(types, into / bm.TYPES)
+    shutil.copyfile(types, into / bm.SOURCE_TYPES)
 
 
 def materialise(name: str, *, local_dirs: list[str], repo: str | None, revision: str = "main",
@@ -83,7 +82,7 @@ def materialise(name: str, *, local_dirs: list[str], repo: str | None, revision:
             log.warning("query without a type: %s %r", q.id, q.text)
         unknown = bm.unknown_type_entries(benchmark.queries, benchmark.types)
         if unknown:
-            log.warning("%s: %d entries name no query of the benchmark, e.g. %s", bm.TYPES, len(unknown),
+            log.warning("%s: %d entries name no query of the benchmark, e.g. %s", bm.SOURCE_TYPES, len(unknown),
                         ", ".join(repr(t) for t in unknown[:UNKNOWN_TYPES_SHOWN]))
     return benchmark, query_types
 

@@ -26,7 +26,7 @@ import re
 from pathlib import Path
 
 from capflow import hub
-from capflow.benchmark import TYPES
+from capflow.benchmark import SOURCE_TYPES
 from capflow.data import HUB_FILES
 from capflow.errors import UserError
 from capflow.io import write_json
@@ -78,7 +78,7 @@ def plan(config: dict, recipes: dict, local_benchmarks: set[str]) -> list[dict]:
             continue
         revision = config["data"]["revision"]
         item = {"kind": "files", "repo": repo, "revision": revision, "endpoint": config["data"]["endpoint"],
-                "files": list(HUB_FILES), "optional": [TYPES]}
+                "files": list(HUB_FILES), "optional": [SOURCE_TYPES]}
         _add(items, item, f"benchmarks.{name}")
 
     datasets = []  # (repo, revision, [[config, split], ...], used by)

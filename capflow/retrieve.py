@@ -13,12 +13,14 @@ import logging
 from pathlib import Path
 
 from capflow import bm25, scoring, worklog
-from capflow.benchmark import Benchmark, load_benchmark
+from capflow.benchmark import Benchmark, benchmark_query_types, load_benchmark
 from capflow.error_report import error_report
 from capflow.errors import UserError
-from capflow.io import read_json, write_jsonl
+from capflow.io import write_jsonl
 from capflow.recipes import Recipe, load_recipes
 from capflow.runrecord import RunFile
+from capflow.trec import shown
+from capflow.vocabulary import MIXES, TESTVIEW, Setting, benchmark_label
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,18 @@ def select_recipe(args) -> Recipe:
     return recipe
 
 
+def parse_setting(words: list[str] | None) -> Setting | None:
+    """``--setting POOL MIX SEED`` as a setting; a mix or seed that is none is one line."""
+    if words is None:
+        return None
+    pool, mix, seed = words
+    if mix not in MIXES:
+        raise UserError(f"--setting: unknown mix '{shown(mix)}' (mixes: {', '.join(MIXES)})")
+    if not seed.isdigit():
+        raise UserError(f"--setting: the seed must be a whole number, got '{shown(seed)}'")
+    return Setting(pool, mix, int(seed))
+
+
 def configure_parser(parser) -> None:
     parser.add_argument("--benchmark", required=True, type=Path, help="benchmark directory (data stage output)")
     which = parser.add_mutually_exclusive_group(required=True)
@@ -69,9 +83,14 @@ def configure_parser(parser) -> None:
     which.add_argument("--model", help="a model name from --models")
     parser.add_argument("--models", type=Path, default=Path("config/models.yaml"), help="recipe registry")
     parser.add_argument("--weights", help="use these weights (e.g. a finetuned model directory) with the recipe")
-    parser.add_argument("--benchmark-label",
+    parser.add_argument("--benchmark-name",
                         help="benchmark name written into the outputs (default: the directory name)")
-    parser.add_argument("--label", help="model label written into the outputs (default: the recipe name)")
+    parser.add_argument("--view", choices=[TESTVIEW],
+                        help="the evaluation view the directory holds (default: the full benchmark)")
+    parser.add_argument("--setting", nargs=3, metavar=("POOL", "MIX", "SEED"),
+                        help="the finetuned setting --weights come from, written into the outputs")
+    parser.add_argument("--label", help="model label written into the outputs (default: the setting's label, "
+                                        "else the recipe name)")
     parser.add_argument("--batch-size", type=int, help="texts encoded per batch (default: the recipe's batch_size)")
     parser.add_argument("--language", required=True, help="benchmark language (BM25 tokenizer): zh or en")
     parser.add_argument("--depth", type=int, default=100, help="ranked candidates kept per query")
@@ -95,20 +114,22 @@ def main(args) -> None:
         if args.batch_size < 1:
             raise UserError(f"--batch-size must be positive, got {args.batch_size}")
         base = dataclasses.replace(base, batch_size=args.batch_size)
-    recipe = base.with_path(args.weights, args.label or base.name) if args.weights else base
+    setting = parse_setting(args.setting)
+    label = args.label or (setting.label if setting else base.name)
+    recipe = base.with_path(args.weights, label) if args.weights else base
     benchmark = load_benchmark(args.benchmark)
-    name = args.benchmark_label or args.benchmark.name
-    scoring.require_judged(benchmark, name)  # before any model is loaded
-    types_path = args.benchmark / "query_types.json"
-    query_types = read_json(types_path) if types_path.exists() else {}
+    name = args.benchmark_name or args.benchmark.name
+    scoring.require_judged(benchmark, benchmark_label(name, args.view))  # before any model is loaded
+    query_types = benchmark_query_types(args.benchmark)
     run = retrieve(benchmark, recipe, language=args.language, depth=args.depth, cache_root=args.cache,
                    device=args.device, ignore_identical_ids=args.ignore_identical_ids)
-    summary, per_query = scoring.score_run(benchmark, run, query_types, args.score_threshold, name)
-    label = args.label or recipe.name
+    summary, per_query = scoring.score_run(benchmark, run, query_types, args.score_threshold,
+                                           benchmark_label(name, args.view))
     sha256 = scoring.write_trec(args.run, run, label)
     write_jsonl(args.errors, error_report(benchmark, run, per_query, query_types))
-    scoring.write_metrics(args.metrics, summary, benchmark=name, label=label, recipe=recipe,
-                          run_file=RunFile.of(run, sha256, args.depth), base_model=base.name if args.weights else None)
+    scoring.write_metrics(args.metrics, summary, benchmark=name, view=args.view, label=label, setting=setting,
+                          recipe=recipe, run_file=RunFile.of(run, sha256, args.depth),
+                          base_model=base.name if args.weights else None)
     m = summary["metrics"]
-    log.info("%s on %s: nDCG@1 %.2f  @5 %.2f  @10 %.2f  (%d queries)", label, name,
+    log.info("%s on %s: nDCG@1 %.2f  @5 %.2f  @10 %.2f  (%d queries)", label, benchmark_label(name, args.view),
              100 * m["ndcg@1"], 100 * m["ndcg@5"], 100 * m["ndcg@10"], summary["queries_evaluated"])

@@ -17,6 +17,7 @@ from typing import Any
 from capflow.errors import UserError
 from capflow.io import read_json, write_json
 from capflow.trec import Run, read_trec_and_digest, shown
+from capflow.vocabulary import HYBRID_METHODS, MIXES, Setting, benchmark_label
 
 _NUMBERS = {"type": "object", "additionalProperties": {"type": "number"}}
 _FRACTIONS = {"type": "object", "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1}}
@@ -29,7 +30,14 @@ SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "benchmark": _TEXT,
+        "view": _TEXT,  # absent for the full benchmark
         "model": _TEXT,
+        "setting": {
+            "type": "object",
+            "required": ["pool", "mix", "seed"],
+            "additionalProperties": False,
+            "properties": {"pool": _TEXT, "mix": {"enum": list(MIXES)}, "seed": _COUNT},
+        },
         "metrics": _FRACTIONS,  # every measure (nDCG, MRR, MAP, hit, recall, precision) is a fraction
         "queries": _COUNT,
         "queries_evaluated": _COUNT,
@@ -43,7 +51,7 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "required": ["method"],
             "additionalProperties": False,
-            "properties": {"method": {"enum": ["rrf", "minmax"]}, "k": _COUNT,
+            "properties": {"method": {"enum": list(HYBRID_METHODS)}, "k": _COUNT,
                            "weight": {"type": "number", "minimum": 0, "maximum": 1}},
             "allOf": [{"if": {"properties": {"method": {"const": "rrf"}}}, "then": {"required": ["k"]}},
                       {"if": {"properties": {"method": {"const": "minmax"}}}, "then": {"required": ["weight"]}}],
@@ -88,6 +96,8 @@ class RunRecord:
     benchmark: str
     model: str
     metrics: dict[str, float]
+    view: str | None = None  # the evaluation view (vocabulary.TESTVIEW); None for the full benchmark
+    setting: Setting | None = None  # a finetuned run's pool, mix and seed
     queries: int | None = None
     queries_evaluated: int | None = None
     candidates: int | None = None
@@ -102,6 +112,11 @@ class RunRecord:
     display: str | None = None
     params: str | None = None
     source: Path | None = field(default=None, compare=False, metadata={"json": None})  # the file it was read from
+
+    @property
+    def benchmark_label(self) -> str:
+        """The benchmark as tables name it: its view said after it."""
+        return benchmark_label(self.benchmark, self.view)
 
     @property
     def display_name(self) -> str:
@@ -129,7 +144,7 @@ class RunRecord:
             value = getattr(self, f.name)
             if value is None or _json_name(f) is None:
                 continue
-            if isinstance(value, RunFile):
+            if isinstance(value, (RunFile, Setting)):
                 value = dataclasses.asdict(value)
             elif isinstance(value, tuple):
                 value = list(value)
@@ -150,6 +165,8 @@ class RunRecord:
                 values[f.name] = obj[name]
         if "run_file" in values:
             values["run_file"] = RunFile(**values["run_file"])
+        if "setting" in values:
+            values["setting"] = Setting(**values["setting"])
         if "runs" in values:
             values["runs"] = tuple(values["runs"])
         return cls(**values)
@@ -220,8 +237,8 @@ def read_checked_run(run_path: Path, record: RunRecord, query_ids: Collection[st
     known = set(query_ids)
     stranger = next((qid for qid in run if qid not in known), None)
     if stranger is not None:
-        raise UserError(f"query '{shown(stranger)}' is not in benchmark '{shown(record.benchmark)}' (a run of another "
-                        "benchmark?)", run_path)
+        raise UserError(f"query '{shown(stranger)}' is not in benchmark '{shown(record.benchmark_label)}' (a run of "
+                        "another benchmark?)", run_path)
     if len(run) != digest.queries:
         raise UserError(f"ranks {len(run)} queries but {where} records {digest.queries} (a truncated or "
                         "changed run?)", run_path)

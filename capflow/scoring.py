@@ -11,6 +11,7 @@ from capflow.errors import UserError
 from capflow.recipes import Recipe
 from capflow.runrecord import RunFile, RunRecord
 from capflow.trec import Run, read_trec, write_trec
+from capflow.vocabulary import Setting
 
 __all__ = ["Run", "read_trec", "write_trec", "REPORT_KS", "require_judged", "score_run", "summary_record",
            "write_metrics"]
@@ -55,9 +56,9 @@ def summary_record(summary: dict, **fields) -> RunRecord:
 
 
 def write_metrics(path: Path, summary: dict, *, benchmark: str, label: str, recipe: Recipe, run_file: RunFile,
-                  base_model: str | None = None) -> None:
+                  view: str | None = None, setting: Setting | None = None, base_model: str | None = None) -> None:
     """The run's scores, its run file's digest and the recipe fields that made its vectors; table labels
     (display name, group, parameters) are not written: the report takes them from the registry
     (capflow.report.labels)."""
-    summary_record(summary, benchmark=benchmark, model=label, base_model=base_model,
+    summary_record(summary, benchmark=benchmark, view=view, model=label, setting=setting, base_model=base_model,
                    recipe=json.loads(recipe.vector_json()), run_file=run_file).write(path)

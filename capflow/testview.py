@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from capflow import benchmark as bm
-from capflow.data import QUERY_TYPES
 from capflow.errors import UserError
 from capflow.io import read_json, write_json
 from capflow.pools import Passage, write_pool
@@ -55,7 +54,7 @@ def split_holdout(benchmark_dir: str | Path, holdout: int, seed: int,
         dropped_positives += len(q.qrels) - len(kept)
         queries.append(bm.Query(q.id, q.text, kept))
 
-    types_path = benchmark_dir / QUERY_TYPES
+    types_path = benchmark_dir / bm.QUERY_TYPES
     query_types = read_json(types_path) if types_path.exists() else None
     stats = {
         "benchmark": benchmark_dir.name, "seed": seed, "held_out": holdout,

@@ -1,4 +1,6 @@
-"""The workflow's names, defined once: generation kinds, training mixes, pools and run labels.
+"""The workflow's names, defined once: generation kinds, training mixes, pools, evaluation views,
+finetuned settings and hybrid methods. Each name is composed here and never parsed back from text:
+a run's record stores the parts (benchmark and view, pool, mix and seed).
 
 The Snakemake rules derive their wildcard patterns from here, the config schema's enums are
 checked against it by the tests, and tables take their display names from it.
@@ -7,6 +9,7 @@ checked against it by the tests, and tables take their display names from it.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 KINDS = ("sm", "kw")  # SM: overall summaries / long questions; KW: salient keywords and short phrases
 MIXES: dict[str, tuple[str, ...]] = {"sm": ("sm",), "kw": ("kw",), "smkw": ("sm", "kw")}
@@ -22,24 +25,70 @@ def is_name(text) -> bool:
     """Whether ``text`` is a name, matched whole (``$`` would also match before a final newline)."""
     return isinstance(text, str) and re.fullmatch(NAME_PATTERN, text) is not None
 
-_SETTING_LABEL = re.compile(r"^(?P<pool>[a-z0-9_]+)-(?P<mix>[a-z]+)-seed(?P<seed>\d+)$")
-
 
 def one_of(names) -> str:
     """A regular expression matching exactly one of ``names`` (for wildcard constraints)."""
     return "|".join(re.escape(name) for name in names) or r"(?!x)x"
 
 
+@dataclass(frozen=True, order=True)
+class Setting:
+    """A finetuned run: the pool its training queries came from, their mix and the training seed."""
+
+    pool: str
+    mix: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return setting_name(self.pool, self.mix)
+
+    @property
+    def label(self) -> str:
+        return setting_label(self.pool, self.mix, self.seed)
+
+    @property
+    def folder(self) -> str:
+        return setting_folder(self.pool, self.mix, self.seed)
+
+    @property
+    def words(self) -> tuple[str, str, str]:
+        """``POOL MIX SEED``, as ``capflow retrieve --setting`` takes them."""
+        return self.pool, self.mix, str(self.seed)
+
+    @property
+    def display(self) -> str:
+        return setting_display(self.pool, self.mix)
+
+
+# The parts may be Snakemake wildcards ("{pool}"), so that the paths' patterns come from here too.
+def setting_name(pool: str, mix: str) -> str:
+    """A setting across its seeds, e.g. ``ood-kw``: its trainset's folder and the per-query frame's model."""
+    return f"{pool}-{mix}"
+
+
 def setting_label(pool: str, mix: str, seed: int | str) -> str:
-    """The model label of a finetuned run in its metrics JSON, e.g. ``ood-kw-seed0``."""
-    return f"{pool}-{mix}-seed{seed}"
+    """A finetuned run's model label in its record and in loss files, e.g. ``ood-kw-seed0``."""
+    return f"{setting_name(pool, mix)}-seed{seed}"
 
 
-def parse_setting_label(label: str) -> tuple[str, str, int] | None:
-    match = _SETTING_LABEL.match(label)
-    if not match or match["mix"] not in MIXES:
-        return None
-    return match["pool"], match["mix"], int(match["seed"])
+def setting_folder(pool: str, mix: str, seed: int | str) -> str:
+    """A finetuned run's folder under finetune/ and evaluate/<benchmark>/, e.g. ``ood-kw/seed-0``."""
+    return f"{setting_name(pool, mix)}/seed-{seed}"
+
+
+# The evaluation views a table names after the benchmark; the full benchmark is named plainly.
+TESTVIEW = "test view"
+FULL_VIEW = "full"
+
+
+def benchmark_label(benchmark: str, view: str | None = None) -> str:
+    """The benchmark as the tables name it, e.g. ``CapRetrievalEn (test view)``."""
+    return f"{benchmark} ({view})" if view and view != FULL_VIEW else benchmark
+
+
+# Score fusions of a BM25 run and a dense run (capflow.report.hybrid).
+HYBRID_METHODS = ("rrf", "minmax")
 
 
 def setting_display(pool: str, mix: str) -> str:

@@ -10,7 +10,7 @@ from capflow.plan.options import words
 from capflow.plan.plan import HUB_OFFLINE
 from capflow.plan.report import BATCHES, all_targets, benchmark_dir
 from capflow.slurm import SlurmSite
-from capflow.vocabulary import KINDS, MIXES, POOLS, one_of
+from capflow.vocabulary import HYBRID_METHODS, KINDS, MIXES, POOLS, one_of
 
 
 def resource_value(name):
@@ -77,7 +77,7 @@ def benchmark_words(wildcards, input):
 
 def types_words(wildcards, input):
     """`LABEL FILE` of the query types that apply to the benchmark a rule reads."""
-    return words(wildcards.benchmark, input.types)
+    return words(wildcards.benchmark, input.query_types)
 
 
 wildcard_constraints:

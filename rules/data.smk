@@ -19,4 +19,4 @@ rule benchmark_data:
     shell:
         "{params.offline} capflow --log {log:q} data --name {wildcards.benchmark:q} --local-dirs {params.local_dirs:q}"
         " {params.options} --candidates {output.candidates:q} --queries {output.queries:q}"
-        " --types {output.types:q}"
+        " --types {output.query_types:q}"

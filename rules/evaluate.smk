@@ -21,7 +21,7 @@ rule mteb_data:
         source=of(PLAN.mteb_options, "benchmark"),
     shell:
         "{params.offline} capflow --log {log:q} mteb-data {params.source} --candidates {output.candidates:q}"
-        " --queries {output.queries:q} --types {output.types:q} --stats {output.stats:q}"
+        " --queries {output.queries:q} --types {output.query_types:q} --stats {output.stats:q}"
 
 
 rule evaluate:
@@ -48,7 +48,7 @@ rule evaluate:
         recipe=of(PLAN.evaluation_recipe_json, "run"),
         model=of(PLAN.evaluation_model_options, "run"),
         benchmark_dir=input_benchmark_dir,
-        label=of(PLAN.evaluation_label, "benchmark"),
+        view=of(PLAN.evaluation_view_options, "benchmark"),
         language=of(PLAN.benchmark_language, "benchmark"),
         depth=config["evaluate"]["depth"],
         cache=PATHS.embedding_cache,
@@ -56,7 +56,8 @@ rule evaluate:
     shell:
         "{params.offline} capflow gpu-run --gpus {resources.gpu} --"
         " capflow --threads {resources.compute_threads} --log {log:q} retrieve"
-        " --benchmark {params.benchmark_dir:q} --benchmark-label {params.label:q} --recipe-json {params.recipe:q}"
+        " --benchmark {params.benchmark_dir:q} --benchmark-name {wildcards.benchmark:q} {params.view}"
+        " --recipe-json {params.recipe:q}"
         " --batch-size {resources.encode_batch_size} {params.model} --language {params.language:q}"
         " --depth {params.depth} --cache {params.cache:q}"
         " {params.flags} --run {output.run:q} --metrics {output.metrics:q} --errors {output.errors:q}"

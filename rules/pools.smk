@@ -18,7 +18,7 @@ rule testview:
         options=PLAN.testview_options(),
     shell:
         "capflow --log {log:q} testview --benchmark-dir {params.benchmark_dir:q} {params.options}"
-        " --candidates {output.candidates:q} --queries {output.queries:q} --types {output.types:q}"
+        " --candidates {output.candidates:q} --queries {output.queries:q} --types {output.query_types:q}"
         " --stats {output.stats:q} --heldout {output.heldout:q}"
 
 

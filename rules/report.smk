@@ -41,7 +41,7 @@ rule hybrid:
     log:
         PATHS.hybrid().log,
     wildcard_constraints:
-        method="rrf|minmax",
+        method=one_of(HYBRID_METHODS),
     conda:
         "../workflow/envs/core.yaml"
     params:
@@ -128,7 +128,7 @@ rule error_analysis:
     shell:
         "capflow --log {log:q} error-analysis --labels {params.labels:q}"
         " --benchmark {params.benchmark_dir:q} --language {params.language:q}"
-        " --query-types {input.types:q} --lexical-run {input.lexical:q} --metrics {input.metrics:q}"
+        " --query-types {input.query_types:q} --lexical-run {input.lexical:q} --metrics {input.metrics:q}"
         " --runs {input.runs:q} --out {output.csv:q} --sheet {output.sheet:q}"
 
 

@@ -28,7 +28,7 @@ rule zeroshot:
     shell:
         "{params.offline} capflow gpu-run --gpus {resources.gpu} --"
         " capflow --threads {resources.compute_threads} --log {log:q} retrieve"
-        " --benchmark {params.benchmark_dir:q} --benchmark-label {wildcards.benchmark:q}"
+        " --benchmark {params.benchmark_dir:q} --benchmark-name {wildcards.benchmark:q}"
         " --recipe-json {params.recipe:q} --batch-size {resources.encode_batch_size}"
         " --language {params.language:q} --depth {params.depth}"
         " --cache {params.cache:q} --run {output.run:q} --metrics {output.metrics:q} --errors {output.errors:q}"

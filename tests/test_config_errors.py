@@ -149,11 +149,14 @@ def test_schema_defaults_agree_with_the_code():
 
 
 def test_schema_enums_are_the_vocabulary():
-    from capflow.vocabulary import MIXES, POOLS
+    from capflow.vocabulary import HYBRID_METHODS, MIXES, POOLS
 
-    trainsets = yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"]["trainsets"]["properties"]
+    schema = yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"]
+    trainsets = schema["trainsets"]["properties"]
     assert trainsets["mixes"]["items"]["enum"] == list(MIXES)
     assert trainsets["pools"]["items"]["enum"] == list(POOLS)
+    methods = schema["report"]["properties"]["hybrid"]["properties"]["methods"]
+    assert methods["items"]["enum"] == methods["default"] == list(HYBRID_METHODS)
 
 
 def test_unknown_key_is_found_before_the_schema():

@@ -12,6 +12,8 @@ import pytest
 from capflow import metrics
 from capflow.errors import UserError
 from capflow.report import classification, hybrid
+from capflow.runrecord import RunFile, RunRecord
+from capflow.trec import write_trec
 
 from conftest import benchmark_outputs, run_capflow
 
@@ -241,10 +243,10 @@ def test_error_analysis_sheet_and_filled_categories(tmp_path, tiny_benchmark):
     assert made.returncode == 0
     for model in ("bm25", "m"):
         hits = ["c2", "c1", "c3", "c4"] if model == "m" else ["c1", "c3", "c4", "c2"]
-        (tmp_path / f"{model}.trec").write_text("".join(f"q1 Q0 {c} {r} {1 - r / 10:.6f} {model}\n"
-                                                        for r, c in enumerate(hits, start=1)))
-        (tmp_path / f"{model}.json").write_text(json.dumps({"benchmark": "Tiny", "model": model,
-                                                            "metrics": {"ndcg@10": 0.5}}))
+        run = {"q1": [(c, 1 - r / 10) for r, c in enumerate(hits, start=1)]}
+        sha256 = write_trec(tmp_path / f"{model}.trec", run, model)
+        RunRecord("Tiny", model, {"ndcg@10": 0.5}, run_file=RunFile.of(run, sha256, 100)).write(
+            tmp_path / f"{model}.json")
     result = run_capflow("error-analysis", "--benchmark", data, "--language", "en",
                          "--lexical-run", tmp_path / "bm25.trec", "--metrics", tmp_path / "m.json",
                          "--runs", tmp_path / "m.trec", "--out", tmp_path / "err.csv",

@@ -1,6 +1,7 @@
 """Finetuning with a tiny BERT built here: plumbing, determinism, batches, resuming and bad input."""
 
 import csv
+import dataclasses
 import json
 import logging
 import os
@@ -14,7 +15,7 @@ from capflow import cli
 from capflow import train as tr
 from capflow.errors import UserError
 from capflow.recipes import Recipe
-from capflow.vocabulary import setting_label
+from capflow.vocabulary import Setting
 
 from conftest import build_tiny_bert, job_stats, write_jsonl
 
@@ -298,20 +299,26 @@ def test_bad_settings_are_refused():
 
 # --- Table 4 -------------------------------------------------------------------------------------------
 
-def metrics_json(path, model, benchmark, ndcg10, display="MiniLM"):
+def metrics_json(path, model, benchmark, ndcg10, display="MiniLM", setting=None):
+    """A metrics.json; a finetuned run's names its setting (pool, mix, seed) and its model is its label."""
+    record = {"benchmark": benchmark, "model": model, "display": display,
+              "metrics": {"ndcg@1": ndcg10 - 0.1, "ndcg@5": ndcg10 - 0.05, "ndcg@10": ndcg10}}
+    if setting is not None:
+        record |= {"model": setting.label, "setting": dataclasses.asdict(setting)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"benchmark": benchmark, "model": model, "display": display,
-                                "metrics": {"ndcg@1": ndcg10 - 0.1, "ndcg@5": ndcg10 - 0.05, "ndcg@10": ndcg10}}))
+    path.write_text(json.dumps(record))
     return path
 
 
-def test_setting_labels_round_trip():
+def test_a_setting_names_its_label_folder_and_display():
     from capflow import vocabulary
 
-    assert vocabulary.setting_label("ood", "smkw", 3) == "ood-smkw-seed3"
-    assert vocabulary.parse_setting_label("ood-smkw-seed3") == ("ood", "smkw", 3)
-    assert vocabulary.parse_setting_label("all-MiniLM-L6-v2") is None
-    assert vocabulary.parse_setting_label("bm25") is None
+    setting = vocabulary.Setting("ood", "smkw", 3)
+    assert (setting.name, setting.label, setting.folder) == ("ood-smkw", "ood-smkw-seed3", "ood-smkw/seed-3")
+    assert setting.display == "OOD pool SM+KW"
+    assert vocabulary.setting_folder("{pool}", "{mix}", "{seed}") == "{pool}-{mix}/seed-{seed}"
+    assert vocabulary.benchmark_label("CapRetrievalEn", vocabulary.TESTVIEW) == "CapRetrievalEn (test view)"
+    assert vocabulary.benchmark_label("CapRetrievalEn", None) == "CapRetrievalEn"
     assert vocabulary.setting_display("id", "smkw") == "ID pool SM+KW"
 
 
@@ -322,9 +329,9 @@ def test_finetune_table_has_base_pools_mixes_and_seed_spread(tmp_path):
     inputs = [metrics_json(tmp_path / "base.json", "all-MiniLM-L6-v2", "B", 0.50),
               metrics_json(tmp_path / "bm25.json", "bm25", "B", 0.40, display="BM25")]
     for seed, (sm, kw) in enumerate([(0.52, 0.60), (0.54, 0.62)]):
-        inputs += [metrics_json(tmp_path / f"ood-sm-{seed}.json", setting_label("ood", "sm", seed), "B", sm),
-                   metrics_json(tmp_path / f"ood-kw-{seed}.json", setting_label("ood", "kw", seed), "B", kw)]
-    inputs.append(metrics_json(tmp_path / "id-kw.json", setting_label("id", "kw", 0), "B", 0.70))
+        inputs += [metrics_json(tmp_path / f"ood-sm-{seed}.json", None, "B", sm, setting=Setting("ood", "sm", seed)),
+                   metrics_json(tmp_path / f"ood-kw-{seed}.json", None, "B", kw, setting=Setting("ood", "kw", seed))]
+    inputs.append(metrics_json(tmp_path / "id-kw.json", None, "B", 0.70, setting=Setting("id", "kw", 0)))
     for pool, mix in (("ood", "sm"), ("ood", "kw"), ("id", "kw")):
         stats = tmp_path / f"stats-{pool}-{mix}.json"
         stats.write_text(json.dumps({"pool": pool, "mix": mix, "generator": "heuristic (no LLM)"}))
@@ -382,7 +389,7 @@ def test_paper_dag_finetunes_every_setting_and_seed_and_evaluates_on_three_bench
         assert flag in train
     assert "mteb-data --source mteb/EcomRetrieval --split dev --revision fa705ce" in result.stdout
     evaluate = [line for line in result.stdout.splitlines() if " retrieve " in line and "--weights" in line]
-    assert len(evaluate) == 36 and all("--label " in line for line in evaluate)
+    assert len(evaluate) == 36 and all("--setting " in line for line in evaluate)
 
 
 @pytest.mark.parametrize("setting, lengths, model_max, expected", [

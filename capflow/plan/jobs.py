@@ -89,8 +89,8 @@ def planned_jobs(plan: Plan, report: Report) -> list[PlannedJob]:
                 add("generate", layout.generation(pool, kind, shard), pool=pool, kind=kind, shard=shard)
         for mix in plan.config["trainsets"]["mixes"]:
             add("trainset", layout.trainset(pool, mix), pool=pool, mix=mix)
-    for setting in plan.finetuned_settings():
-        add("finetune", layout.finetune(*setting), **dict(zip(("pool", "mix", "seed"), setting, strict=True)))
+    for s in plan.finetuned_settings():
+        add("finetune", layout.finetune(*s.words), **dict(zip(("pool", "mix", "seed"), s.words, strict=True)))
     for benchmark in plan.evaluation_views:
         for run in plan.evaluation_runs:
             add("evaluate", layout.evaluation(benchmark, run), benchmark=benchmark, run=run)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from capflow import benchmark as bm
-from capflow.data import QUERY_TYPES
+from capflow.vocabulary import setting_folder, setting_name
 
 RUN_FILES = {"run": "run.trec", "metrics": "metrics.json", "errors": "errors.jsonl"}
 
@@ -50,7 +50,7 @@ class Layout:
         return self.job("prefetch", item, "prefetch", {"manifest": f"{item}.json"})
 
     def data(self, benchmark: str = "{benchmark}") -> JobPaths:
-        names = {"candidates": bm.CANDIDATES, "queries": bm.QUERIES, "types": QUERY_TYPES}
+        names = {"candidates": bm.CANDIDATES, "queries": bm.QUERIES, "query_types": bm.QUERY_TYPES}
         return self.job("data", benchmark, f"data/{benchmark}", names)
 
     def mteb(self, benchmark: str = "{benchmark}") -> JobPaths:
@@ -72,7 +72,7 @@ class Layout:
         names = {
             "candidates": bm.CANDIDATES,
             "queries": bm.QUERIES,
-            "types": QUERY_TYPES,
+            "query_types": bm.QUERY_TYPES,
             "stats": "testview.json",
             "heldout": "heldout.jsonl",
         }
@@ -96,10 +96,11 @@ class Layout:
     # --- training ----------------------------------------------------------------------------------
     def trainset(self, pool: str = "{pool}", mix: str = "{mix}") -> JobPaths:
         names = {"train": "train.jsonl", "heldout": "heldout.jsonl", "stats": "stats.json"}
-        return self.job("trainsets", f"{pool}-{mix}", f"trainsets/{pool}-{mix}", names)
+        name = setting_name(pool, mix)
+        return self.job("trainsets", name, f"trainsets/{name}", names)
 
     def finetune(self, pool: str = "{pool}", mix: str = "{mix}", seed: str | int = "{seed}") -> JobPaths:
-        job = finetune_run(pool, mix, seed)
+        job = setting_folder(pool, mix, seed)
         return self.job(
             "finetune", job, f"finetune/{job}", {"model": "model", "loss": "loss.csv", "summary": "train.json"}
         )
@@ -142,8 +143,3 @@ class Layout:
     @property
     def latex(self) -> JobPaths:
         return self.job("latex", "all", "tables", {"tex": "all.tex"})
-
-
-def finetune_run(pool: str, mix: str, seed: str | int) -> str:
-    """A finetuned run's folder name under finetune/ and evaluate/<benchmark>/: <pool>-<mix>/seed-<seed>."""
-    return f"{pool}-{mix}/seed-{seed}"

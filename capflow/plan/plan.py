@@ -19,15 +19,14 @@ from capflow import prefetch
 from capflow.cpus import ThreadPolicy
 from capflow.data import local_source_files
 from capflow.errors import UserError
-from capflow.plan.layout import Layout, finetune_run
-from capflow.plan.options import cli_options
+from capflow.plan.layout import Layout
+from capflow.plan.options import cli_options, words
 from capflow.slicing import BenchmarkSlice
 from capflow.slurm import SlurmSite
 from capflow.train import TrainSettings
-from capflow.vocabulary import KINDS, MIXES, setting_label
+from capflow.vocabulary import KINDS, MIXES, TESTVIEW, Setting, benchmark_label
 
 HUB_OFFLINE = "env HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1"
-TESTVIEW_SUFFIX = " (test view)"
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class EvaluationRun:
 
     name: str  # the run's folder under evaluate/<benchmark>/
     model: str | None = None  # zero-shot
-    setting: tuple[str, str, str] | None = None  # finetuned: (pool, mix, seed)
+    setting: Setting | None = None  # finetuned
 
     @property
     def finetuned(self) -> bool:
@@ -374,9 +373,9 @@ class Plan:
         names = [f.name for f in dataclasses.fields(TrainSettings) if f.name != "seed"]
         return cli_options({name.replace("_", "-"): self.finetune[name] for name in names})
 
-    def finetuned_settings(self) -> list[tuple[str, str, str]]:
+    def finetuned_settings(self) -> list[Setting]:
         return [
-            (pool, mix, str(seed))
+            Setting(pool, mix, seed)
             for pool in self.trainset_pools
             for mix in self.config["trainsets"]["mixes"]
             for seed in self.finetune["seeds"]
@@ -388,7 +387,7 @@ class Plan:
         """Zero-shot reference rows (the base model first), then every finetuned model, by run name."""
         models = dict.fromkeys([self.base_model, *self.evaluate["zeroshot_models"]])
         runs = [EvaluationRun(f"zeroshot/{m}", model=m) for m in models]
-        runs += [EvaluationRun(finetune_run(*s), setting=s) for s in self.finetuned_settings()]
+        runs += [EvaluationRun(s.folder, setting=s) for s in self.finetuned_settings()]
         return {run.name: run for run in runs}
 
     def evaluation_view_files(self, benchmark: str) -> dict[str, str]:
@@ -396,16 +395,24 @@ class Plan:
             return self.layout.testview(benchmark).files
         return self.layout.data(benchmark).files
 
+    def evaluation_view(self, benchmark: str) -> str | None:
+        """The view an evaluation scores, as its record and tables name it: the test view, else None (full)."""
+        return TESTVIEW if self.evaluation_views.get(benchmark) == "testview" else None
+
+    def evaluation_view_options(self, benchmark: str) -> str:
+        view = self.evaluation_view(benchmark)
+        return f"--view {words(view)}" if view else ""
+
     def evaluation_label(self, benchmark: str) -> str:
         """The benchmark as the tables name it: a test view says so."""
-        return benchmark + TESTVIEW_SUFFIX if self.evaluation_views.get(benchmark) == "testview" else benchmark
+        return benchmark_label(benchmark, self.evaluation_view(benchmark))
 
     def evaluation_inputs(self, benchmark: str, run: str) -> dict:
         view = self.evaluation_view_files(benchmark)
-        files = {"candidates": view["candidates"], "queries": view["queries"], "types": view["types"]}
+        files = {"candidates": view["candidates"], "queries": view["queries"], "query_types": view["query_types"]}
         row = self.evaluation_runs[run]
         if row.finetuned:
-            files["model"] = self.layout.finetune(*row.setting).files["model"]
+            files["model"] = self.finetuned_model(row.setting)
         elif (
             self.is_dense(row.model)
             and benchmark in self.zeroshot_config["benchmarks"]
@@ -430,9 +437,10 @@ class Plan:
         row = self.evaluation_runs[run]
         if not row.finetuned:
             return ""
-        return cli_options(
-            {"weights": self.layout.finetune(*row.setting).files["model"], "label": setting_label(*row.setting)}
-        )
+        return f"--weights {words(self.finetuned_model(row.setting))} --setting {words(*row.setting.words)}"
+
+    def finetuned_model(self, setting: Setting) -> str:
+        return self.layout.finetune(setting.pool, setting.mix, setting.seed).files["model"]
 
     def evaluation_flags(self, benchmark: str) -> str:
         """MTEB never ranks a document for a query with the same id; neither do MTEB-view evaluations."""
@@ -503,7 +511,7 @@ class Plan:
         return self.config["benchmarks"].get(benchmark, {}).get("types_from") or benchmark
 
     def types_file(self, benchmark: str) -> str:
-        return self.layout.data(self.types_source(benchmark)).files["types"]
+        return self.layout.data(self.types_source(benchmark)).files["query_types"]
 
     def scored_runs(self) -> list[ScoredRun]:
         """Every scored run, each (benchmark label, model) once."""
@@ -544,7 +552,7 @@ class Plan:
         return {
             "metrics": [r.metrics for r in runs],
             "runs": [r.run for r in runs],
-            "types": sorted({self.types_file(r.benchmark) for r in runs}),
+            "query_types": sorted({self.types_file(r.benchmark) for r in runs}),
             "benchmarks": sorted({f for r in runs for f in (r.view["candidates"], r.view["queries"])}),
         }
 
@@ -555,7 +563,7 @@ class Plan:
             "metrics": [r["metrics"] for r in runs],
             "runs": [r["run"] for r in runs],
             "candidates": self.layout.data(benchmark).files["candidates"],
-            "types": self.types_file(benchmark),
+            "query_types": self.types_file(benchmark),
         }
 
     def testview_note(self) -> str | None:
@@ -563,8 +571,8 @@ class Plan:
         if not views:
             return None
         return (
-            f"{', '.join(views)}{TESTVIEW_SUFFIX}: the benchmark without the captions held out as the in-domain "
-            "pool; every row, zero-shot ones included, is evaluated on that same view."
+            f"{benchmark_label(', '.join(views), TESTVIEW)}: the benchmark without the captions held out as the "
+            "in-domain pool; every row, zero-shot ones included, is evaluated on that same view."
         )
 
     def leakage_threshold(self) -> float:

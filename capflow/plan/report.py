@@ -14,7 +14,7 @@ from pathlib import Path
 
 from capflow.plan.options import cli_options, words
 from capflow.plan.plan import Plan
-from capflow.vocabulary import KINDS, setting_label
+from capflow.vocabulary import KINDS
 
 BATCHES = ("zeroshot", "finetune")
 
@@ -230,12 +230,12 @@ class Report:
                     "zeroshot",
                 )
         settings = plan.finetuned_settings()
-        losses = [layout.finetune(*s).files["loss"] for s in settings]
+        losses = [layout.finetune(*s.words).files["loss"] for s in settings]
         add(
             "loss",
             losses,
             "loss "
-            + " ".join(f"--loss {words(setting_label(*s), loss)}" for s, loss in zip(settings, losses, strict=True)),
+            + " ".join(f"--loss {words(s.label, loss)}" for s, loss in zip(settings, losses, strict=True)),
             "finetune",
         )
         histograms = [(pool, layout.leakage(pool).files["histogram"]) for pool in plan.trainset_pools]

@@ -4,7 +4,7 @@ a model, so a text the retrieve step did not encode is an error, not a new encod
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,13 +13,14 @@ import numpy as np
 from capflow.benchmark import Benchmark
 from capflow.errors import UserError
 from capflow.recipes import Recipe
+from capflow.runrecord import RunRecord
 
 
-def recipe_of(summary: Mapping, path: Path) -> Recipe:
-    """The recipe a metrics JSON was produced with."""
-    if not isinstance(summary.get("recipe"), dict):
-        raise UserError("metrics JSON lacks the 'recipe' of its model", path)
-    return Recipe.from_json(json.dumps(summary["recipe"]))
+def recipe_of(record: RunRecord) -> Recipe:
+    """The recipe a run was produced with."""
+    if record.recipe is None:
+        raise UserError("metrics JSON lacks the 'recipe' of its model", record.source)
+    return Recipe.from_json(json.dumps(record.recipe))
 
 
 def cached_embeddings(recipe: Recipe, texts: Sequence[str], role: str, cache_root: Path) -> np.ndarray:

@@ -24,8 +24,7 @@ from capflow.benchmark import load_benchmark
 from capflow.errors import UserError
 from capflow.report.cachedscores import ScoreMatrix, recipe_of, score_matrix
 from capflow.report.csvframes import read_frame_csv, write_frame_csv
-from capflow.report.labels import add_labels_option, read_metrics
-from capflow.report.perquery import split_label
+from capflow.report.labels import add_labels_option, read_labelled, record_columns
 
 DEFAULT_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(4, 25))  # 0.20 .. 1.20
 SWEEP_COLUMNS = ["benchmark", "view", "model", "display", "threshold", "query_precision", "query_recall", "f1", "f2",
@@ -76,17 +75,15 @@ def sweep(metrics_paths: Sequence[Path], benchmark_dirs: dict[str, Path], cache_
 
     rows = []
     for path in metrics_paths:
-        summary = read_metrics(path, labels or {})
-        label = summary.get("benchmark") if isinstance(summary, dict) else None
+        record = read_labelled(path, labels or {})
+        label = record.benchmark_label
         if label not in benchmark_dirs:
             raise UserError(f"benchmark '{label}' has no --benchmark LABEL DIR", path)
         benchmark = load_benchmark(benchmark_dirs[label])
-        matrix = score_matrix(recipe_of(summary, path), benchmark, cache_root)
+        matrix = score_matrix(recipe_of(record), benchmark, cache_root)
         positives = positives_matrix(matrix, benchmark.qrels)
-        name, view = split_label(label)
         for t in thresholds:
-            rows.append({"benchmark": name, "view": view, "model": summary["model"],
-                         "display": summary.get("display") or summary["model"], "threshold": t,
+            rows.append({**record_columns(record), "threshold": t,
                          **classification_scores(matrix.cosine, positives, t)})
     return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
 

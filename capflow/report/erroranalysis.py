@@ -27,10 +27,11 @@ from pathlib import Path
 from capflow.benchmark import load_benchmark, normalise_whitespace
 from capflow.errors import UserError
 from capflow.report.csvframes import read_frame_csv, write_frame_csv
-from capflow.report.labels import add_labels_option, read_metrics
-from capflow.report.perquery import load_benchmark_queries, read_run, split_label
+from capflow.report.labels import add_labels_option, read_labelled, record_columns
+from capflow.report.perquery import load_benchmark_queries, read_run
 from capflow.report.querygroups import SHORT, group_of, ordered_groups
 from capflow.report.table import Cell, Column, Row, Table
+from capflow.runrecord import read_checked_run
 
 TOP = 10
 CATEGORIES = ("literal", "semantic", "fp_shared_term", "fp_other")
@@ -94,15 +95,14 @@ def analyse(metrics_paths, run_paths, lexical_run: Path, benchmark_dir: Path, ty
     terms = {q.id: query_terms(q.text, language) for q in benchmark.queries}
     rows = []
     for metrics_path, run_path in zip(metrics_paths, run_paths):
-        summary = read_metrics(metrics_path, labels or {})
-        name, view = split_label(summary["benchmark"])
-        run = {qid: [cid for cid, _ in hits] for qid, hits in read_run(run_path).items()}
+        record = read_labelled(metrics_path, labels or {})
+        query_ids = [q.id for q in benchmark.queries]
+        run = {qid: [cid for cid, _ in hits] for qid, hits in read_checked_run(run_path, record, query_ids).items()}
         for q in benchmark.queries:
             if not q.qrels:
                 continue
             for error in query_errors(q.qrels, run.get(q.id, []), bm25.get(q.id, []), terms[q.id], text_of, language):
-                rows.append({"benchmark": name, "view": view, "model": summary["model"],
-                             "display": summary.get("display") or summary["model"], "query_id": q.id,
+                rows.append({**record_columns(record), "query_id": q.id,
                              "query": q.text, "query_group": group_of(types.get(q.id)), **error,
                              "text": text_of[error["candidate_id"]]})
     frame = pd.DataFrame(rows, columns=COLUMNS)

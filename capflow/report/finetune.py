@@ -14,7 +14,7 @@ from capflow.io import read_json
 from capflow.report.labels import add_labels_option, labelled
 from capflow.report.table import Cell, Column, Row, Table, mean_std
 from capflow.runrecord import RunRecord
-from capflow.vocabulary import MIX_DISPLAY, MIXES, POOL_DISPLAY, parse_setting_label
+from capflow.vocabulary import MIX_DISPLAY, MIXES, POOL_DISPLAY
 
 
 def add_arguments(parser) -> None:
@@ -39,7 +39,7 @@ def build(args) -> Table:
             raise UserError("neither a metrics JSON (benchmark, model, metrics) nor trainset stats", path)
     if not runs:
         raise UserError("no metrics JSON among the inputs")
-    benchmarks = args.benchmarks or list(dict.fromkeys(r.benchmark for r in runs))
+    benchmarks = args.benchmarks or list(dict.fromkeys(r.benchmark_label for r in runs))
     ks = args.ks or [1, 5, 10]
     columns = [Column(f"{b}/ndcg@{k}", f"nDCG@{k}", group=b) for b in benchmarks for k in ks]
 
@@ -48,17 +48,17 @@ def build(args) -> Table:
     seeds: dict[tuple[str, str], set[int]] = {}
     base_displays = set()
     for r in runs:
-        setting = parse_setting_label(r.model)
+        setting = r.setting
         if setting is None:
             row = zeroshot.setdefault(r.model, Row(r.display_name, {}))
             for k in ks:
-                row.cells[f"{r.benchmark}/ndcg@{k}"] = Cell(r.metric(f"ndcg@{k}"))
+                row.cells[f"{r.benchmark_label}/ndcg@{k}"] = Cell(r.metric(f"ndcg@{k}"))
             continue
-        pool, mix, seed = setting
+        pool, mix, seed = setting.pool, setting.mix, setting.seed
         base_displays.add(r.display)
         seeds.setdefault((pool, mix), set()).add(seed)
         for k in ks:
-            finetuned.setdefault((pool, mix), {}).setdefault(f"{r.benchmark}/ndcg@{k}", []).append(
+            finetuned.setdefault((pool, mix), {}).setdefault(f"{r.benchmark_label}/ndcg@{k}", []).append(
                 r.metric(f"ndcg@{k}"))
     for row in zeroshot.values():
         if row.label in base_displays:

@@ -14,10 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from capflow.errors import UserError
-from capflow.io import read_json
 from capflow.trec import Run
+from capflow.vocabulary import HYBRID_METHODS
 
-METHODS = ("rrf", "minmax")
+METHODS = HYBRID_METHODS  # the order the config schema documents them in
 
 
 def _ranked(fused: dict[str, float], depth: int) -> list[tuple[str, float]]:
@@ -72,7 +72,7 @@ def configure_parser(parser) -> None:
 
 
 def main(args) -> None:
-    from capflow.benchmark import load_benchmark
+    from capflow.benchmark import benchmark_query_types, load_benchmark
     from capflow.runrecord import RunFile, read_checked_run, read_run_record
     from capflow.scoring import score_run, summary_record, write_trec
 
@@ -83,15 +83,14 @@ def main(args) -> None:
     if not 0.0 <= args.weight <= 1.0:
         raise UserError(f"--weight must be between 0 and 1, got {args.weight}")
     lexical, dense = read_run_record(Path(args.lexical[1])), read_run_record(Path(args.dense[1]))
-    if lexical.benchmark != dense.benchmark:
-        raise UserError(f"the runs are on different benchmarks: '{lexical.benchmark}' and "
-                        f"'{dense.benchmark}'", args.dense[1])
+    if lexical.benchmark_label != dense.benchmark_label:
+        raise UserError(f"the runs are on different benchmarks: '{lexical.benchmark_label}' and "
+                        f"'{dense.benchmark_label}'", args.dense[1])
     benchmark = load_benchmark(args.benchmark)
     query_ids = [q.id for q in benchmark.queries]
     lexical_run = read_checked_run(Path(args.lexical[0]), lexical, query_ids)
     dense_run = read_checked_run(Path(args.dense[0]), dense, query_ids)
-    types_path = args.benchmark / "query_types.json"
-    query_types = read_json(types_path) if types_path.exists() else {}
+    query_types = benchmark_query_types(args.benchmark)
     if args.method == "rrf":
         run = rrf(lexical_run, dense_run, args.rrf_k, args.depth)
         fusion = {"method": "rrf", "k": args.rrf_k}
@@ -103,6 +102,7 @@ def main(args) -> None:
     sha256 = write_trec(args.run, run, label)
     # no table labels: the report derives them from "runs" and "fusion" (capflow.report.labels), so a
     # renamed model does not rerun this job
-    record = summary_record(summary, benchmark=dense.benchmark, model=label, group="hybrid", fusion=fusion,
-                            runs=(lexical.model, dense.model), run_file=RunFile.of(run, sha256, args.depth))
+    record = summary_record(summary, benchmark=dense.benchmark, view=dense.view, model=label, group="hybrid",
+                            fusion=fusion, runs=(lexical.model, dense.model),
+                            run_file=RunFile.of(run, sha256, args.depth))
     record.write(args.metrics)

@@ -15,12 +15,12 @@ import numpy as np
 
 from capflow.benchmark import load_benchmark
 from capflow.errors import UserError
-from capflow.io import read_json
 from capflow.report.cachedscores import recipe_of, score_matrix
 from capflow.report.csvframes import read_frame_csv, write_frame_csv
-from capflow.report.labels import add_labels_option, read_metrics
-from capflow.report.perquery import load_benchmark_queries, split_label
+from capflow.report.labels import add_labels_option, read_labelled, record_columns
+from capflow.report.perquery import load_benchmark_queries
 from capflow.report.querygroups import group_of
+from capflow.runrecord import read_run_record
 
 COLUMNS = ["benchmark", "view", "model", "display", "query_id", "query", "query_group", "label2_positives",
            "inverted_pairs", "negative_id", "negative_text", "negative_cosine", "positive_id", "positive_text",
@@ -47,19 +47,17 @@ def query_inversions(cosine: np.ndarray, qrels: dict[str, int], candidate_ids: l
 
 def inversion_rows(metrics_path: Path, benchmark_dir: Path, types_path: Path | None, cache_root: Path,
                    labels: dict | None = None) -> list[dict]:
-    summary = read_metrics(metrics_path, labels or {})
+    record = read_labelled(metrics_path, labels or {})
     benchmark = load_benchmark(benchmark_dir)
     types = load_benchmark_queries(benchmark_dir, types_path).types
-    matrix = score_matrix(recipe_of(summary, metrics_path), benchmark, cache_root)
-    name, view = split_label(summary["benchmark"])
+    matrix = score_matrix(recipe_of(record), benchmark, cache_root)
     rows = []
     for i, q in enumerate(benchmark.queries):
         found = query_inversions(matrix.cosine[i], q.qrels, matrix.candidate_ids)
         if found is None:
             continue
         neg, pos = found["negative"], found["positive"]
-        rows.append({"benchmark": name, "view": view, "model": summary["model"],
-                     "display": summary.get("display") or summary["model"], "query_id": q.id, "query": q.text,
+        rows.append({**record_columns(record), "query_id": q.id, "query": q.text,
                      "query_group": group_of(types.get(q.id)), "label2_positives": found["label2_positives"],
                      "inverted_pairs": found["inverted_pairs"], "negative_id": benchmark.candidate_ids[neg],
                      "negative_text": benchmark.candidate_texts[neg], "negative_cosine": float(matrix.cosine[i, neg]),
@@ -90,7 +88,7 @@ def main(args) -> None:
     types = {k: Path(v) for k, v in args.query_types}
     rows = []
     for path in args.metrics:
-        label = read_json(path).get("benchmark")
+        label = read_run_record(path).benchmark_label
         if label not in dirs:
             raise UserError(f"benchmark '{label}' has no --benchmark LABEL DIR", path)
         rows += inversion_rows(path, dirs[label], types.get(label), args.cache, args.labels)

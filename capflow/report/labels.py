@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from capflow.runrecord import RunRecord, read_run_record
+from capflow.vocabulary import FULL_VIEW
 
 LABEL_KEYS = ("display", "group", "params")
 Labels = Mapping[str, Mapping[str, str]]  # model name -> {display, group, params}
@@ -76,7 +77,7 @@ def read_labelled(path: Path, labels: Labels) -> RunRecord:
     return labelled(read_run_record(path), labels)
 
 
-def read_metrics(path: Path, labels: Labels) -> dict:
-    """A run's record with its model's labels, as the JSON object it was read from plus the labels (for
-    steps that index the summary by key; read_labelled gives the record)."""
-    return read_labelled(path, labels).to_json()
+def record_columns(record: RunRecord) -> dict[str, str]:
+    """The columns that name a run in the analyses' frames: benchmark, view, model and display name."""
+    return {"benchmark": record.benchmark, "view": record.view or FULL_VIEW, "model": record.model,
+            "display": record.display_name}

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from capflow.errors import UserError
 from capflow.io import write_json
-from capflow.report.perquery import split_label
 from capflow.runrecord import RunRecord, read_run_record
 
 MTEB_MEASURES = {"ndcg": "ndcg", "map": "map", "mrr": "mrr", "recall": "recall", "precision": "precision"}
@@ -23,7 +22,7 @@ def mteb_result(record: RunRecord, split: str, languages: list[str]) -> dict:
     if "ndcg_at_10" not in scores:
         raise UserError("metrics JSON has no ndcg@10, MTEB's main score", record.source)
     entry = {**scores, "main_score": scores["ndcg_at_10"], "hf_subset": "default", "languages": languages}
-    return {"task_name": split_label(record.benchmark)[0], "model_name": record.model,
+    return {"task_name": record.benchmark, "model_name": record.model,
             "dataset_revision": None, "mteb_version": None, "evaluation_time": None, "scores": {split: [entry]}}
 
 

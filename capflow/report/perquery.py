@@ -6,39 +6,31 @@ if it is the run its ``metrics.json`` scored: capflow.runrecord.read_checked_run
 scored the run, so the means agree with its ``metrics.json``.
 
 Columns: benchmark, view, model, display, group, seed, query_id, query_type, query_group, metric,
-value. ``view`` is what the benchmark label names in parentheses ("CapRetrievalEn (test view)"),
-else ``full``; a finetuned run's model is its setting (``ood-kw``) and its seed a column.
+value. ``view`` is the record's evaluation view (``test view``), else ``full``; a finetuned run's model
+is its setting (``ood-kw``) and its seed a column.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from capflow import metrics
-from capflow.benchmark import Query, load_queries
+from capflow.benchmark import CANDIDATES, QUERIES, Query, benchmark_query_types, load_queries, load_query_types
 from capflow.errors import UserError
 from capflow.io import read_jsonl
 from capflow.report.csvframes import read_frame_csv, write_frame_csv
 from capflow.report.labels import add_labels_option, read_labelled
-from capflow.report.querygroups import group_of, load_query_types
+from capflow.report.querygroups import group_of
 from capflow.runrecord import RunRecord, read_checked_run
 from capflow.trec import Run, read_trec
-from capflow.vocabulary import parse_setting_label, setting_display
+from capflow.vocabulary import FULL_VIEW
 
 COLUMNS = ["benchmark", "view", "model", "display", "group", "seed", "query_id", "query_type", "query_group",
            "metric", "value"]
 DEFAULT_MEASURES = ("ndcg@1", "ndcg@5", "ndcg@10", "mrr@10", "recall@10", "recall@100")
-_LABEL = re.compile(r"^(?P<name>.+?) \((?P<view>[^()]+)\)$")
 TIE_ORDERS = ("file", "docid")
-
-
-def split_label(label: str) -> tuple[str, str]:
-    """'CapRetrievalEn (test view)' -> ('CapRetrievalEn', 'test view'); a plain name is the full view."""
-    match = _LABEL.match(label)
-    return (match["name"], match["view"]) if match else (label, "full")
 
 
 def read_run(path: Path) -> Run:
@@ -70,11 +62,10 @@ class BenchmarkQueries:
 def load_benchmark_queries(directory: Path, types_path: Path | None = None) -> BenchmarkQueries:
     """A validated benchmark's queries and query types (``types_path`` replaces its own query_types.json)."""
     directory = Path(directory)
-    candidate_ids = {row["id"] for row in read_jsonl(directory / "candidates.jsonl", {"id": str})}
-    queries = load_queries(directory / "queries.jsonl", candidate_ids)
-    own = directory / "query_types.json"
-    types_file = types_path or (own if own.exists() else None)
-    return BenchmarkQueries(queries, load_query_types(types_file) if types_file else {})
+    candidate_ids = {row["id"] for row in read_jsonl(directory / CANDIDATES, {"id": str})}
+    queries = load_queries(directory / QUERIES, candidate_ids)
+    types = load_query_types(types_path) if types_path else benchmark_query_types(directory)
+    return BenchmarkQueries(queries, types)
 
 
 def run_rows(record: RunRecord, run: Run, bench: BenchmarkQueries, measures: Sequence[str],
@@ -82,11 +73,10 @@ def run_rows(record: RunRecord, run: Run, bench: BenchmarkQueries, measures: Seq
     """The frame's rows for one run; only judged queries (those with positives), as in every mean."""
     ks = sorted({int(m.split("@")[1]) for m in measures})
     _, per_query = metrics.evaluate(rankings(run, tie_order), bench.qrels, ks)
-    name, view = split_label(record.benchmark)
-    setting = parse_setting_label(record.model)
+    setting = record.setting
     display = record.display_name
     if setting:
-        model, seed, display = f"{setting[0]}-{setting[1]}", setting[2], f"{display} ({setting_display(*setting[:2])})"
+        model, seed, display = setting.name, setting.seed, f"{display} ({setting.display})"
     else:
         model, seed = record.model, None
     rows = []
@@ -95,7 +85,7 @@ def run_rows(record: RunRecord, run: Run, bench: BenchmarkQueries, measures: Seq
             continue
         qtype = bench.types.get(q.id, "")
         for measure in measures:
-            rows.append({"benchmark": name, "view": view, "model": model,
+            rows.append({"benchmark": record.benchmark, "view": record.view or FULL_VIEW, "model": model,
                          "display": display, "group": record.group or "",
                          "seed": seed, "query_id": q.id, "query_type": qtype, "query_group": group_of(qtype),
                          "metric": measure, "value": per_query[q.id][measure]})
@@ -118,7 +108,7 @@ def build_frame(metrics_paths: Sequence[Path], run_paths: Sequence[Path], benchm
     rows: list[dict] = []
     for metrics_path, run_path in zip(metrics_paths, run_paths, strict=True):
         record = read_labelled(Path(metrics_path), labels or {})
-        label = record.benchmark
+        label = record.benchmark_label
         if label not in benchmark_dirs:
             raise UserError(f"benchmark '{label}' has no --benchmark LABEL DIR", metrics_path)
         if label not in loaded:

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from capflow.errors import UserError
-from capflow.io import read_json
-
 TYPE_GROUPS = {
     "singleton_object": "Singleton Entity", "singleton_person": "Singleton Entity",
     "singleton_place": "Singleton Entity", "singleton_concept": "Singleton Entity",
@@ -25,14 +20,6 @@ def group_of(query_type: str | None) -> str:
     if not query_type:
         return UNTYPED
     return TYPE_GROUPS.get(query_type, query_type)
-
-
-def load_query_types(path: Path) -> dict[str, str]:
-    """query id -> type, as the data step writes it."""
-    raw = read_json(path)
-    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
-        raise UserError("expected an object mapping query ids to type names", path)
-    return raw
 
 
 def ordered_groups(present) -> list[str]:

@@ -21,7 +21,7 @@ def add_arguments(parser) -> None:
 def build(args) -> Table:
     ks = args.ks or [1, 5, 10]
     runs = [read_labelled(Path(path), args.labels) for path in args.inputs]
-    benchmarks = args.benchmarks or list(dict.fromkeys(r.benchmark for r in runs))
+    benchmarks = args.benchmarks or list(dict.fromkeys(r.benchmark_label for r in runs))
     columns = [Column(f"{b}/ndcg@{k}", f"nDCG@{k}", group=b) for b in benchmarks for k in ks]
     rows: dict[str, Row] = {}
     group_of: dict[str, str] = {}
@@ -29,7 +29,7 @@ def build(args) -> Table:
         row = rows.setdefault(r.model, Row(r.display_name, {}, {"Params": r.params or ""}))
         group_of[r.model] = "small" if r.group is None else r.group
         for k in ks:
-            row.cells[f"{r.benchmark}/ndcg@{k}"] = Cell(r.metric(f"ndcg@{k}"))
+            row.cells[f"{r.benchmark_label}/ndcg@{k}"] = Cell(r.metric(f"ndcg@{k}"))
     order = list(dict.fromkeys(r.model for r in runs))
     groups = [(GROUP_TITLES.get(g, g), [rows[m] for m in order if group_of[m] == g])
               for g in dict.fromkeys(group_of[m] for m in order)]
