@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from capflow import bm25, scoring, worklog
@@ -19,10 +20,18 @@ from capflow.errors import UserError
 from capflow.io import write_jsonl
 from capflow.recipes import Recipe, load_recipes
 from capflow.runrecord import RunFile
+from capflow.settingflags import add_options
 from capflow.trec import shown
 from capflow.vocabulary import MIXES, TESTVIEW, Setting, benchmark_label
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """How deep a run file ranks (config zeroshot.depth and evaluate.depth; hybrid runs keep the same)."""
+
+    depth: int = field(default=100, metadata={"help": "ranked candidates kept per query"})
 
 
 def retrieve(benchmark: Benchmark, recipe: Recipe, *, language: str, depth: int,
@@ -93,7 +102,7 @@ def configure_parser(parser) -> None:
                                         "else the recipe name)")
     parser.add_argument("--batch-size", type=int, help="texts encoded per batch (default: the recipe's batch_size)")
     parser.add_argument("--language", required=True, help="benchmark language (BM25 tokenizer): zh or en")
-    parser.add_argument("--depth", type=int, default=100, help="ranked candidates kept per query")
+    add_options(parser, RetrievalSettings)
     parser.add_argument("--cache", type=Path, help="embedding cache directory")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--ignore-identical-ids", action="store_true",

@@ -3,6 +3,8 @@ values never reach a shell unquoted."""
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 import yaml
 
@@ -146,6 +148,44 @@ def test_schema_defaults_agree_with_the_code():
     for field in dataclasses.fields(TrainSettings):
         if field.name != "seed":
             assert finetune[field.name]["default"] == field.default, field.name
+
+
+def schema_defaults(section: dict) -> dict:
+    return {key: spec["default"] for key, spec in section["properties"].items()}
+
+
+def test_generation_defaults_are_the_backend_dataclasses():
+    """Every generation setting is a field of its dataclass, with the schema's default; the CLI's
+    defaults are the dataclasses' (capflow.settingflags)."""
+    from capflow.generate import DEFAULTS, configure_parser, settings_from_args
+    from capflow.generate.backend import GeneratorSettings, OpenAIOptions, Sampling, TransformersOptions, VllmOptions
+    from capflow.settingflags import defaults_of
+
+    generate = yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"]["generate"]
+    for section, cls in {"sampling": Sampling, "vllm": VllmOptions, "openai": OpenAIOptions,
+                         "transformers": TransformersOptions}.items():
+        assert schema_defaults(generate["properties"][section]) == defaults_of(cls), section
+    top = schema_defaults(generate)
+    for name in ("backend", "model", "revision", "language", "max_query_chars", "chat_template_kwargs",
+                 "structured_output"):
+        assert top[name] == getattr(DEFAULTS, name), name
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    parsed = parser.parse_args(["--passages", "p", "--kind", "sm", "--out", "o", "--stats", "s", "--rejects", "r"])
+    assert settings_from_args(parsed) == GeneratorSettings()
+
+
+def test_retrieval_and_fusion_defaults_are_the_dataclasses():
+    from capflow.report.hybrid import FusionSettings
+    from capflow.retrieve import RetrievalSettings
+    from capflow.settingflags import defaults_of
+
+    schema = yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"]
+    fusion = schema_defaults(schema["report"]["properties"]["hybrid"])
+    assert {key: fusion[key] for key in defaults_of(FusionSettings)} == defaults_of(FusionSettings)
+    for stage in ("zeroshot", "evaluate"):
+        depth = schema[stage]["properties"]["depth"]["default"]
+        assert depth == RetrievalSettings().depth, stage
 
 
 def test_schema_enums_are_the_vocabulary():

@@ -7,7 +7,6 @@ for the sharding and output contract and :mod:`capflow.generate.parsing` for ans
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -21,17 +20,10 @@ from capflow.generate.backend import (
     VllmOptions,
 )
 from capflow.prompts import DEFAULT_COUNTS, LANGUAGES, load_prompts
+from capflow.settingflags import add_options, from_args, json_object
 from capflow.vocabulary import KINDS
 
-
-def _json_object(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not JSON: {exc.msg}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("expected a JSON object")
-    return value
+DEFAULTS = GeneratorSettings()
 
 
 def configure_parser(parser) -> None:
@@ -49,60 +41,35 @@ def configure_parser(parser) -> None:
                          "outputs are written (default: the --out path plus .partial)")
 
     gen = parser.add_argument_group("generator")
-    gen.add_argument("--backend", choices=BACKENDS, default="heuristic")
+    gen.add_argument("--backend", choices=BACKENDS, default=DEFAULTS.backend)
     gen.add_argument("--model", help="hub id or local path of the LLM (not for heuristic)")
     gen.add_argument("--model-revision", help="hub commit of the LLM (vllm, transformers backends)")
-    gen.add_argument("--language", choices=LANGUAGES, default="en", help="passage language (heuristic)")
+    gen.add_argument("--language", choices=LANGUAGES, default=DEFAULTS.language, help="passage language (heuristic)")
     gen.add_argument("--prompts", type=Path, help="prompt file, e.g. config/prompts/zh.yaml (LLM backends)")
     gen.add_argument("--queries-per-passage", type=int, default=None, metavar="N",
                      help=f"queries the prompt asks for per passage, its {{count}} (default: sm "
                           f"{DEFAULT_COUNTS['sm']}, kw {DEFAULT_COUNTS['kw']}; LLM backends only)")
-    gen.add_argument("--max-query-chars", type=int, default=GeneratorSettings.max_query_chars)
+    gen.add_argument("--max-query-chars", type=int, default=DEFAULTS.max_query_chars)
     gen.add_argument("--no-structured-output", dest="structured_output", action="store_false",
                      help="do not constrain answers to the JSON schema")
-    gen.add_argument("--chat-template-kwargs", type=_json_object, default={"enable_thinking": False},
-                     help='JSON passed to the chat template (default {"enable_thinking": false})')
+    gen.add_argument("--chat-template-kwargs", type=json_object, default=DEFAULTS.chat_template_kwargs,
+                     help=f"JSON passed to the chat template (default {json.dumps(DEFAULTS.chat_template_kwargs)})")
+    for title, cls in BACKEND_GROUPS.items():
+        add_options(parser.add_argument_group(title), cls)
 
-    sampling = parser.add_argument_group("sampling")
-    sampling.add_argument("--temperature", type=float, default=Sampling.temperature)
-    sampling.add_argument("--top-p", type=float, default=Sampling.top_p)
-    sampling.add_argument("--max-tokens", type=int, default=Sampling.max_tokens)
-    sampling.add_argument("--seed", type=int, default=Sampling.seed)
 
-    vllm = parser.add_argument_group("vllm backend")
-    vllm.add_argument("--tensor-parallel-size", type=int, default=VllmOptions.tensor_parallel_size)
-    vllm.add_argument("--gpu-memory-utilization", type=float, default=VllmOptions.gpu_memory_utilization)
-    vllm.add_argument("--max-model-len", type=int, default=VllmOptions.max_model_len)
-    vllm.add_argument("--dtype", default=VllmOptions.dtype)
-
-    openai = parser.add_argument_group("openai backend")
-    openai.add_argument("--base-url", default=OpenAIOptions.base_url, help="e.g. http://host:8000/v1")
-    openai.add_argument("--api-key-env", default=OpenAIOptions.api_key_env,
-                        help="environment variable holding the API key (unset: no Authorization header)")
-    openai.add_argument("--concurrency", type=int, default=OpenAIOptions.concurrency)
-    openai.add_argument("--timeout-s", type=float, default=OpenAIOptions.timeout_s)
-    openai.add_argument("--max-retries", type=int, default=OpenAIOptions.max_retries)
-    openai.add_argument("--backoff-s", type=float, default=OpenAIOptions.backoff_s)
-    openai.add_argument("--extra-body", type=_json_object, default={}, help="JSON merged into each request body")
-    openai.add_argument("--send-chat-template-kwargs", action="store_true",
-                        help="send --chat-template-kwargs as the request field of that name (vLLM-style servers; "
-                             "the OpenAI API rejects it)")
-
-    hf = parser.add_argument_group("transformers backend")
-    hf.add_argument("--batch-size", type=int, default=TransformersOptions.batch_size)
-    hf.add_argument("--device", help="torch device (default: cuda, then mps, then cpu)")
+# The nested settings of GeneratorSettings, each a group of flags named after its fields.
+BACKEND_GROUPS = {"sampling": Sampling, "vllm backend": VllmOptions, "openai backend": OpenAIOptions,
+                  "transformers backend": TransformersOptions}
 
 
 def settings_from_args(args) -> GeneratorSettings:
     return GeneratorSettings(
         backend=args.backend, model=args.model, revision=args.model_revision, language=args.language,
-        max_query_chars=args.max_query_chars,
-        sampling=Sampling(args.temperature, args.top_p, args.max_tokens, args.seed),
-        chat_template_kwargs=args.chat_template_kwargs, structured_output=args.structured_output,
-        vllm=VllmOptions(args.tensor_parallel_size, args.gpu_memory_utilization, args.max_model_len, args.dtype),
-        openai=OpenAIOptions(args.base_url, args.api_key_env, args.concurrency, args.timeout_s, args.max_retries,
-                             args.backoff_s, args.extra_body, args.send_chat_template_kwargs),
-        transformers=TransformersOptions(args.batch_size, args.device),
+        max_query_chars=args.max_query_chars, chat_template_kwargs=args.chat_template_kwargs,
+        structured_output=args.structured_output, sampling=from_args(Sampling, args),
+        vllm=from_args(VllmOptions, args), openai=from_args(OpenAIOptions, args),
+        transformers=from_args(TransformersOptions, args),
     )
 
 

@@ -28,39 +28,46 @@ class GenerationRequest:
     messages: Messages | None  # None where the backend needs no prompt (heuristic)
 
 
+# The settings of each backend, defined once: `capflow generate`'s flags, the config schema's
+# defaults (held equal by the tests) and the workflow's command lines follow from these fields
+# (capflow.settingflags). The workflow writes them in field order, so a reordered field reruns
+# generation.
 @dataclass
 class Sampling:
     temperature: float = 0.7
     top_p: float = 0.8
-    max_tokens: int = 512
+    max_tokens: int = field(default=512, metadata={"help": "answer length limit (tokens)"})
     seed: int = 0
 
 
 @dataclass
 class VllmOptions:
-    tensor_parallel_size: int = 1
+    dtype: str = "auto"
     gpu_memory_utilization: float = 0.9
     max_model_len: int = 4096
-    dtype: str = "auto"
+    tensor_parallel_size: int = field(default=1, metadata={"help": "GPUs per generation job"})
 
 
 @dataclass
 class OpenAIOptions:
-    base_url: str = "http://127.0.0.1:8000/v1"
-    api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = 16
+    api_key_env: str = field(default="OPENAI_API_KEY",
+                             metadata={"help": "environment variable holding the API key (unset: no key)"})
+    backoff_s: float = field(default=1.0, metadata={"help": "first retry delay, doubled on each retry"})
+    base_url: str = field(default="http://127.0.0.1:8000/v1", metadata={"help": "e.g. http://host:8000/v1"})
+    concurrency: int = field(default=16, metadata={"help": "requests in flight"})
+    max_retries: int = field(default=5, metadata={"help": "retries on 429/5xx/timeouts"})
     timeout_s: float = 120.0
-    max_retries: int = 5
-    backoff_s: float = 1.0
-    extra_body: dict = field(default_factory=dict)  # e.g. vLLM server extras
+    extra_body: dict = field(default_factory=dict, metadata={"help": "JSON merged into each request body"})
     # chat_template_kwargs is a vLLM server extension the OpenAI API rejects: sent only when asked for
-    send_chat_template_kwargs: bool = False
+    send_chat_template_kwargs: bool = field(
+        default=False, metadata={"help": "send --chat-template-kwargs as the request field of that name (vLLM-style "
+                                         "servers; the OpenAI API rejects it)"})
 
 
 @dataclass
 class TransformersOptions:
     batch_size: int = 8
-    device: str | None = None  # None: cuda, then mps, then cpu
+    device: str | None = field(default=None, metadata={"help": "torch device (default: cuda, then mps, then cpu)"})
 
 
 @dataclass

@@ -19,13 +19,17 @@ from capflow import prefetch
 from capflow.cpus import ThreadPolicy
 from capflow.data import local_source_files
 from capflow.errors import UserError
+from capflow.generate.backend import OpenAIOptions, Sampling, TransformersOptions, VllmOptions
 from capflow.plan.layout import Layout
 from capflow.plan.options import cli_options, words
+from capflow.settingflags import switches, valued_options
 from capflow.slicing import BenchmarkSlice
 from capflow.slurm import SlurmSite
 from capflow.train import TrainSettings
 from capflow.vocabulary import KINDS, MIXES, TESTVIEW, Setting, benchmark_label
 
+# The config section of each LLM backend's options, and the dataclass that defines them.
+BACKEND_SECTIONS = {"vllm": VllmOptions, "openai": OpenAIOptions, "transformers": TransformersOptions}
 HUB_OFFLINE = "env HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1"
 
 
@@ -285,7 +289,7 @@ class Plan:
         """`capflow generate` options from config: a param, so changing any of them reruns generation."""
         generate = self.generate
         backend = generate["backend"]
-        sampling, vllm, openai = generate["sampling"], generate["vllm"], generate["openai"]
+        sampling = valued_options(Sampling, generate["sampling"])
         options = {"backend": backend, "language": generate["language"], "max-query-chars": generate["max_query_chars"]}
         if backend != "heuristic":
             options.update(
@@ -295,27 +299,17 @@ class Plan:
                     "prompts": generate["prompts"],
                     "queries-per-passage": generate["queries_per_passage"][kind],
                     "chat-template-kwargs": json.dumps(generate["chat_template_kwargs"], sort_keys=True),
-                    "temperature": sampling["temperature"],
-                    "top-p": sampling["top_p"],
-                    "max-tokens": sampling["max_tokens"],
-                    "seed": sampling["seed"],
+                    **sampling,
                 }
             )
-        if backend == "vllm":
-            options.update({key.replace("_", "-"): value for key, value in sorted(vllm.items())})
-        if backend == "openai":
-            flags_only = ("extra_body", "send_chat_template_kwargs")
-            options.update(
-                {key.replace("_", "-"): value for key, value in sorted(openai.items()) if key not in flags_only}
-            )
-            options["extra-body"] = json.dumps(openai["extra_body"], sort_keys=True)
-        if backend == "transformers":
-            options.update({key.replace("_", "-"): value for key, value in sorted(generate["transformers"].items())})
+        section = BACKEND_SECTIONS.get(backend)
+        if section is not None:
+            options.update(valued_options(section, generate[backend]))
         flags = cli_options(options)
         if backend != "heuristic" and not generate["structured_output"]:
             flags += " --no-structured-output"
-        if backend == "openai" and openai["send_chat_template_kwargs"]:
-            flags += " --send-chat-template-kwargs"  # a vLLM-server field the OpenAI API refuses
+        if section is not None:
+            flags = " ".join([flags, *switches(section, generate[backend])])
         return flags
 
     def generation_gpus(self) -> int:

@@ -11,13 +11,24 @@ Equal fused scores keep the order in which candidates first appear, lexical run 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from capflow.errors import UserError
+from capflow.retrieve import RetrievalSettings
+from capflow.settingflags import add_options
 from capflow.trec import Run
 from capflow.vocabulary import HYBRID_METHODS
 
 METHODS = HYBRID_METHODS  # the order the config schema documents them in
+
+
+@dataclass(frozen=True)
+class FusionSettings:
+    """The fusions' parameters (config report.hybrid)."""
+
+    rrf_k: int = field(default=60, metadata={"help": "RRF's rank offset"})
+    weight: float = field(default=0.5, metadata={"help": "minmax: the dense run's weight"})
 
 
 def _ranked(fused: dict[str, float], depth: int) -> list[tuple[str, float]]:
@@ -63,9 +74,8 @@ def configure_parser(parser) -> None:
     parser.add_argument("--dense", nargs=2, required=True, metavar=("RUN", "METRICS"),
                         help="the dense run.trec and its metrics.json")
     parser.add_argument("--method", choices=METHODS, required=True)
-    parser.add_argument("--rrf-k", type=int, default=60, help="RRF's rank offset (default 60)")
-    parser.add_argument("--weight", type=float, default=0.5, help="minmax: the dense run's weight (default 0.5)")
-    parser.add_argument("--depth", type=int, default=100, help="fused candidates kept per query")
+    add_options(parser, FusionSettings)
+    add_options(parser, RetrievalSettings)
     parser.add_argument("--label", help="model label (default bm25+<dense>-<method>)")
     parser.add_argument("--run", required=True, type=Path, help="output TREC run")
     parser.add_argument("--metrics", required=True, type=Path, help="output metrics JSON")
