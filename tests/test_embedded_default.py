@@ -28,15 +28,15 @@ TABLE_2 = {
     "BM25 + all-MiniLM-L6-v2 (RRF k=60)": [64.59, 53.29, 52.58, 78.51, 76.26, 75.68],
     "BM25 + all-MiniLM-L6-v2 (min-max, w=0.5)": [69.63, 49.14, 46.87, 78.78, 76.81, 76.09],
 }
-# README "Table 6": (pool, mix) -> pool passages, pool tokens (words), queries per pool passage,
-# query length (words), queries
+# README "Table 6": (pool, mix) -> every numeric column: pool passages, pool tokens (words), queries per
+# pool passage, query length (words), queries, passages with queries, queries held out
 TABLE_6 = {
-    ("OOD", "SM"): [671, 20275, 1.00, 9.39, 669],
-    ("OOD", "KW"): [671, 20275, 7.55, 1.49, 5064],
-    ("OOD", "SM+KW"): [671, 20275, 8.52, 2.41, 5718],
-    ("ID", "SM"): [947, 19275, 0.99, 8.95, 935],
-    ("ID", "KW"): [947, 19275, 7.14, 1.52, 6759],
-    ("ID", "SM+KW"): [947, 19275, 8.11, 2.42, 7682],
+    ("OOD", "SM"): [671, 20275, 1.00, 9.39, 669, 594, 33],
+    ("OOD", "KW"): [671, 20275, 7.55, 1.49, 5064, 671, 253],
+    ("OOD", "SM+KW"): [671, 20275, 8.52, 2.41, 5718, 671, 285],
+    ("ID", "SM"): [947, 19275, 0.99, 8.95, 935, 794, 47],
+    ("ID", "KW"): [947, 19275, 7.14, 1.52, 6759, 947, 338],
+    ("ID", "SM+KW"): [947, 19275, 8.11, 2.42, 7682, 947, 384],
 }
 # README "Table 4": row -> nDCG@1/5/10 on the CapRetrievalEn test view
 TABLE_4 = {
@@ -120,7 +120,7 @@ def test_table_2_zeroshot(tables):
 def test_table_6_trainsets(tables):
     rows = {(pool_of(row["group"]), row["Mix"]): row for row in tables["trainsets"]}
     assert {row["generator"] for row in rows.values()} == {"heuristic (no LLM)"}
-    assert {key: [round(x, 2) for x in numbers(row)[:5]] for key, row in rows.items()} == TABLE_6
+    assert {key: [round(x, 2) for x in numbers(row)] for key, row in rows.items()} == TABLE_6
 
 
 def test_table_4_finetune(tables):
@@ -132,6 +132,22 @@ def test_table_4_finetune(tables):
     assert set(rows) == set(TABLE_4)
     for key, expected in TABLE_4.items():
         assert rows[key] == pytest.approx(expected, abs=TABLE_4_TOLERANCE), (key, cpu_model())
+    # The finding: which settings beat the zero-shot base model. Where the README's margin exceeds
+    # twice the tolerance, a run within the tolerance cannot reverse it, and the test says so.
+    base = TABLE_4[("zero-shot", "all-MiniLM-L6-v2")]
+    for key, expected in TABLE_4.items():
+        for k, (got, want, zero_shot_got, zero_shot_want) in enumerate(
+                zip(rows[key], expected, rows[("zero-shot", "all-MiniLM-L6-v2")], base)):
+            if abs(want - zero_shot_want) > 2 * TABLE_4_TOLERANCE:
+                assert (got > zero_shot_got) == (want > zero_shot_want), (key, ("nDCG@1", "nDCG@5", "nDCG@10")[k])
+
+
+def test_table_4_finding_holds_at_any_tolerance():
+    """The README's Table 4 itself: the in-domain KW and SM+KW settings beat the base model on every
+    cut-off by more than twice either tolerance, so the ordering check above covers them on every CPU."""
+    base = TABLE_4[("zero-shot", "all-MiniLM-L6-v2")]
+    for key in (("ID", "KW"), ("ID", "SM+KW")):
+        assert all(value - zero_shot > 2 * 1.0 for value, zero_shot in zip(TABLE_4[key], base)), key
 
 
 def test_data_log_lists_the_untyped_queries(tables):
