@@ -34,6 +34,10 @@ def test_classification_setting_differs_from_macro_prf_within_run():
     assert ours["query_precision"] == pytest.approx(2 / 3) and ours["query_recall"] == pytest.approx(0.5)
     assert round(ours["f1"], 4) == 0.5714 and round(ours["f2"], 4) == 0.5263  # from the means, not per query
     assert ours["pair_precision"] == pytest.approx(2 / 4) and ours["pair_recall"] == pytest.approx(2 / 4)
+    # at 1.2 (cosine >= 0.4) A also retrieves c2: 3 of 5 retrieved pairs are positives, 3 of 4 positives found
+    wide = classification.classification_scores(COSINE, positives, 1.2)
+    assert (wide["pair_precision"], wide["pair_recall"]) == (pytest.approx(0.6), pytest.approx(0.75))
+    assert round(wide["pair_f1"], 4) == 0.6667 and round(wide["pair_f2"], 4) == 0.7143  # the authors' run.py
     assert ours["no_positive_retrieving_nothing"] == 1.0 and ours["queries_with_retrieved"] == 2
     run = {q: sorted(zip(("c1", "c2", "c3", "c4"), map(float, row), strict=True), key=lambda h: -h[1])
            for q, row in zip(QUERIES, COSINE, strict=True)}

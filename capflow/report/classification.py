@@ -28,7 +28,7 @@ from capflow.report.labels import add_labels_option, read_labelled, record_colum
 
 DEFAULT_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(4, 25))  # 0.20 .. 1.20
 SWEEP_COLUMNS = ["benchmark", "view", "model", "display", "threshold", "query_precision", "query_recall", "f1", "f2",
-                 "pair_precision", "pair_recall", "queries_with_retrieved", "queries", "retrieved_per_query",
+                 "pair_precision", "pair_recall", "pair_f1", "pair_f2", "queries_with_retrieved", "queries", "retrieved_per_query",
                  "no_positive_queries", "no_positive_retrieving_nothing"]
 
 
@@ -58,10 +58,13 @@ def classification_scores(cosine: np.ndarray, positives: np.ndarray, threshold: 
     p = float(np.mean(precision)) if precision else 0.0
     r = float(np.mean(recall)) if recall else 0.0
     unjudged = n_positive == 0
+    pair_p = float(hits.sum() / n_retrieved.sum()) if n_retrieved.sum() else 0.0
+    pair_r = float(hits.sum() / n_positive.sum()) if n_positive.sum() else 0.0
     return {
         "query_precision": p, "query_recall": r, "f1": _f(1, p, r), "f2": _f(2, p, r),
-        "pair_precision": float(hits.sum() / n_retrieved.sum()) if n_retrieved.sum() else 0.0,
-        "pair_recall": float(hits.sum() / n_positive.sum()) if n_positive.sum() else 0.0,
+        # as the authors' run.py prints them: F-scores of the pooled pair precision and recall
+        "pair_precision": pair_p, "pair_recall": pair_r, "pair_f1": _f(1, pair_p, pair_r),
+        "pair_f2": _f(2, pair_p, pair_r),
         "queries_with_retrieved": int((n_retrieved > 0).sum()), "queries": int(len(hits)),
         "retrieved_per_query": float(n_retrieved.mean()),
         "no_positive_queries": int(unjudged.sum()),
@@ -111,8 +114,8 @@ def main(args) -> None:
 # --- the table at one threshold (`capflow tables classification`) ---------------------------------------
 
 TABLE_COLUMNS = [("query_precision", "P"), ("query_recall", "R"), ("f1", "F1"), ("f2", "F2"),
-                 ("pair_precision", "pair P"), ("pair_recall", "pair R"),
-                 ("no_positive_retrieving_nothing", "empty (no pos.)")]
+                 ("pair_precision", "pair P"), ("pair_recall", "pair R"), ("pair_f1", "pair F1"),
+                 ("pair_f2", "pair F2"), ("no_positive_retrieving_nothing", "empty (no pos.)")]
 
 
 def add_arguments(parser) -> None:
@@ -136,7 +139,7 @@ def build(args):
     n_unjudged = int(frame.no_positive_queries.iloc[0])
     notes = [f"Retrieved: squared L2 distance (2 - 2 cos) <= {args.threshold:g} over all candidates. P, R: "
              "per-query means (a query without retrieved results or positives is left out of that mean); "
-             "F1, F2 from the mean P and R; pair P/R pooled over queries; empty (no pos.): share of the "
+             "F1, F2 from the mean P and R; pair P/R pooled over queries, pair F1/F2 from them; empty (no pos.): share of the "
              f"{n_unjudged} queries without positives that retrieve nothing."] + list(args.note or [])
     caption = args.caption or f"Classification setting on {args.benchmark} at threshold {args.threshold:g} (x100)"
     return Table(caption=caption, label="tab:classification", columns=columns, groups=[("", rows)], notes=notes)
