@@ -35,7 +35,6 @@ STEPS: dict[str, tuple[str, str]] = {
     "hybrid": ("capflow.report.hybrid", "fuse a BM25 run and a dense run (RRF or min-max interpolation), and score it"),
     "latex": ("capflow.report.latex", "write all.tex, which inputs every table and figure (XeLaTeX + xeCJK)"),
     "figures": ("capflow.report.figures_step", "draw one figure (PNG/PDF) of the report"),
-    "each": ("capflow.each", "run the tables or figures step for every item of a JSON list, in one process"),
     "gpu-run": ("capflow.devices", "run a command on free GPUs of this machine (its own CUDA_VISIBLE_DEVICES)"),
     "testview": ("capflow.testview", "hold captions out of a benchmark: the rest is its test view"),
     "pool": ("capflow.pools", "build a passage pool from a source"),
@@ -94,19 +93,27 @@ def main(argv: list[str] | None = None) -> int:
     step = next((a for i, a in enumerate(argv) if not a.startswith("-") and argv[i - 1:i] not in VALUED_OPTIONS), None)
     set_threads(thread_option(argv[:argv.index(step)] if step else argv))  # before torch or numpy loads
     args = build_parser(step if step in STEPS else None).parse_args(argv)
+    return run_step(args.step, lambda: importlib.import_module(STEPS[args.step][0]).main(args), args.log,
+                    args.verbose)
+
+
+def run_step(name: str, step, log: Path | str | None = None, verbose: bool = False) -> int:
+    """Run ``step()`` with logging set up: everything it prints goes to ``log`` when given, and a
+    failure is one line (``capflow NAME: error: ...``) on the console too. Returns the exit status."""
+    log = Path(log) if log else None
     try:
-        console = redirect_output(args.log) if args.log else None
+        console = redirect_output(log) if log else None
     except OSError as exc:
         problem = "a part of its path is not a folder" if isinstance(exc, (FileExistsError, NotADirectoryError)) \
             else exc.strerror or str(exc)
-        print(f"capflow {args.step}: error: {args.log}: cannot write the --log file: {problem}", file=sys.stderr)
+        print(f"capflow {name}: error: {log}: cannot write the --log file: {problem}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        importlib.import_module(STEPS[args.step][0]).main(args)
+        step()
     except UserError as exc:
-        message = f"capflow {args.step}: error: {exc}"
+        message = f"capflow {name}: error: {exc}"
         print(message, file=sys.stderr)
         if console:
             print(message, file=console, flush=True)
@@ -115,7 +122,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         if console:
-            print(f"capflow {args.step}: {type(exc).__name__}: {exc} (traceback in {args.log})", file=console,
-                  flush=True)
+            print(f"capflow {name}: {type(exc).__name__}: {exc} (traceback in {log})", file=console, flush=True)
         raise
     return 0

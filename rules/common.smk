@@ -91,24 +91,21 @@ wildcard_constraints:
     item=one_of(PLAN.prefetch_items) if PLAN.prefetch_items else r"(?!x)x",
 
 
-def report_outputs(kind, batch, category, caption):
+def report_outputs(kind, batch, category):
     """A batch's files; the one the report page shows (a table's CSV, a figure's PNG) is marked for it."""
     shown = "csv" if kind == "tables" else "png"
     outputs = []
     for entry in REPORT.in_batch(kind, batch):
         for ext, path in REPORT.paths(kind, entry.name).files.items():
             if ext == shown:
-                path = report(path, caption=caption(entry), category=category, labels={kind[:-1]: entry.name})
+                path = report(
+                    path,
+                    caption=f"../workflow/report/{entry.caption}",
+                    category=category,
+                    labels={kind[:-1]: entry.name},
+                )
             outputs.append(path)
     return outputs
 
 
 TARGETS = all_targets(PLAN, REPORT)
-
-
-def table_caption(entry):
-    return "../workflow/report/table.rst"
-
-
-def figure_caption(entry):
-    return f"../workflow/report/figures/{entry.caption_name}.rst"

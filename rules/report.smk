@@ -133,38 +133,24 @@ rule error_analysis:
 
 
 for batch in BATCHES:
+    for kind, category in (("tables", "Tables"), ("figures", "Figures")):
 
-    rule:
-        name:
-            f"tables_{batch}"
-        input:
-            REPORT.batch_inputs("tables", batch),
-        output:
-            report_outputs("tables", batch, "Tables", table_caption),
-        log:
-            PATHS.batch_log("tables", batch),
-        conda:
-            "../workflow/envs/core.yaml"
-        params:
-            spec=REPORT.batch_spec("tables", batch),
-        shell:
-            "capflow --log {log:q} each tables --spec {params.spec:q}"
-
-    rule:
-        name:
-            f"figures_{batch}"
-        input:
-            REPORT.batch_inputs("figures", batch),
-        output:
-            report_outputs("figures", batch, "Figures", figure_caption),
-        log:
-            PATHS.batch_log("figures", batch),
-        conda:
-            "../workflow/envs/core.yaml"
-        params:
-            spec=REPORT.batch_spec("figures", batch),
-        shell:
-            "capflow --log {log:q} each figures --spec {params.spec:q}"
+        rule:
+            name:
+                f"{kind}_{batch}"
+            input:
+                REPORT.batch_inputs(kind, batch),
+            output:
+                report_outputs(kind, batch, category),
+            log:
+                PATHS.batch_log(kind, batch),
+            conda:
+                "../workflow/envs/core.yaml"
+            params:
+                kind=kind,
+                batch=REPORT.batch_items(kind, batch),
+            script:
+                "../workflow/scripts/report_batch.py"
 
 
 rule latex:

@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -117,6 +118,25 @@ def test_every_report_entry_declares_a_batch_that_matches_what_it_reads(paper):
             assert entry.batch == ("finetune" if reads_finetuning else "zeroshot"), entry.name
     assert len(report.tables) == 13 and len(report.figures) == 7
     assert [e.name for e in report.in_batch("tables", "zeroshot")][:2] == ["zeroshot", "datasets"]
+
+
+@pytest.mark.parametrize("configs", [[], PAPER_OOD], ids=["embedded-default", "paper-ood"])
+def test_every_batch_item_is_what_its_builder_reads(configs):
+    """At planning: each table's and figure's options, outputs included, are its builder's own, with
+    every required one given, so a batch job cannot fail on a misnamed option hours later."""
+    from capflow.report.batch import options_namespace
+    from capflow.report.registry import BUILDERS
+
+    plan, report = plan_from_files([REPO / f for f in configs], REPO)
+    for kind in ("tables", "figures"):
+        for batch in ("zeroshot", "finetune"):
+            for item in report.batch_items(kind, batch):
+                args = options_namespace(BUILDERS[kind][item.builder], dict(item.options))
+                outputs = report.paths(kind, item.name).files
+                assert {ext: str(getattr(args, ext)) for ext in outputs} == outputs, item.name
+    table4 = options_namespace(BUILDERS["tables"]["finetune"], report.tables["finetune"].options)
+    assert table4.ks == plan.evaluate["table_ks"] and table4.labels == json.loads(plan.model_labels())
+    assert all(isinstance(path, Path) for path in table4.inputs)
 
 
 def test_a_bm25_only_config_leaves_out_what_needs_a_dense_model_and_builds_table_2(workflow_copy):

@@ -1,5 +1,6 @@
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 
@@ -88,25 +89,38 @@ def test_a_column_can_print_fewer_decimals_and_the_row_header_is_named(tmp_path)
     assert tables.to_csv(table).startswith("group,query type,Params,")
 
 
-def test_each_builds_several_tables_in_one_process_and_names_the_one_that_fails(tmp_path):
+def test_a_batch_builds_several_tables_in_one_process_and_names_the_one_that_fails(tmp_path):
+    from capflow.report.batch import BatchItem, build_batch
+
     inputs = [metrics_file(tmp_path / "1.json", "Cap", "bm25", "lexical", (0.744, 0.693, 0.6654)),
               metrics_file(tmp_path / "2.json", "Cap", "small", "small", (0.81, 0.79, 0.7886))]
-    spec = [f"zeroshot --inputs {inputs[0]} {inputs[1]} --md {tmp_path / 'both.md'}",
-            f"zeroshot --inputs {inputs[1]} --ks 10 --csv {tmp_path / 'small.csv'}"]
-    result = run_capflow("each", "tables", "--spec", json.dumps(spec))
-    assert result.returncode == 0, result.stderr
+    both = (("inputs", [str(p) for p in inputs]), ("md", str(tmp_path / "both.md")))
+    small = (("inputs", [str(inputs[1])]), ("ks", [10]), ("csv", str(tmp_path / "small.csv")))
+    build_batch("tables", [BatchItem("zeroshot", "both", both), BatchItem("zeroshot", "small", small)])
     assert "| bm25 | 1B | 74.40 | 69.30 | 66.54 |" in (tmp_path / "both.md").read_text()
     # the last column: the standard deviation over seeds, empty for one run
     assert (tmp_path / "small.csv").read_text().splitlines()[1] == "Embedding models (< 1B),small,1B,78.8600,"
     broken = tmp_path / "broken.json"
     broken.write_text("{")
-    failing = [f"zeroshot --inputs {inputs[0]} --md {tmp_path / 'ok.md'}", f"zeroshot --inputs {broken}"]
-    result = run_capflow("each", "tables", "--spec", json.dumps(failing))
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == (f"capflow each: error: table zeroshot: {broken}:1: malformed "
-                                                       "JSON: Expecting property name enclosed in double quotes")
-    result = run_capflow("each", "tables", "--spec", '["zeroshot", 3]')
-    assert result.returncode == 2 and "expected a JSON list of non-empty argument strings" in result.stderr
+    items = [BatchItem("zeroshot", "ok", (("inputs", [str(inputs[0])]), ("md", str(tmp_path / "ok.md")))),
+             BatchItem("zeroshot", "broken", (("inputs", [str(broken)]),))]
+    with pytest.raises(UserError) as failed:
+        build_batch("tables", items)
+    assert str(failed.value) == (f"table broken: {broken}:1: malformed JSON: Expecting property name enclosed in "
+                                 "double quotes")
+    assert (tmp_path / "ok.md").exists()
+
+
+def test_a_batch_item_is_checked_against_its_builders_options():
+    from capflow.report.batch import options_namespace
+    from capflow.report.registry import TABLES
+
+    args = options_namespace(TABLES["classification"], {"sweep": "s.csv", "benchmark": "B", "threshold": 0.4})
+    assert (args.sweep, args.view, args.threshold, args.note) == (Path("s.csv"), "full", 0.4, None)
+    with pytest.raises(ValueError, match="tables classification: no option thresold"):
+        options_namespace(TABLES["classification"], {"sweep": "s.csv", "benchmark": "B", "thresold": 0.4})
+    with pytest.raises(ValueError, match="tables classification: option threshold is required"):
+        options_namespace(TABLES["classification"], {"sweep": "s.csv", "benchmark": "B"})
 
 
 def test_a_pipe_in_a_label_stays_inside_its_markdown_cell():

@@ -28,8 +28,8 @@ from capflow.report.labels import add_labels_option, read_labelled, record_colum
 
 DEFAULT_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(4, 25))  # 0.20 .. 1.20
 SWEEP_COLUMNS = ["benchmark", "view", "model", "display", "threshold", "query_precision", "query_recall", "f1", "f2",
-                 "pair_precision", "pair_recall", "pair_f1", "pair_f2", "queries_with_retrieved", "queries", "retrieved_per_query",
-                 "no_positive_queries", "no_positive_retrieving_nothing"]
+                 "pair_precision", "pair_recall", "pair_f1", "pair_f2", "queries_with_retrieved", "queries",
+                 "retrieved_per_query", "no_positive_queries", "no_positive_retrieving_nothing"]
 
 
 def _f(beta: float, precision: float, recall: float) -> float:
@@ -139,7 +139,7 @@ def build(args):
     n_unjudged = int(frame.no_positive_queries.iloc[0])
     notes = [f"Retrieved: squared L2 distance (2 - 2 cos) <= {args.threshold:g} over all candidates. P, R: "
              "per-query means (a query without retrieved results or positives is left out of that mean); "
-             "F1, F2 from the mean P and R; pair P/R pooled over queries, pair F1/F2 from them; empty (no pos.): share of the "
-             f"{n_unjudged} queries without positives that retrieve nothing."] + list(args.note or [])
+             "F1, F2 from the mean P and R; pair P/R pooled over queries, pair F1/F2 from them; empty (no pos.): "
+             f"share of the {n_unjudged} queries without positives that retrieve nothing."] + list(args.note or [])
     caption = args.caption or f"Classification setting on {args.benchmark} at threshold {args.threshold:g} (x100)"
     return Table(caption=caption, label="tab:classification", columns=columns, groups=[("", rows)], notes=notes)
