@@ -4,7 +4,7 @@ alone and beside one busy process.
 Each run is a child process (this script with --worker) that encodes the first 1,000
 CapRetrievalEn captions with MiniLM in two torch threads (capflow's encoder, batch 32), with
 ``OMP_WAIT_POLICY`` set before torch loads;
-``capflow`` steps default to PASSIVE (capflow/cpus.py). "busy" starts a ``while True: pass``
+``capflow`` steps default to PASSIVE (capflow/runtime/cpus.py). "busy" starts a ``while True: pass``
 process for the run's duration. Policies alternate; figures are medians of the repeats.
 
     python benchmarks/omp_wait_policy.py [--data ../shared/data] [--repeats 3]

@@ -36,11 +36,11 @@ VARIANTS = ("capflow", "capflow-fp32", "plain")
 
 
 def load_columns(args, recipe):
-    from capflow import train as tr
+    from capflow.train import pairs as train_pairs
 
-    texts = tr.load_pool_texts(args.passages)
-    pairs = tr.load_pairs(args.train, texts)
-    return tr.pair_columns(recipe, pairs, texts, None)
+    texts = train_pairs.load_pool_texts(args.passages)
+    pairs = train_pairs.load_pairs(args.train, texts)
+    return train_pairs.pair_columns(recipe, pairs, texts, None)
 
 
 def worker(args) -> dict:
@@ -50,6 +50,7 @@ def worker(args) -> dict:
     from capflow import encoders
     from capflow import train as tr
     from capflow.recipes import load_recipes
+    from capflow.train import trainer as training
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -69,7 +70,7 @@ def worker(args) -> dict:
         if args.worker.startswith("capflow"):
             settings = tr.TrainSettings(batch_size=args.batch_size, max_steps=args.steps, save_steps=10**9,
                                         bf16="no" if args.worker == "capflow-fp32" else "auto")
-            trainer = tr.build_trainer(model, columns, None, settings, Path(tmp), "cpu", [StepTimer()])
+            trainer = training.build_trainer(model, columns, None, settings, Path(tmp), "cpu", [StepTimer()])
         else:
             from datasets import Dataset
             from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from capflow import __version__
-from capflow.cpus import set_threads, thread_count
 from capflow.errors import UserError
+from capflow.runtime.cpus import set_threads, thread_count
 
 # step name -> (module, one-line help)
 STEPS: dict[str, tuple[str, str]] = {
@@ -35,7 +35,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "hybrid": ("capflow.report.hybrid", "fuse a BM25 run and a dense run (RRF or min-max interpolation), and score it"),
     "latex": ("capflow.report.latex", "write all.tex, which inputs every table and figure (XeLaTeX + xeCJK)"),
     "figures": ("capflow.report.figures_step", "draw one figure (PNG/PDF) of the report"),
-    "gpu-run": ("capflow.devices", "run a command on free GPUs of this machine (its own CUDA_VISIBLE_DEVICES)"),
+    "gpu-run": ("capflow.runtime.devices", "run a command on free GPUs of this machine (its own CUDA_VISIBLE_DEVICES)"),
     "testview": ("capflow.testview", "hold captions out of a benchmark: the rest is its test view"),
     "pool": ("capflow.pools", "build a passage pool from a source"),
     "leakage": ("capflow.leakage", "drop pool passages whose ROUGE-L F1 against any test caption reaches a threshold"),

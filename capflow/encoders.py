@@ -19,6 +19,7 @@ import numpy as np
 
 from capflow.errors import UserError
 from capflow.recipes import Recipe
+from capflow.runtime import hardware
 
 if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
@@ -77,16 +78,6 @@ def fingerprint(weights_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def pick_device() -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
 def torch_dtype(recipe: Recipe, device: str):
     """What ``from_pretrained`` gets as its dtype: ``"auto"`` loads the checkpoint's stored dtype.
 
@@ -141,7 +132,7 @@ def load_encoder(recipe: Recipe, device: str | None = None, weights: Path | None
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
-    device = device or pick_device()
+    device = device or hardware.pick_device()
     weights = weights or resolve_weights(recipe)
     model_kwargs = {"dtype": torch_dtype(recipe, device)}
     processor_kwargs = {"padding_side": recipe.padding_side} if recipe.padding_side else {}

@@ -31,6 +31,7 @@ from capflow import benchmark as bm
 from capflow import worklog
 from capflow.errors import UserError
 from capflow.io import iter_jsonl, write_json, write_jsonl, write_text
+from capflow.runtime import hardware
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +282,7 @@ def main(args) -> None:
         kept, report = filter_pool(pool, test_ids, test_texts, threshold, exact_from=exact_from, workers=args.workers)
     units = {"passages": len(pool), "kept": len(kept), "test_captions": len(test_ids),
              "pairs": len(pool) * len(test_ids)}
-    worklog.write(worklog.WorkRecord("leakage", units, seconds(), device=worklog.device_name()))
+    worklog.write(worklog.WorkRecord("leakage", units, seconds(), device=hardware.device_name()))
     report["pool"] = str(args.pool)
     report["test"] = str(args.test_captions)
     write_jsonl(args.out_passages, kept)

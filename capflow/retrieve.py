@@ -20,6 +20,7 @@ from capflow.errors import UserError
 from capflow.io import write_jsonl
 from capflow.recipes import Recipe, load_recipes
 from capflow.runrecord import RunFile
+from capflow.runtime import hardware
 from capflow.settingflags import add_options
 from capflow.trec import shown
 from capflow.vocabulary import MIXES, TESTVIEW, Setting, benchmark_label
@@ -47,7 +48,7 @@ def retrieve(benchmark: Benchmark, recipe: Recipe, *, language: str, depth: int,
         with worklog.timed() as seconds:
             ranked = bm25.search(benchmark.candidate_texts, query_texts, language, search_depth)
         texts = len(benchmark.candidate_texts) + len(query_texts)
-        worklog.write(worklog.WorkRecord("retrieve", {"texts": texts}, seconds(), device=worklog.device_name()))
+        worklog.write(worklog.WorkRecord("retrieve", {"texts": texts}, seconds(), device=hardware.device_name()))
     else:
         from capflow import dense
 
@@ -56,7 +57,7 @@ def retrieve(benchmark: Benchmark, recipe: Recipe, *, language: str, depth: int,
                               cache_root=cache_root, device=device, state=state)
         worklog.write(worklog.WorkRecord("retrieve", {"texts": state.get("encoded", 0)},
                                          state.get("encode_seconds", 0.0), state.get("setup_seconds", 0.0),
-                                         device=worklog.device_name()))
+                                         device=hardware.device_name()))
     ids = benchmark.candidate_ids
     return {q.id: [(ids[i], s) for i, s in hits if not (ignore_identical_ids and ids[i] == q.id)][:depth]
             for q, hits in zip(benchmark.queries, ranked, strict=True)}

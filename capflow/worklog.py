@@ -37,17 +37,6 @@ def write(record: WorkRecord) -> None:
     log.info("%s", record.line())
 
 
-def device_name() -> str:
-    """The accelerator a step computes on, or the CPU count: what the rehearsal's times hold for."""
-    import os
-    import sys
-
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    return f"CPU ({len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores)"
-
-
 @contextmanager
 def timed():
     """Seconds elapsed inside the block: ``with timed() as t: ...; t()``."""

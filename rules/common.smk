@@ -2,14 +2,14 @@
 # the run's runtime facts, and binds its methods to wildcards. Every decision lives in capflow.plan.
 import os
 
-from capflow.cpus import ThreadPolicy, available_cpus
+from capflow.runtime.cpus import ThreadPolicy, available_cpus
 from capflow.errors import UserError
 from capflow.plan import Runtime
 from capflow.plan.build import load_plan
 from capflow.plan.options import words
 from capflow.plan.plan import HUB_OFFLINE
 from capflow.plan.report import BATCHES, all_targets, benchmark_dir
-from capflow.slurm import SlurmSite
+from capflow.runtime.slurm import SlurmSite
 from capflow.vocabulary import HYBRID_METHODS, KINDS, MIXES, POOLS, one_of
 
 

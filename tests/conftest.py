@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from capflow.cpus import ThreadPolicy, available_cpus
+from capflow.runtime.cpus import ThreadPolicy, available_cpus
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_PARTS = ("Snakefile", "rules", "workflow", "config", "profiles")
@@ -152,7 +152,7 @@ def run_snakemake(workdir: Path, *args, env=None, timeout=1200, cpus: set[int] |
 def expected_job_threads(cores: int, wanted: int) -> tuple[int, str]:
     """(declared threads, compute threads) of a job whose rule wants ``wanted`` threads, under
     ``--cores cores`` locally: one CPU's worth and one thread when the cores exceed this machine's CPUs
-    (capflow.cpus.ThreadPolicy), else what it wants within the CPUs and the cores."""
+    (capflow.runtime.cpus.ThreadPolicy), else what it wants within the CPUs and the cores."""
     policy = ThreadPolicy.for_run(cores, True, available_cpus())
     threads = min(policy.threads_for(wanted), cores)
     return threads, str(policy.compute_threads(threads))

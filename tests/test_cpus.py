@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from capflow.cpus import THREAD_VARIABLES, available_cpus, cap_thread_variables, set_threads
+from capflow.runtime.cpus import THREAD_VARIABLES, available_cpus, cap_thread_variables, set_threads
 
 
 def test_thread_variables_above_the_cpus_are_lowered_to_them():

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from capflow import devices
 from capflow.errors import UserError
+from capflow.runtime import devices
 
 CAPFLOW = [sys.executable, "-m", "capflow"]
 

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from capflow.train import cpu_has_native_bf16
+from capflow.runtime.hardware import cpu_has_native_bf16
 
 from conftest import REPO, run_snakemake
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from capflow.cpus import ThreadPolicy
 from capflow.errors import UserError
 from capflow.plan import Runtime
 from capflow.plan.build import plan_from_files
 from capflow.plan.jobs import job_counts, job_parts, planned_jobs
+from capflow.runtime.cpus import ThreadPolicy
 
 from conftest import REPO, run_snakemake
 

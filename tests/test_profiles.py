@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from capflow.devices import cluster_run
+from capflow.runtime.devices import cluster_run
 
 from conftest import expected_job_threads, run_snakemake
 

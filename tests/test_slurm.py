@@ -21,7 +21,7 @@ import yaml
 import yte
 from snakemake.profiles import ProfileConfigFileParser
 
-from capflow.slurm import SlurmSite
+from capflow.runtime.slurm import SlurmSite
 
 from conftest import REPO, expected_job_threads, planned_job_blocks, run_snakemake
 

@@ -15,6 +15,9 @@ from capflow import cli
 from capflow import train as tr
 from capflow.errors import UserError
 from capflow.recipes import Recipe
+from capflow.train import pairs as train_pairs
+from capflow.train import resume
+from capflow.train import trainer as training
 from capflow.vocabulary import Setting
 
 from conftest import build_tiny_bert, job_stats, write_jsonl
@@ -73,7 +76,7 @@ def test_training_saves_a_loadable_model_and_per_step_losses(tiny_model, trainse
     assert summary["steps"] == 4 and summary["pairs"] == len(trainset.pairs) - 8 and summary["heldout_pairs"] == 8
     assert summary["final_eval_loss"] == pytest.approx(float(rows[-1]["eval_loss"]), abs=1e-6)
     assert sorted(p.name for p in out.iterdir()) == ["loss.csv", "model", "train.json"]  # no .partial left
-    record = json.loads((out / "model" / tr.RUN_RECORD).read_text())
+    record = json.loads((out / "model" / resume.RUN_RECORD).read_text())
     assert record["settings"]["temperature"] == 0.02 and record["recipe"]["name"] == "tiny"
     # "auto" below 128 tokens: the tiny model's limit, which holds every 8-token passage
     assert (summary["passage_max_length"], summary["passage_max_length_setting"]) == (64, "auto")
@@ -118,9 +121,9 @@ def test_batches_never_hold_a_passage_twice(tiny_model, trainset, tmp_path):
 
     recipe = tiny_recipe(tiny_model)
     model = encoders.load_encoder(recipe, device="cpu")
-    pairs = tr.load_pairs(trainset.train, trainset.texts)
-    columns = tr.pair_columns(recipe, pairs, trainset.texts, None)
-    trainer = tr.build_trainer(model, columns, None, SETTINGS, tmp_path / "ckpt", "cpu")
+    pairs = train_pairs.load_pairs(trainset.train, trainset.texts)
+    columns = train_pairs.pair_columns(recipe, pairs, trainset.texts, None)
+    trainer = training.build_trainer(model, columns, None, SETTINGS, tmp_path / "ckpt", "cpu")
     sampler = trainer.get_train_dataloader().batch_sampler
     assert isinstance(sampler, NoDuplicatesBatchSampler)
     batches = list(sampler)
@@ -137,7 +140,7 @@ def test_batches_never_hold_a_passage_twice(tiny_model, trainset, tmp_path):
 
 def test_training_text_is_prepared_as_at_evaluation(tiny_model):
     recipe = tiny_recipe(tiny_model, query_template="query: {text}", passage_template="passage: {text}")
-    columns = tr.pair_columns(recipe, [("Red  CAT", "p1")], {"p1": "A Dog\nin the  PARK"}, None)
+    columns = train_pairs.pair_columns(recipe, [("Red  CAT", "p1")], {"p1": "A Dog\nin the  PARK"}, None)
     assert columns == {"query": ["query: red cat"], "passage": ["passage: a dog in the park"]}
     assert columns["query"][0] == recipe.prepare("Red  CAT", "query")
 
@@ -148,7 +151,7 @@ def test_queries_and_passages_are_truncated_to_their_own_lengths(tiny_model, tmp
     model = encoders.load_encoder(tiny_recipe(tiny_model), device="cpu")
     long_text = " ".join(WORDS[:20])
     settings = tr.TrainSettings(batch_size=2, max_steps=1, query_max_length=5, passage_max_length=9)
-    trainer = tr.build_trainer(model, {"query": [long_text, "cat"], "passage": [long_text, "dog"]}, None,
+    trainer = training.build_trainer(model, {"query": [long_text, "cat"], "passage": [long_text, "dog"]}, None,
                                settings, tmp_path / "ckpt", "cpu")
     batch = trainer.data_collator([{"query": long_text, "passage": long_text}, {"query": "cat", "passage": "dog"}])
     assert batch["query_input_ids"].shape[1] == 5
@@ -161,7 +164,7 @@ def test_loss_follows_the_temperature(tiny_model, tmp_path):
 
     model = encoders.load_encoder(tiny_recipe(tiny_model), device="cpu")
     settings = tr.TrainSettings(temperature=0.05, mini_batch_size=2, passage_max_length=128)
-    trainer = tr.build_trainer(model, {"query": ["a"], "passage": ["b"]}, None, settings, tmp_path / "c", "cpu")
+    trainer = training.build_trainer(model, {"query": ["a"], "passage": ["b"]}, None, settings, tmp_path / "c", "cpu")
     assert type(trainer.loss).__name__ == "CachedMultipleNegativesRankingLoss"
     assert trainer.loss.scale == pytest.approx(20.0)
 
@@ -228,8 +231,8 @@ def test_checkpoints_of_another_run_are_refused(tiny_model, trainset, tmp_path, 
     # Leave a working folder behind, as a killed run would, then start a different run there.
     partial = out / "model.partial"
     partial.mkdir()
-    record = json.loads((out / "model" / tr.RUN_RECORD).read_text())
-    (partial / tr.RUN_RECORD).write_text(json.dumps(record))
+    record = json.loads((out / "model" / resume.RUN_RECORD).read_text())
+    (partial / resume.RUN_RECORD).write_text(json.dumps(record))
     (out / "loss.csv").unlink()
     import shutil
 
@@ -238,10 +241,10 @@ def test_checkpoints_of_another_run_are_refused(tiny_model, trainset, tmp_path, 
     assert_one_line_error(code, err, f"{partial}: holds checkpoints of another run (differs in settings); "
                                      f"remove it (rm -r '{partial}') or rerun with --restart to start this run afresh",
                           out)
-    assert (partial / tr.RUN_RECORD).exists()  # left as it was
+    assert (partial / resume.RUN_RECORD).exists()  # left as it was
     code, _ = capflow_train(capsys, tiny_model, trainset, out, "--save-steps", "1", "--learning-rate", "1e-4",
                             "--restart")
-    assert code == 0 and (out / "model" / tr.RUN_RECORD).exists() and not partial.exists()
+    assert code == 0 and (out / "model" / resume.RUN_RECORD).exists() and not partial.exists()
 
 
 @pytest.mark.parametrize("pairs, expected", [
@@ -282,12 +285,13 @@ def test_bf16_auto_follows_the_hardware(tmp_path, monkeypatch):
     native.write_text("flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n")
     plain = tmp_path / "plain"
     plain.write_text("flags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n")
-    assert tr.cpu_has_native_bf16(native) and not tr.cpu_has_native_bf16(plain)
-    assert not tr.cpu_has_native_bf16(tmp_path / "missing")
-    monkeypatch.setattr(tr, "cpu_has_native_bf16", lambda: True)
-    assert tr.use_bf16("auto", "cpu") and not tr.use_bf16("no", "cpu") and not tr.use_bf16("auto", "mps")
-    monkeypatch.setattr(tr, "cpu_has_native_bf16", lambda: False)
-    assert not tr.use_bf16("auto", "cpu") and tr.use_bf16("yes", "cpu")
+    assert training.cpu_has_native_bf16(native) and not training.cpu_has_native_bf16(plain)
+    assert not training.cpu_has_native_bf16(tmp_path / "missing")
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    assert training.use_bf16("auto", "cpu") and not training.use_bf16("no", "cpu")
+    assert not training.use_bf16("auto", "mps")
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    assert not training.use_bf16("auto", "cpu") and training.use_bf16("yes", "cpu")
 
 
 def test_bad_settings_are_refused():
@@ -402,7 +406,7 @@ def test_paper_dag_finetunes_every_setting_and_seed_and_evaluates_on_three_bench
     (1024, [500] * 10, 512, 512),  # within the model's limit
 ])
 def test_passage_length_holds_95_percent_of_the_pool(setting, lengths, model_max, expected):
-    assert tr.passage_length(setting, lengths, model_max) == expected
+    assert train_pairs.passage_length(setting, lengths, model_max) == expected
 
 
 def test_train_json_records_the_passage_truncation(tiny_model, trainset, tmp_path):
@@ -520,7 +524,7 @@ def test_a_full_disk_while_saving_a_checkpoint_is_one_line(tiny_model, trainset,
                 raise failure
 
     usage = collections.namedtuple("usage", "total used free")
-    monkeypatch.setattr(tr.shutil, "disk_usage", lambda path: usage(10**12, 10**12 - free, free))
+    monkeypatch.setattr(resume.shutil, "disk_usage", lambda path: usage(10**12, 10**12 - free, free))
     settings = tr.TrainSettings(**{**SETTINGS.__dict__, "save_steps": 2, "max_steps": 6})
     with pytest.raises(UserError) as error:
         run_train(tiny_model, trainset, tmp_path / "run", settings, callbacks=[DiskFullAtStep4()])

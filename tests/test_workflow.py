@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from capflow.cpus import available_cpus
+from capflow.runtime.cpus import available_cpus
 
 from conftest import expected_job_threads, job_stats, planned_job_blocks, run_snakemake
 

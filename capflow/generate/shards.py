@@ -25,6 +25,7 @@ from capflow.generate.journal import AnswerJournal, generator_identity, request_
 from capflow.generate.parsing import clean_queries, parse_answer, writable
 from capflow.io import iter_jsonl, write_json, write_jsonl
 from capflow.prompts import PromptSet
+from capflow.runtime import hardware
 from capflow.vocabulary import KINDS
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ def generate_answers(requests: Sequence[GenerationRequest], settings: GeneratorS
         received.update((keys[i], answer) for i, answer in zip(pending, answers, strict=True))
     per_passage = prompts.counts[requests[0].kind] if prompts and requests else 1
     units = {"passages": len(pending), "queries": len(pending) * per_passage}
-    worklog.write(worklog.WorkRecord("generate", units, work, setup, device=worklog.device_name()))
+    worklog.write(worklog.WorkRecord("generate", units, work, setup, device=hardware.device_name()))
     return [received[key] for key in keys]
 
 

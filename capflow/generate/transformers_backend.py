@@ -20,7 +20,7 @@ class TransformersBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from capflow.encoders import pick_device
+        from capflow.runtime.hardware import pick_device
 
         self.settings = settings
         self.device = settings.transformers.device or pick_device()

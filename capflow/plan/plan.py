@@ -16,15 +16,15 @@ from functools import cached_property
 from pathlib import Path
 
 from capflow import prefetch
-from capflow.cpus import ThreadPolicy
 from capflow.data import local_source_files
 from capflow.errors import UserError
 from capflow.generate.backend import OpenAIOptions, Sampling, TransformersOptions, VllmOptions
 from capflow.plan.layout import Layout
 from capflow.plan.options import cli_options, words
+from capflow.runtime.cpus import ThreadPolicy
+from capflow.runtime.slurm import SlurmSite
 from capflow.settingflags import switches, valued_options
 from capflow.slicing import BenchmarkSlice
-from capflow.slurm import SlurmSite
 from capflow.train import TrainSettings
 from capflow.vocabulary import KINDS, MIXES, TESTVIEW, Setting, benchmark_label
 
@@ -106,7 +106,7 @@ class Plan:
         return self.runtime.threads.compute_threads(threads)
 
     def placement(self, gpus: int) -> dict:
-        """A job's Slurm account, partition and GPU model from its GPU count (capflow.slurm says why)."""
+        """A job's Slurm account, partition and GPU model from its GPU count (capflow.runtime.slurm says why)."""
         return self.runtime.site.placement(gpus)
 
     # --- prefetch ---------------------------------------------------------------------------------
