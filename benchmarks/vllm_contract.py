@@ -1,4 +1,4 @@
-"""Contract check: tests/fake_vllm against real vLLM releases, and capflow's calls against both.
+"""Contract check: tests/fakes/fake_vllm against real vLLM releases, and capflow's calls against both.
 
 vLLM needs an NVIDIA GPU to build an ``LLM``, but its classes import and their signatures can be read
 anywhere. Install each release into a venv of its own, apart from capflow's environment (each brings
@@ -13,14 +13,14 @@ the package index; for this import-only check, install it with ``--no-deps`` and
 requirements.
 
 For each interpreter the script imports its vLLM (only imports: nothing is built on a GPU), describes
-the API surface capflow.generate.vllm_backend relies on, describes tests/fake_vllm set to mimic the
+the API surface capflow.generate.vllm_backend relies on, describes tests/fakes/fake_vllm set to mimic the
 same API generation, and prints one line per checked item, ``ok`` or ``MISMATCH``: the keyword
 arguments capflow gives ``LLM(...)``, ``LLM.chat``'s signature, the ``SamplingParams`` fields,
 ``StructuredOutputsParams``, how the real and the fake classes treat a few good and bad arguments,
 and the output attributes capflow reads. It exits 1 on any mismatch. The fake mimics vLLM 0.11, 0.33
 and 0.34; for the releases between, ``--calls-only`` checks capflow's calls alone.
 
-``--record`` also writes each real description to tests/fake_vllm/api/vllm-<version>.json; the test
+``--record`` also writes each real description to tests/fakes/fake_vllm/api/vllm-<version>.json; the test
 suite holds the fake against those recorded descriptions, so CI checks the fake without vLLM.
 """
 
@@ -37,13 +37,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FAKE_VLLM = REPO / "tests" / "fake_vllm"
+FAKE_VLLM = REPO / "tests" / "fakes" / "fake_vllm"
 RECORDED = FAKE_VLLM / "api"
-# tests/fake_vllm mimics one API generation at a time (FAKE_VLLM_API); a release is compared with the
+# tests/fakes/fake_vllm mimics one API generation at a time (FAKE_VLLM_API); a release is compared with the
 # newest generation that is not newer than itself.
 FAKE_APIS = ("0.11", "0.33", "0.34")
 
-# What capflow.generate.vllm_backend passes; tests/test_vllm_contract.py holds this against the calls the
+# What capflow.generate.vllm_backend passes; tests/unit/test_vllm_contract.py holds this against the calls the
 # backend really makes.
 CAPFLOW_CALLS = {
     "LLM": ("model", "revision", "tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "dtype",
@@ -122,7 +122,7 @@ def describe() -> dict:
 
 
 def fake_api_for(version: str) -> str:
-    """The API generation of tests/fake_vllm to compare a vLLM release with."""
+    """The API generation of tests/fakes/fake_vllm to compare a vLLM release with."""
     key = tuple(int(part) for part in version.split(".")[:2])
     fitting = [api for api in FAKE_APIS if tuple(int(p) for p in api.split(".")) <= key]
     return fitting[-1] if fitting else FAKE_APIS[0]
@@ -177,7 +177,7 @@ def check_calls(real: dict) -> list[Check]:
 
 
 def check_fake(real: dict, fake: dict) -> list[Check]:
-    """tests/fake_vllm against one vLLM release: the same signatures, fields and verdicts."""
+    """tests/fakes/fake_vllm against one vLLM release: the same signatures, fields and verdicts."""
     placed = {name: (accepts_keyword(real, name), accepts_keyword(fake, name)) for name in CAPFLOW_CALLS["LLM"]}
     misplaced = {name: f"vLLM: {where[0]}, fake: {where[1]}" for name, where in placed.items() if len(set(where)) > 1}
     stray = sorted(set(fake["EngineArgs"]) - set(real["EngineArgs"]))
@@ -207,7 +207,7 @@ def report(title: str, checks: list[Check]) -> str:
 
 
 def run_describe(python: str, fake_api: str | None = None) -> dict:
-    """describe() in another interpreter: a venv's real vLLM, or (fake_api given) tests/fake_vllm."""
+    """describe() in another interpreter: a venv's real vLLM, or (fake_api given) tests/fakes/fake_vllm."""
     env = dict(os.environ)
     if fake_api is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(FAKE_VLLM), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pythons", nargs="*", help="interpreters of venvs that have vLLM installed")
     parser.add_argument("--record", action="store_true", help="write each vLLM's description to " + str(RECORDED))
-    parser.add_argument("--calls-only", action="store_true", help="check capflow's calls, not tests/fake_vllm")
+    parser.add_argument("--calls-only", action="store_true", help="check capflow's calls, not tests/fakes/fake_vllm")
     parser.add_argument("--describe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.describe:
@@ -260,9 +260,9 @@ def main(argv: list[str] | None = None) -> int:
                        "absent: rerun with --record" if stored is None else "stale: rerun with --record"))
         print(f"vLLM {real['version']} ({python}), {time.monotonic() - start:.0f} s")
         print(report(" capflow's calls:", calls))
-        print(report(f" tests/fake_vllm as vLLM {fake_api}:", checks))
+        print(report(f" tests/fakes/fake_vllm as vLLM {fake_api}:", checks))
         failed |= not all(ok for _, ok, _ in calls + checks)
-    checked = "capflow's calls match" if args.calls_only else "tests/fake_vllm and capflow's calls match"
+    checked = "capflow's calls match" if args.calls_only else "tests/fakes/fake_vllm and capflow's calls match"
     print("MISMATCH" if failed else f"ok: {checked} every vLLM checked")
     return 1 if failed else 0
 

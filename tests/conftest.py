@@ -22,6 +22,7 @@ import pytest
 from capflow.runtime.cpus import ThreadPolicy, available_cpus
 
 REPO = Path(__file__).resolve().parents[1]
+FAKES = Path(__file__).resolve().parent / "fakes"  # the hub, OpenAI server and vLLM fakes, and the stand-ins
 WORKFLOW_PARTS = ("Snakefile", "rules", "workflow", "config", "profiles")
 # marker -> the environment flag that makes a skip of a test carrying it a failure
 REQUIRED_BY_FLAG = {"integration": "CAPFLOW_REQUIRE_DATA", "e2e": "CAPFLOW_REQUIRE_DATA",

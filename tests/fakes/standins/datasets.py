@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from standins import corpus
+from fakes.standins import corpus
 
 MTEB_DOCUMENTS = 300
 MTEB_QUERIES = 30

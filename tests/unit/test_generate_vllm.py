@@ -1,10 +1,9 @@
-"""The vLLM backend against tests/fake_vllm, a fake with vLLM's signatures and argument checks, as vLLM
-0.11, 0.33 and 0.34 (tests/test_vllm_contract.py holds the fake against those releases' recorded APIs)."""
+"""The vLLM backend against tests/fakes/fake_vllm, a fake with vLLM's signatures and argument checks, as vLLM
+0.11, 0.33 and 0.34 (tests/unit/test_vllm_contract.py holds the fake against those releases' recorded APIs)."""
 
 import importlib
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +12,9 @@ from capflow.generate.backend import GenerationRequest, GeneratorSettings, Sampl
 from capflow.generate.shards import Passage, run_shard
 from capflow.prompts import load_prompts
 
-FAKE_VLLM = Path(__file__).parent / "fake_vllm"
+from conftest import FAKES
+
+FAKE_VLLM = FAKES / "fake_vllm"
 
 
 @pytest.fixture(params=["0.11", "0.33", "0.34"])

@@ -11,7 +11,7 @@ from capflow.errors import UserError
 from capflow.generate.backend import GenerationRequest, GeneratorSettings, OpenAIOptions, Sampling, make_backend
 from capflow.prompts import load_prompts
 
-from openai_server import MISBEHAVIOURS, FakeOpenAIServer, Raw, completion, echo_queries
+from fakes.openai_server import MISBEHAVIOURS, FakeOpenAIServer, Raw, completion, echo_queries
 
 SCHEMA = {"type": "object", "properties": {"queries": {"type": "array", "items": {"type": "string"}}},
           "required": ["queries"]}

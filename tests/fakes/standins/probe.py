@@ -3,7 +3,7 @@ a few texts with each named recipe through capflow's dense path, beside an oracl
 model run on each text alone, pooled as the recipe says), and asks the generation LLM for queries of
 each kind through capflow's transformers backend. Writes what it saw as JSON.
 
-    python -m standins.probe --out probe.json [--encoders NAME ...] [--llm]
+    python -m fakes.standins.probe --out probe.json [--encoders NAME ...] [--llm]
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def probe_llm(config: dict, root: Path) -> dict:
 def main() -> None:
     import contextlib
 
-    from standins.hub import REPO_ROOT, planned
+    from fakes.standins.hub import REPO_ROOT, planned
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", nargs="+", required=True, type=Path)

@@ -9,6 +9,6 @@ What is served follows the configuration's prefetch plan (``capflow.plan``), so 
 changes the hub; builds are cached under ``cache_root`` by ``STANDINS_VERSION``.
 """
 
-from standins.hub import STANDINS_VERSION, build_standins, paper_standins_hub, planned, serve
+from fakes.standins.hub import STANDINS_VERSION, build_standins, paper_standins_hub, planned, serve
 
 __all__ = ["STANDINS_VERSION", "build_standins", "paper_standins_hub", "planned", "serve"]

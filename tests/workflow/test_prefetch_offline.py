@@ -11,8 +11,8 @@ import pytest
 from capflow.prefetch import human_bytes
 
 from conftest import run_capflow
-from hub_server import LocalHub, commit_of, repo_listing
-from loopback import closed_endpoint
+from fakes.hub_server import LocalHub, commit_of, repo_listing
+from fakes.loopback import closed_endpoint
 
 PINNED = "9216db5781bf21249d130ec9da846c4624c16137"
 ABSENT = "0123456789abcdef0123456789abcdef01234567"

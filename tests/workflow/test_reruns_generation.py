@@ -9,7 +9,7 @@ import re
 import yaml
 
 from conftest import run_snakemake, write_jsonl
-from openai_server import FakeOpenAIServer, completion
+from fakes.openai_server import FakeOpenAIServer, completion
 
 SNAKEFILE = """\
 from snakemake.utils import validate

@@ -4,7 +4,7 @@ import pytest
 from huggingface_hub import HfApi, hf_hub_download, try_to_load_from_cache
 from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
-from hub_server import LocalHub, commit_of, repo_listing
+from fakes.hub_server import LocalHub, commit_of, repo_listing
 
 PINNED = "9216db5781bf21249d130ec9da846c4624c16137"
 OTHER = "0123456789abcdef0123456789abcdef01234567"

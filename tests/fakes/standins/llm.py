@@ -8,8 +8,8 @@ import json
 import random
 from pathlib import Path
 
-from standins import corpus, vocab
-from standins.models import DECODER
+from fakes.standins import corpus, vocab
+from fakes.standins.models import DECODER
 
 # The answers the stand-in gives, per query kind; the parser keeps every query of them.
 ANSWERS = {"sm": ["图片中的场景概括", "这段文字讲了什么内容"], "kw": ["图片", "场景", "内容"]}

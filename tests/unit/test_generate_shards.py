@@ -9,7 +9,7 @@ from capflow.generate.backend import GeneratorSettings
 from capflow.generate.shards import Passage, run_shard, shard_bounds
 
 from conftest import run_capflow, write_jsonl
-from openai_server import FakeOpenAIServer
+from fakes.openai_server import FakeOpenAIServer
 
 POOL = [
     {"id": "a", "text": "The image shows a gas meter installed on the wall, with pipes next to it.", "source": "t"},

@@ -1,7 +1,7 @@
 """The rehearsal of the paper configuration, end to end, on stand-ins (marker rehearsal; .ci/run runs it).
 
 `config/paper.yaml config/paper-ood.yaml config/smoke.yaml` runs every rule of the paper's DAG. A loopback
-hub serves tiny random stand-ins at the paper's repo ids and pinned revisions (tests/standins); the
+hub serves tiny random stand-ins at the paper's repo ids and pinned revisions (tests/fakes/standins); the
 prefetch fetches them, the hub is stopped, and every later job runs offline. Generation runs through the
 transformers backend with the model id and revision vLLM would get; this machine has no GPU. Then the
 same workdir rehearses the in-domain pool from a small caption file, and `capflow estimate` scales the
@@ -27,9 +27,9 @@ from capflow.plan.build import plan_from_files
 from capflow.plan.jobs import planned_jobs
 
 from conftest import _data_root, copy_workflow, run_capflow, run_snakemake
-from loopback import closed_endpoint
-from standins import paper_standins_hub
-from standins.corpus import passages
+from fakes.loopback import closed_endpoint
+from fakes.standins import paper_standins_hub
+from fakes.standins.corpus import passages
 
 pytestmark = pytest.mark.rehearsal
 

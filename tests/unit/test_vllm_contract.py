@@ -1,7 +1,7 @@
-"""tests/fake_vllm against the vLLM releases recorded by benchmarks/vllm_contract.py, without vLLM.
+"""tests/fakes/fake_vllm against the vLLM releases recorded by benchmarks/vllm_contract.py, without vLLM.
 
 The script itself needs each release installed (several GB apiece); it records what it saw in
-tests/fake_vllm/api/, and here the fake, in the matching API generation, is held against that record
+tests/fakes/fake_vllm/api/, and here the fake, in the matching API generation, is held against that record
 with the same comparison, as are the names capflow's backend really passes.
 """
 
@@ -106,8 +106,9 @@ def test_the_script_reports_each_item_and_fails_on_a_release_it_has_no_record_of
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"vLLM 0.33.0+fake ({sys.executable}), ")
     assert [line for line in lines if not line.startswith("  ok  ")] == [
-        lines[0], " capflow's calls:", " tests/fake_vllm as vLLM 0.33:",
-        "  MISMATCH  recorded in tests/fake_vllm/api/vllm-0.33.0+fake.json  (absent: rerun with --record)", "MISMATCH"]
+        lines[0], " capflow's calls:", " tests/fakes/fake_vllm as vLLM 0.33:",
+        "  MISMATCH  recorded in tests/fakes/fake_vllm/api/vllm-0.33.0+fake.json  (absent: rerun with --record)",
+        "MISMATCH"]
     assert len(lines) == 2 + len(contract.check_calls(RECORDED["0.33.0"])) + 1 + len(
         contract.check_fake(RECORDED["0.33.0"], RECORDED["0.33.0"])) + 1 + 1
 

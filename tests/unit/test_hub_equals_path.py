@@ -8,7 +8,7 @@ from huggingface_hub import snapshot_download
 from capflow.recipes import Recipe
 
 from conftest import build_tiny_bert, run_capflow
-from hub_server import LocalHub
+from fakes.hub_server import LocalHub
 
 COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from conftest import write_jsonl
-from openai_server import FakeOpenAIServer, completion
+from fakes.openai_server import FakeOpenAIServer, completion
 
 SHARDS = 3
 PASSAGES = [f"passage {i} about cats" if i < 7 else f"passage {i} BLOCK" for i in range(9)]  # shard 2 = 6..8

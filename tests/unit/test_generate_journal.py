@@ -16,7 +16,7 @@ import pytest
 from capflow.io import current_umask
 
 from conftest import REPO, run_capflow, write_jsonl
-from openai_server import FakeOpenAIServer, completion
+from fakes.openai_server import FakeOpenAIServer, completion
 
 ANSWERS = [
     '{"queries": ["red cat", "sofa"]}',

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from loopback import LoopbackServer
+from fakes.loopback import LoopbackServer
 
 # Matched on the raw path: huggingface_hub quotes a revision with '/' (refs/pr/1) as one segment.
 _RESOLVE = re.compile(r"^/(?:(datasets)/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)$")

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, _data_root, run_capflow
-from loopback import closed_endpoint
-from standins import build_standins, planned, serve
-from standins.llm import ANSWERS, answer_text
+from fakes.loopback import closed_endpoint
+from fakes.standins import build_standins, planned, serve
+from fakes.standins.llm import ANSWERS, answer_text
 
 PAPER = [REPO / "config" / "paper.yaml", REPO / "config" / "paper-ood.yaml"]
 HUB_ENV = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_CACHE", "HF_ENDPOINT", "HF_HOME", "HF_MODULES_CACHE")
@@ -65,8 +65,8 @@ def _prefetch(home: Path, items: list[dict], built: list[dict], hub_root: Path) 
 
 
 def _probe(home: Path, out: Path, *args) -> dict:
-    result = subprocess.run([sys.executable, "-m", "standins.probe", "--config", *map(str, PAPER), "--out", str(out),
-                             *args], capture_output=True, text=True, env=_offline(home), cwd=REPO)
+    command = [sys.executable, "-m", "fakes.standins.probe", "--config", *map(str, PAPER), "--out", str(out), *args]
+    result = subprocess.run(command, capture_output=True, text=True, env=_offline(home), cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(out.read_text())
 
@@ -206,7 +206,7 @@ def test_the_ood_pool_is_built_offline(prefetched, tmp_path):
 
 
 def test_an_encoder_of_no_known_family_is_refused():
-    from standins.models import family_of
+    from fakes.standins.models import family_of
 
     assert family_of("Qwen/Qwen3-Embedding-4B") == "qwen3"
     with pytest.raises(ValueError, match="no stand-in family for the encoder 'acme/other-7b'"):

@@ -13,8 +13,8 @@ from capflow import prefetch
 from capflow.recipes import load_recipes
 
 from conftest import build_tiny_bert, run_capflow, run_snakemake
-from hub_server import LocalHub, commit_of, repo_listing
-from loopback import closed_endpoint
+from fakes.hub_server import LocalHub, commit_of, repo_listing
+from fakes.loopback import closed_endpoint
 
 NETWORK_RULES = ("benchmark_data", "zeroshot", "evaluate", "finetune", "generate", "pool", "mteb_data")
 TINY_FILES = ["candidates.jsonl", "queries.jsonl"]

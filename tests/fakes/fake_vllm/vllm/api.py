@@ -2,7 +2,7 @@
 
 ``FAKE_VLLM_API`` picks one when ``vllm`` is first imported: ``0.11`` (vLLM 0.11.x), ``0.33`` or ``0.34``
 (the default). benchmarks/vllm_contract.py compares each with the real release, and the test
-suite with the descriptions recorded in tests/fake_vllm/api/.
+suite with the descriptions recorded in tests/fakes/fake_vllm/api/.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 
-from loopback import LoopbackServer
+from fakes.loopback import LoopbackServer
 
 # The request body fields of OpenAI's chat completions API.
 OPENAI_FIELDS = frozenset({

@@ -13,15 +13,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from hub_server import LocalHub
-from standins import corpus
-from standins import datasets as standin_datasets
-from standins.llm import build_llm
-from standins.models import NEW_IMPL_REPO, build_encoder, family_of, write_new_impl
+from fakes.hub_server import LocalHub
+from fakes.standins import corpus
+from fakes.standins import datasets as standin_datasets
+from fakes.standins.llm import build_llm
+from fakes.standins.models import NEW_IMPL_REPO, build_encoder, family_of, write_new_impl
 
 # Bump whenever a builder changes what it writes: caches of other versions are then not reused.
 STANDINS_VERSION = "1"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 _COMMIT = re.compile("[0-9a-f]{40}")
 
 

@@ -8,7 +8,7 @@ from capflow.benchmark import Query, load_benchmark, match_types
 from capflow.errors import UserError
 
 from conftest import run_capflow, write_jsonl
-from hub_server import LocalHub
+from fakes.hub_server import LocalHub
 
 
 def materialise_cli(name, local_dir, out, *extra, env=None):

@@ -11,7 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
-from standins import vocab
+from fakes.standins import vocab
 
 WIDTH = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
 DECODER = dict(WIDTH, num_key_value_heads=1, head_dim=16)
@@ -99,8 +99,8 @@ def _vocab_size(folder: Path) -> int:
 def _build_new(folder: Path, chars: list[str]) -> None:
     """An XLM-R tokenizer and a ``NewModel`` whose config, as the published one, takes its code from
     another repo through ``auto_map`` (``Alibaba-NLP/new-impl--modeling.NewModel``)."""
-    from standins.new_impl.configuration import NewConfig
-    from standins.new_impl.modeling import NewModel
+    from fakes.standins.new_impl.configuration import NewConfig
+    from fakes.standins.new_impl.modeling import NewModel
 
     vocab.xlmr(folder, chars, max_length=8192)
     config = NewConfig(vocab_size=_vocab_size(folder), max_position_embeddings=8192, **WIDTH)
