@@ -67,19 +67,26 @@ class Benchmark:
         return {q.id: q.qrels for q in self.queries}
 
 
+def check_entry(kind: str, entry_id: str, text: str, named: str, seen: dict[str, int], path: Path, lineno: int,
+                max_chars: int) -> None:
+    """A candidate's or query's id (unique: ``seen`` holds the ids so far, by line) and its text (visible,
+    within ``max_chars``, called ``named`` in the message)."""
+    check_id(entry_id, kind, path, lineno)
+    if entry_id in seen:
+        raise UserError(f"duplicate {kind} id '{entry_id}' (first on line {seen[entry_id]})", path, lineno)
+    if not has_visible_text(text):
+        raise UserError(f"empty text for {kind} '{entry_id}'", path, lineno)
+    check_text_length(text, named, path, lineno, max_chars)
+    seen[entry_id] = lineno
+
+
 def load_candidates(path: Path, max_chars: int = MAX_TEXT_CHARS) -> tuple[list[str], list[str]]:
     ids: list[str] = []
     texts: list[str] = []
     seen: dict[str, int] = {}
     for lineno, obj in iter_jsonl(path, {"id": str, "text": str}):
         cid = obj["id"]
-        check_id(cid, "candidate", path, lineno)
-        if cid in seen:
-            raise UserError(f"duplicate candidate id '{cid}' (first on line {seen[cid]})", path, lineno)
-        if not has_visible_text(obj["text"]):
-            raise UserError(f"empty text for candidate '{cid}'", path, lineno)
-        check_text_length(obj["text"], f"the text of candidate '{cid}'", path, lineno, max_chars)
-        seen[cid] = lineno
+        check_entry("candidate", cid, obj["text"], f"the text of candidate '{cid}'", seen, path, lineno, max_chars)
         ids.append(cid)
         texts.append(obj["text"])
     if not ids:
@@ -92,13 +99,7 @@ def load_queries(path: Path, candidate_ids: set[str], max_chars: int = MAX_TEXT_
     seen: dict[str, int] = {}
     for lineno, obj in iter_jsonl(path, {"id": str, "query": str, "positives": list}):
         qid = obj["id"]
-        check_id(qid, "query", path, lineno)
-        if qid in seen:
-            raise UserError(f"duplicate query id '{qid}' (first on line {seen[qid]})", path, lineno)
-        if not has_visible_text(obj["query"]):
-            raise UserError(f"empty text for query '{qid}'", path, lineno)
-        check_text_length(obj["query"], f"query '{qid}'", path, lineno, max_chars)
-        seen[qid] = lineno
+        check_entry("query", qid, obj["query"], f"query '{qid}'", seen, path, lineno, max_chars)
         qrels: dict[str, int] = {}
         for pos in obj["positives"]:
             if isinstance(pos, (str, list)):

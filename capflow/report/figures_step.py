@@ -1,18 +1,14 @@
-"""``capflow figures <name>``: draw one figure and write it to the files given (``--png``, ``--pdf``).
-
-The figures are the registry's (:mod:`capflow.report.registry`).
-"""
+"""``capflow figures <name>``: draw one figure of the registry (:mod:`capflow.report.registry`) and write it
+to the files given (``--png``, ``--pdf``)."""
 
 from __future__ import annotations
 
-from capflow.report.registry import FIGURES
+from capflow.report.registry import configure_step, run_step
 
 
 def configure_parser(parser) -> None:
-    sub = parser.add_subparsers(dest="figure", required=True, metavar="FIGURE")
-    for name, builder in FIGURES.items():
-        builder.add_options(sub.add_parser(name, help=builder.help, description=builder.help))
+    configure_step(parser, "figures")
 
 
 def main(args) -> None:
-    FIGURES[args.figure].run(args)
+    run_step(args, "figures")

@@ -11,17 +11,14 @@ from pathlib import Path
 
 from capflow.errors import UserError
 from capflow.io import read_json
-from capflow.report.labels import add_labels_option, labelled
+from capflow.report.labels import add_run_table_arguments, labelled
 from capflow.report.table import Cell, Column, Row, Table, mean_std
 from capflow.runrecord import RunRecord
 from capflow.vocabulary import MIX_DISPLAY, MIXES, POOL_DISPLAY
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--inputs", nargs="+", type=Path, required=True, help="metrics JSON and trainset stats.json")
-    parser.add_argument("--benchmarks", nargs="*", help="column order (default: order of inputs)")
-    parser.add_argument("--ks", nargs="*", type=int, help="cut-offs shown (default 1 5 10)")
-    add_labels_option(parser)
+    add_run_table_arguments(parser, "metrics JSON and trainset stats.json")
 
 
 def build(args) -> Table:

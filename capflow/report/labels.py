@@ -44,6 +44,14 @@ def add_labels_option(parser) -> None:
                         help="model labels as JSON, {name: {display, group, params}} (default: model names)")
 
 
+def add_run_table_arguments(parser, inputs_help: str) -> None:
+    """The options of a table of runs (Tables 2 and 4): its inputs, its columns' order and cut-offs, the labels."""
+    parser.add_argument("--inputs", nargs="+", type=Path, required=True, help=inputs_help)
+    parser.add_argument("--benchmarks", nargs="*", help="column order (default: order of inputs)")
+    parser.add_argument("--ks", nargs="*", type=int, help="cut-offs shown (default 1 5 10)")
+    add_labels_option(parser)
+
+
 def display_of(model: str, labels: Labels) -> str:
     """A registry model's display name, else its name."""
     return labels.get(model, {}).get("display") or model

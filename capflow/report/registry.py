@@ -108,3 +108,14 @@ FIGURES: dict[str, Builder] = {b.name: b for b in (
 )}
 
 BUILDERS = {"tables": TABLES, "figures": FIGURES}
+
+
+def configure_step(parser, kind: str) -> None:
+    """``capflow tables`` or ``capflow figures``: one subcommand per builder of the kind."""
+    sub = parser.add_subparsers(dest=kind, required=True, metavar=kind[:-1].upper())
+    for name, builder in BUILDERS[kind].items():
+        builder.add_options(sub.add_parser(name, help=builder.help, description=builder.help))
+
+
+def run_step(args, kind: str) -> None:
+    BUILDERS[kind][getattr(args, kind)].run(args)

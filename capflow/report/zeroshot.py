@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from capflow.report.labels import add_labels_option, read_labelled
+from capflow.report.labels import add_run_table_arguments, read_labelled
 from capflow.report.table import Cell, Column, Row, Table
 
 GROUP_TITLES = {"lexical": "Lexical", "small": "Embedding models (< 1B)", "large": "Embedding models (> 1B)",
@@ -12,10 +12,7 @@ GROUP_TITLES = {"lexical": "Lexical", "small": "Embedding models (< 1B)", "large
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--inputs", nargs="+", type=Path, required=True, help="metrics JSON files")
-    parser.add_argument("--benchmarks", nargs="*", help="column order (default: order of inputs)")
-    parser.add_argument("--ks", nargs="*", type=int, help="cut-offs shown (default 1 5 10)")
-    add_labels_option(parser)
+    add_run_table_arguments(parser, "metrics JSON files")
 
 
 def build(args) -> Table:
