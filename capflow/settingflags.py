@@ -1,7 +1,8 @@
 """Command-line flags derived from a settings dataclass, so that each setting is defined once.
 
 A field's name gives its flag (``top_p`` -> ``--top-p``), its default's type gives the flag's type (a
-bool is a switch: ``--x`` for a default of False, ``--no-x`` for True; a dict is a JSON object), and
+bool is a switch: ``--x`` for a default of False, ``--no-x`` for True; a dict is a JSON object; a
+tuple takes any number of values, or ``metadata["nargs"]``), and
 its ``metadata["help"]`` the help text. The same fields turn parsed arguments back into the dataclass
 (:func:`from_args`) and a config section into the workflow's command-line words (:func:`valued_options`,
 :func:`switches`), in field order: a reordered field changes a rule's params and reruns its jobs.
@@ -49,6 +50,11 @@ def add_options(group, cls, skip: tuple[str, ...] = ()) -> None:
                 group.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name, action="store_false", help=text)
             else:
                 group.add_argument(flag(f.name), action="store_true", help=text)
+            continue
+        if isinstance(default, (list, tuple)):  # a list of values: nargs from the metadata, else any number
+            kind = type(default[0]) if default else str
+            group.add_argument(flag(f.name), nargs=f.metadata.get("nargs", "*"), type=kind, default=list(default),
+                               help=f"{text} (default {' '.join(map(str, default))})".lstrip())
             continue
         if isinstance(default, dict):
             kind = json_object

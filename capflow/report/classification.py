@@ -16,6 +16,7 @@ precision 0, leaves out queries without positives and averages per-query F1.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,18 @@ from capflow.errors import UserError
 from capflow.report.cachedscores import ScoreMatrix, recipe_of, score_matrix
 from capflow.report.csvframes import read_frame_csv, write_frame_csv
 from capflow.report.labels import add_labels_option, read_labelled, record_columns
+from capflow.settingflags import add_options
 
 DEFAULT_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(4, 25))  # 0.20 .. 1.20
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """The sweep's thresholds (config report.classification.thresholds)."""
+
+    thresholds: tuple[float, ...] = field(default=DEFAULT_THRESHOLDS,
+                                          metadata={"help": "squared L2 distances (2 - 2 cos)", "nargs": "+"})
+
 SWEEP_COLUMNS = ["benchmark", "view", "model", "display", "threshold", "query_precision", "query_recall", "f1", "f2",
                  "pair_precision", "pair_recall", "pair_f1", "pair_f2", "queries_with_retrieved", "queries",
                  "retrieved_per_query", "no_positive_queries", "no_positive_retrieving_nothing"]
@@ -100,8 +111,7 @@ def configure_parser(parser) -> None:
     parser.add_argument("--benchmark", nargs=2, action="append", required=True, metavar=("LABEL", "DIR"),
                         help="the validated benchmark dir of a benchmark label in the metrics JSON; repeatable")
     parser.add_argument("--cache", required=True, type=Path, help="the embedding cache the runs were encoded into")
-    parser.add_argument("--thresholds", nargs="+", type=float, default=list(DEFAULT_THRESHOLDS),
-                        help="squared L2 distances (2 - 2 cos); default 0.20 to 1.20 by 0.05")
+    add_options(parser, SweepSettings)
     add_labels_option(parser)
     parser.add_argument("--out", required=True, type=Path, help="output sweep CSV")
 

@@ -22,6 +22,7 @@ empty ``taxonomy`` and ``commonsense`` columns for a person to fill in.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from capflow.benchmark import load_benchmark, normalise_whitespace
@@ -32,6 +33,7 @@ from capflow.report.perquery import load_benchmark_queries, read_run
 from capflow.report.querygroups import SHORT, group_of, ordered_groups
 from capflow.report.table import Cell, Column, Row, Table
 from capflow.runrecord import read_checked_run
+from capflow.settingflags import add_options
 
 TOP = 10
 CATEGORIES = ("literal", "semantic", "fp_shared_term", "fp_other")
@@ -148,11 +150,18 @@ def main(args) -> None:
 
 # --- tables (`capflow tables error-analysis | error-examples | error-annotations`) --------------------------
 
+@dataclass(frozen=True)
+class ErrorExampleSettings:
+    """How many errors Table error-examples shows (config report.errors.examples)."""
+
+    examples: int = field(default=2, metadata={"help": "error-examples: examples per model and category"})
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("--errors", type=Path, help="errors CSV (error-analysis, error-examples)")
     parser.add_argument("--benchmark", help="benchmark name (error-analysis, error-examples)")
     parser.add_argument("--view", default="full")
-    parser.add_argument("--examples", type=int, default=2, help="error-examples: examples per model and category")
+    add_options(parser, ErrorExampleSettings)
     parser.add_argument("--sheet", type=Path, help="error-annotations: a filled annotation sheet")
 
 

@@ -9,6 +9,7 @@ negative, the lowest-scoring label-2 positive, both cosines and the margin betwe
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from capflow.report.labels import add_labels_option, read_labelled, record_colum
 from capflow.report.perquery import load_benchmark_queries
 from capflow.report.querygroups import group_of
 from capflow.runrecord import read_run_record
+from capflow.settingflags import add_options
 
 COLUMNS = ["benchmark", "view", "model", "display", "query_id", "query", "query_group", "label2_positives",
            "inverted_pairs", "negative_id", "negative_text", "negative_cosine", "positive_id", "positive_text",
@@ -98,6 +100,16 @@ def main(args) -> None:
 # --- Tables 7 and 8 and the counts (`capflow tables inversions | inversions-paired | inversion-counts`) ---
 
 PAPER_QUERIES = ("炸鸡", "紫色的花", "西瓜")
+
+
+@dataclass(frozen=True)
+class InversionSettings:
+    """What Tables 7 and 8 show (config report.inversions)."""
+
+    top: int = field(default=5, metadata={"help": "queries with the widest margin per model"})
+    always: tuple[str, ...] = field(default=PAPER_QUERIES,
+                                    metadata={"help": "query texts or ids always shown (the paper's cases)"})
+
 CAPTION_CHARS = 40
 
 
@@ -108,9 +120,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--other", help="inversions-paired: the right benchmark (same query ids)")
     parser.add_argument("--view", default="full")
     parser.add_argument("--models", nargs="*", help="models shown, in order (default: every model)")
-    parser.add_argument("--top", type=int, default=5, help="queries with the widest margin per model (default 5)")
-    parser.add_argument("--always", nargs="*", default=list(PAPER_QUERIES),
-                        help="query texts or ids always shown (default: the paper's 炸鸡 紫色的花 西瓜)")
+    add_options(parser, InversionSettings)
 
 
 def _cells(r, prefix: str = "") -> dict:

@@ -188,6 +188,20 @@ def test_retrieval_and_fusion_defaults_are_the_dataclasses():
         assert depth == RetrievalSettings().depth, stage
 
 
+def test_report_defaults_are_the_dataclasses():
+    from capflow.report.classification import SweepSettings
+    from capflow.report.erroranalysis import ErrorExampleSettings
+    from capflow.report.inversions import InversionSettings
+    from capflow.settingflags import defaults_of
+
+    report = yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"]["report"]["properties"]
+    for section, cls in {"classification": SweepSettings, "inversions": InversionSettings,
+                         "errors": ErrorExampleSettings}.items():
+        defaults = schema_defaults(report[section])
+        ours = {name: list(value) if isinstance(value, tuple) else value for name, value in defaults_of(cls).items()}
+        assert {name: defaults[name] for name in ours} == ours, section
+
+
 def test_schema_enums_are_the_vocabulary():
     from capflow.vocabulary import HYBRID_METHODS, MIXES, POOLS
 
