@@ -89,7 +89,9 @@ class Report:
         entries = []
 
         def add(name, builder, inputs, options, batch):
-            entries.append(ReportEntry("tables", name, builder, tuple(inputs), options, batch))
+            # each table its own LaTeX label, so that all.tex refers to each once
+            entries.append(ReportEntry("tables", name, builder, tuple(inputs), {**options, "label": f"tab:{name}"},
+                                       batch))
 
         zeroshot_inputs = plan.zeroshot_metrics() + [layout.hybrid(*r).files["metrics"] for r in plan.hybrid_runs()]
         add("zeroshot", "zeroshot", zeroshot_inputs,

@@ -78,5 +78,5 @@ def build(args) -> Table:
             for label, key, field in ROWS]
     units = sorted({f"{name}: {LENGTH_UNIT[lang]}" for name, _, lang in args.benchmark})
     notes = [f"Lengths in {'; '.join(units)}."] + list(args.note or [])
-    return Table(caption=args.caption or "Dataset statistics (Table 1)", label="tab:datasets", columns=columns,
-                 groups=[("", rows)], notes=notes, scale=1.0, row_header="Statistic")
+    return Table(caption=args.caption or "Dataset statistics (the paper's Table 1)", label="tab:datasets",
+                 columns=columns, groups=[("", rows)], notes=notes, scale=1.0, row_header="Statistic")

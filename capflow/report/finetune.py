@@ -77,5 +77,5 @@ def build(args) -> Table:
     if counts and counts[-1] > 1:
         notes.append(f"Finetuned rows: mean ± sample std over {'/'.join(map(str, counts))} seeds.")
     notes += list(args.note or [])
-    caption = args.caption or "Finetuning on generated queries (Table 4), nDCG@k (x100)"
+    caption = args.caption or "Finetuning on generated queries (the paper's Table 4), nDCG@k (x100)"
     return Table(caption=caption, label="tab:finetune", columns=columns, groups=groups, notes=notes)

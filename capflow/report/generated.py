@@ -55,7 +55,7 @@ def build(args) -> Table:
         short = text if len(text) <= PASSAGE_CHARS else text[:PASSAGE_CHARS - 1] + "…"
         kinds = queries[pool][chosen]
         rows.append(Row(label, {}, {"Passage": short, "SM": " / ".join(kinds["sm"]), "KW": "; ".join(kinds["kw"])}))
-    caption = args.caption or "Generated queries for one passage per pool (Table 5)"
+    caption = args.caption or "Generated queries for one passage per pool (the paper's Table 5)"
     notes = [f"Passages chosen by seed {args.seed}: the smallest SHA-256(seed, pool, passage id) among passages "
              "with both SM and KW queries."] + list(args.note or [])
     return Table(caption=caption, label="tab:generated", columns=[], groups=[("", rows)],

@@ -174,7 +174,7 @@ def build_cases(args):
         groups.append((part.display.iloc[0], rows))
     notes = ["cos 0: the highest-scoring caption not judged relevant; cos 2: the lowest-scoring label-2 positive; "
              "inverted: (label-0, label-2) pairs in the wrong order."] + list(args.note or [])
-    caption = args.caption or f"Inversion cases on {args.benchmark} (Table 7)"
+    caption = args.caption or f"Inversion cases on {args.benchmark} (the paper's Table 7)"
     return Table(caption=caption, label="tab:inversions", columns=columns, groups=groups,
                  text_columns=["Label-0 caption", "Label-2 caption"], notes=notes, scale=1.0, row_header="Query",
                  text_width="7cm")
@@ -208,7 +208,7 @@ def build_paired(args):
                     extra[other_query] = r["query"]
             rows.append(Row(lpart.loc[qid, "query"], cells, extra))
         groups.append((lpart.display.iloc[0], rows))
-    caption = args.caption or f"Inversions on {args.benchmark} and {args.other}, same queries (Table 8)"
+    caption = args.caption or f"Inversions on {args.benchmark} and {args.other}, same queries (the paper's Table 8)"
     return Table(caption=caption, label="tab:inversions-paired", columns=columns, groups=groups,
                  text_columns=[f"Query ({args.other})"], notes=list(args.note or []), scale=1.0,
                  row_header=f"Query ({args.benchmark})")

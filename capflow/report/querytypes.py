@@ -116,7 +116,7 @@ def build_paper(args) -> Table:
         cells = {"base": scores[(args.baseline, group)], "feat": scores[(args.featured, group)]}
         cells.update({name: Cell(shares[(args.featured, group)][name]) for name, _ in OUTCOMES})
         rows.append(Row(group, cells, {"Queries": str(sizes[group])}))
-    caption = args.caption or f"{args.metric} by query type on {args.benchmark} (Table 3)"
+    caption = args.caption or f"{args.metric} by query type on {args.benchmark} (the paper's Table 3)"
     return Table(caption=caption, label="tab:querytypes", columns=columns, groups=[("", rows)],
                  text_columns=["Queries"], notes=list(args.note or []), row_header="Query type")
 

@@ -49,6 +49,7 @@ class Builder:
             parser.add_argument("--md", type=Path, help="output Markdown table")
             parser.add_argument("--csv", type=Path, help="output CSV table")
             parser.add_argument("--caption", help="replaces the default caption")
+            parser.add_argument("--label", help="the LaTeX label (default tab:<the table's kind>)")
             parser.add_argument("--note", action="append", help="a footnote line (repeatable)")
         else:
             parser.add_argument("--png", type=Path, help="output PNG")
@@ -60,7 +61,10 @@ class Builder:
         if self.kind == "tables":
             from capflow.report.table import write_table
 
-            write_table(self.build(args), tex=args.tex, md=args.md, csv=args.csv)
+            table = self.build(args)
+            if args.label:
+                table.label = args.label
+            write_table(table, tex=args.tex, md=args.md, csv=args.csv)
         else:
             from capflow.report.figures import save
 

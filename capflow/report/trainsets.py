@@ -66,7 +66,7 @@ def build(args) -> Table:
         notes.append("heuristic (no LLM): queries made by keyword extraction (KW) and sentence compression (SM), "
                      "not by the paper's LLM; the generator column names who made each row's queries.")
     notes += list(args.note or [])
-    caption = args.caption or "Generated training data (Table 6)"
+    caption = args.caption or "Generated training data (the paper's Table 6)"
     return Table(caption=caption, label="tab:trainsets", columns=columns, groups=list(groups.items()),
                  row_header="Generator",
                  text_columns=["Mix"], notes=notes, scale=1.0)

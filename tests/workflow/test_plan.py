@@ -134,6 +134,9 @@ def test_every_batch_item_is_what_its_builder_reads(configs):
                 args = options_namespace(BUILDERS[kind][item.builder], dict(item.options))
                 outputs = report.paths(kind, item.name).files
                 assert {ext: str(getattr(args, ext)) for ext in outputs} == outputs, item.name
+    labels = [dict(item.options)["label"] for batch in ("zeroshot", "finetune")
+              for item in report.batch_items("tables", batch)]
+    assert len(labels) == len(report.tables) == len(set(labels))  # all.tex refers to each table once
     table4 = options_namespace(BUILDERS["tables"]["finetune"], report.tables["finetune"].options)
     assert table4.ks == plan.evaluate["table_ks"] and table4.labels == json.loads(plan.model_labels())
     assert all(isinstance(path, Path) for path in table4.inputs)

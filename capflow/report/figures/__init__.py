@@ -17,7 +17,8 @@ def new_figure(width: float = 6.4, height: float = 3.6, ncols: int = 1):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"svg.hashsalt": "capflow", "font.size": 9})
+    # TrueType (Type 42) fonts in PDFs: conference PDF checks refuse Type 3
+    plt.rcParams.update({"svg.hashsalt": "capflow", "font.size": 9, "pdf.fonttype": 42, "ps.fonttype": 42})
     fig, axes = plt.subplots(1, ncols, figsize=(width, height), squeeze=False)
     return fig, list(axes[0])
 
