@@ -11,6 +11,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 # One line naming the key for a mistyped key or a bad value; then validation fills in the defaults.
 try:
     check_config_files(workflow.configfiles)

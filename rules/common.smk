@@ -92,8 +92,8 @@ wildcard_constraints:
 
 
 def report_outputs(kind, batch, category):
-    """A batch's files; the one the report page shows (a table's CSV, a figure's PNG) is marked for it."""
-    shown = "csv" if kind == "tables" else "png"
+    """A batch's files; the one the report page shows (a table's HTML page, a figure's PNG) is marked for it."""
+    shown = "html" if kind == "tables" else "png"
     outputs = []
     for entry in REPORT.in_batch(kind, batch):
         for ext, path in REPORT.paths(kind, entry.name).files.items():

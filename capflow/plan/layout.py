@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from capflow import benchmark as bm
 from capflow.vocabulary import setting_folder, setting_name
 
+TABLE_FORMATS = ("tex", "md", "csv", "html")  # html: the page the Snakemake report shows
 RUN_FILES = {"run": "run.trec", "metrics": "metrics.json", "errors": "errors.jsonl"}
 
 
@@ -107,7 +108,7 @@ class Layout:
 
     # --- report ------------------------------------------------------------------------------------
     def table(self, table: str) -> JobPaths:
-        return self.job("tables", table, "tables", {ext: f"{table}.{ext}" for ext in ("tex", "md", "csv")})
+        return self.job("tables", table, "tables", {ext: f"{table}.{ext}" for ext in TABLE_FORMATS})
 
     def figure(self, figure: str) -> JobPaths:
         return self.job("figures", figure, "figures", {ext: f"{figure}.{ext}" for ext in ("png", "pdf")})

@@ -29,8 +29,6 @@ from capflow.report.figures import finetune as finetune_figure
 from capflow.report.figures import groups, leakage, loss, positives, sweep
 from capflow.report.figures import querytypes as querytypes_figure
 
-TABLE_CAPTION = "table.rst"
-
 
 @dataclass(frozen=True)
 class Builder:
@@ -39,7 +37,7 @@ class Builder:
     build: Callable  # build(args) -> Table, or draw(args) -> a matplotlib figure
     add_arguments: Callable  # the options it reads
     help: str
-    caption: str = TABLE_CAPTION  # under workflow/report/
+    caption: str  # its caption file under workflow/report/
 
     def add_options(self, parser) -> None:
         """Its own options, then the output files and the caption or title that replaces its own."""
@@ -48,6 +46,7 @@ class Builder:
             parser.add_argument("--tex", type=Path, help="output LaTeX table")
             parser.add_argument("--md", type=Path, help="output Markdown table")
             parser.add_argument("--csv", type=Path, help="output CSV table")
+            parser.add_argument("--html", type=Path, help="output HTML page")
             parser.add_argument("--caption", help="replaces the default caption")
             parser.add_argument("--label", help="the LaTeX label (default tab:<the table's kind>)")
             parser.add_argument("--note", action="append", help="a footnote line (repeatable)")
@@ -64,7 +63,7 @@ class Builder:
             table = self.build(args)
             if args.label:
                 table.label = args.label
-            write_table(table, tex=args.tex, md=args.md, csv=args.csv)
+            write_table(table, tex=args.tex, md=args.md, csv=args.csv, html=args.html)
         else:
             from capflow.report.figures import save
 
@@ -72,7 +71,7 @@ class Builder:
 
 
 def _table(name: str, module, build: Callable, help_text: str) -> Builder:
-    return Builder("tables", name, build, module.add_arguments, help_text)
+    return Builder("tables", name, build, module.add_arguments, help_text, f"tables/{name}.rst")
 
 
 def _figure(name: str, module, help_text: str, caption: str) -> Builder:

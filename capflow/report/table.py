@@ -1,9 +1,11 @@
 """The one table model and writer every table shares: LaTeX (booktabs, best per column bold),
-Markdown and CSV, each written atomically to the path it is given."""
+Markdown, CSV and an HTML page (what the Snakemake report shows), each written atomically to the
+path it is given."""
 
 from __future__ import annotations
 
 import csv
+import html
 import io
 import math
 from collections.abc import Sequence
@@ -192,7 +194,44 @@ def to_csv(table: Table) -> str:
     return out.getvalue()
 
 
-RENDERERS = {"tex": to_latex, "md": to_markdown, "csv": to_csv}
+# Written by hand rather than through a Markdown library: the table model's walk is the same as
+# to_markdown's, and a library would be one more dependency in every environment for this one page.
+def to_html(table: Table) -> str:
+    """A page holding the table, as the report shows it: caption, header rows, blocks, notes."""
+    best = _best(table)
+    lead = 1 + len(table.text_columns)
+    head = ""
+    spans = _header_groups(table)
+    if any(g for g, _ in spans):
+        head = f"<tr><th colspan=\"{lead}\"></th>" + "".join(
+            f"<th colspan=\"{width}\">{html.escape(group)}</th>" for group, width in spans) + "</tr>\n"
+    header = [table.row_header] + table.text_columns + [c.header for c in table.columns]
+    head += "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>\n"
+    body = []
+    for title, rows in table.groups:
+        if title:
+            width = lead + len(table.columns)
+            body.append(f"<tr class=\"block\"><td colspan=\"{width}\">{html.escape(title)}</td></tr>")
+        for row in rows:
+            cells = [row.label] + [row.extra.get(h, "") for h in table.text_columns]
+            out = [f"<td>{html.escape(text)}</td>" for text in cells]
+            for col in table.columns:
+                cell = row.cells.get(col.key)
+                text = html.escape(_number(table, cell, col))
+                out.append(f"<td class=\"num\"><b>{text}</b></td>" if _is_best(best, col, cell, table)
+                           else f"<td class=\"num\">{text}</td>")
+            body.append("<tr>" + "".join(out) + "</tr>")
+    notes = "".join(f"<p class=\"note\">{html.escape(note)}</p>\n" for note in table.notes)
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + html.escape(table.caption)
+            + "</title>\n<style>body{font-family:sans-serif;font-size:14px;margin:1em}"
+            "table{border-collapse:collapse}th,td{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left}"
+            "td.num{text-align:right}tr.block td{font-style:italic;background:#f4f4f4}"
+            "p.note{font-size:12px;color:#444}</style></head>\n<body>\n<h3>" + html.escape(table.caption)
+            + "</h3>\n<table>\n<thead>\n" + head + "</thead>\n<tbody>\n" + "\n".join(body)
+            + "\n</tbody>\n</table>\n" + notes + "</body></html>\n")
+
+
+RENDERERS = {"tex": to_latex, "md": to_markdown, "csv": to_csv, "html": to_html}
 
 
 def write_table(table: Table, **paths: str | Path | None) -> list[Path]:
@@ -206,7 +245,7 @@ def write_table(table: Table, **paths: str | Path | None) -> list[Path]:
             write_text(path, RENDERERS[fmt](table))
             written.append(Path(path))
     if not written:
-        raise UserError("no output file given (--tex, --md or --csv)")
+        raise UserError("no output file given (--tex, --md, --csv or --html)")
     return written
 
 

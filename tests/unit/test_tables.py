@@ -75,7 +75,7 @@ def test_zeroshot_table_groups_by_size_and_is_reproducible(tmp_path):
 def test_only_the_formats_asked_for_are_written(tmp_path):
     written = tables.write_table(sample_table(), md=tmp_path / "t.md")
     assert written == [tmp_path / "t.md"] and [p.name for p in tmp_path.iterdir()] == ["t.md"]
-    with pytest.raises(UserError, match=r"no output file given \(--tex, --md or --csv\)"):
+    with pytest.raises(UserError, match=r"no output file given \(--tex, --md, --csv or --html\)"):
         tables.write_table(sample_table())
 
 
@@ -121,6 +121,19 @@ def test_a_batch_item_is_checked_against_its_builders_options():
         options_namespace(TABLES["classification"], {"sweep": "s.csv", "benchmark": "B", "thresold": 0.4})
     with pytest.raises(ValueError, match="tables classification: option threshold is required"):
         options_namespace(TABLES["classification"], {"sweep": "s.csv", "benchmark": "B"})
+
+
+def test_the_html_page_escapes_and_bolds_as_the_other_formats():
+    rows = [Row("BM25 <b>", {"a": Cell(0.5)}, {"Params": "-"}),
+            Row("dense", {"a": Cell(0.25, 0.01)}, {"Params": "22M"})]
+    table = Table(caption="Zero-shot <x> & y", label="tab:x", columns=[Column("a", "nDCG@10", group="Cap")],
+                  text_columns=["Params"], groups=[("Lexical", rows)], notes=["a note & more"])
+    page = tables.to_html(table)
+    assert "<h3>Zero-shot &lt;x&gt; &amp; y</h3>" in page
+    assert '<tr><th colspan="2"></th><th colspan="1">Cap</th></tr>' in page
+    assert '<tr class="block"><td colspan="3">Lexical</td></tr>' in page
+    assert '<td>BM25 &lt;b&gt;</td><td>-</td><td class="num"><b>50.00</b></td>' in page
+    assert '<td class="num">25.00 ± 1.00</td>' in page and '<p class="note">a note &amp; more</p>' in page
 
 
 def test_a_pipe_in_a_label_stays_inside_its_markdown_cell():

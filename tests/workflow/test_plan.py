@@ -120,6 +120,15 @@ def test_every_report_entry_declares_a_batch_that_matches_what_it_reads(paper):
     assert [e.name for e in report.in_batch("tables", "zeroshot")][:2] == ["zeroshot", "datasets"]
 
 
+def test_every_builder_has_its_own_caption_in_the_report():
+    from capflow.report.registry import BUILDERS
+
+    captions = [b.caption for builders in BUILDERS.values() for b in builders.values()]
+    assert len(captions) == len(set(captions)) == 22
+    for caption in captions:
+        assert (REPO / "workflow" / "report" / caption).read_text(encoding="utf-8").strip(), caption
+
+
 @pytest.mark.parametrize("configs", [[], PAPER_OOD], ids=["embedded-default", "paper-ood"])
 def test_every_batch_item_is_what_its_builder_reads(configs):
     """At planning: each table's and figure's options, outputs included, are its builder's own, with
