@@ -176,7 +176,9 @@ class Report:
             add(f"query_groups-{b}", "query-groups", [per_query], {"per_query": per_query, "benchmark": b}, "finetune")
             if plan.dense_zeroshot_models:
                 sweep = layout.analysis("classification", b).files["csv"]
-                add(f"classification-{b}", "classification", [sweep], {"sweep": sweep, "benchmark": b}, "zeroshot")
+                add(f"classification-{b}", "classification", [sweep],
+                    {"sweep": sweep, "benchmark": b, "threshold": plan.report["classification"]["threshold"]},
+                    "zeroshot")
         settings = plan.finetuned_settings()
         losses = [layout.finetune(*s.words).files["loss"] for s in settings]
         add("loss", "loss", losses, {"loss": [[s.label, loss] for s, loss in zip(settings, losses, strict=True)]},

@@ -82,14 +82,16 @@ def report_inputs(tmp_path, tiny_benchmark):
     rows = [{"benchmark": "Tiny", "view": "full", "model": "m", "display": "M", "threshold": t,
              **classification.classification_scores(COSINE, np.array([[1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1],
                                                                       [0, 0, 0, 0]], dtype=bool), t)}
-            for t in (0.2, 0.4, 0.8, 1.2)]
+            for t in (0.1, 0.2, 0.4, 0.8, 1.2)]  # at 0.1 no query retrieves anything
     import pandas as pd
 
     pd.DataFrame(rows, columns=classification.SWEEP_COLUMNS).to_csv(tmp_path / "sweep.csv", index=False)
-    runs = (("base", "all-MiniLM-L6-v2", 0.5), ("s0", "ood-kw-seed0", 0.6), ("s1", "ood-kw-seed1", 0.7))
-    for name, model, value in runs:
-        (tmp_path / f"{name}.json").write_text(json.dumps({"benchmark": "Tiny", "model": model, "display": "MiniLM",
-                                                           "metrics": {"ndcg@10": value, "ndcg@1": value}}))
+    runs = (("base", None, 0.5), ("s0", 0, 0.72), ("s1", 1, 0.74))
+    for name, seed, value in runs:
+        record = {"benchmark": "Tiny", "model": "all-MiniLM-L6-v2", "metrics": {"ndcg@10": value, "ndcg@1": value}}
+        if seed is not None:
+            record |= {"model": f"ood-kw-seed{seed}", "setting": {"pool": "ood", "mix": "kw", "seed": seed}}
+        (tmp_path / f"{name}.json").write_text(json.dumps(record))
     return tmp_path
 
 
@@ -120,6 +122,33 @@ def test_each_figure_is_a_real_reproducible_image(report_inputs, name):
     first = png.read_bytes(), pdf.read_bytes()
     assert run_capflow(*argv).returncode == 0
     assert (png.read_bytes(), pdf.read_bytes()) == first
+
+
+def test_the_sweep_marks_the_table_threshold_and_leaves_undefined_precision_out(report_inputs):
+    from capflow.report.batch import options_namespace
+    from capflow.report.registry import FIGURES
+
+    builder = FIGURES["classification"]
+    fig = builder.build(options_namespace(builder, {"sweep": str(report_inputs / "sweep.csv"), "benchmark": "Tiny",
+                                                    "threshold": 0.4}))
+    ax = fig.axes[0]
+    precision, recall, f1 = ax.get_lines()[:3]
+    assert list(precision.get_xdata()) == [0.1, 0.2, 0.4, 0.8, 1.2]
+    assert np.isnan(precision.get_ydata()[0]) and np.isnan(f1.get_ydata()[0])  # nothing retrieved at 0.1
+    assert recall.get_ydata()[0] == 0.0 and precision.get_ydata()[2] == pytest.approx(100 * 2 / 3)
+    assert [line.get_xdata()[0] for line in ax.get_lines()[3:]] == [0.4]  # the table's threshold
+
+
+def test_the_finetune_bars_start_below_the_lowest_bar(report_inputs):
+    from capflow.report.batch import options_namespace
+    from capflow.report.registry import FIGURES
+
+    builder = FIGURES["finetune"]
+    inputs = [str(report_inputs / f"{name}.json") for name in ("base", "s0", "s1")]
+    fig = builder.build(options_namespace(builder, {"inputs": inputs, "ks": [10]}))
+    bottom, top = fig.axes[0].get_ylim()
+    # bars at 50 (zero-shot) and 73 ± 1.4 (two seeds): the axis spans them, not 0 to 75
+    assert 20 < bottom < 50 and 74.4 < top < 85
 
 
 def test_figure_input_errors_name_file_and_line(report_inputs):

@@ -17,11 +17,18 @@ def draw(args):
             for title, rows in table.groups for row in rows]
     fig, (ax,) = new_figure(max(6.4, 1.6 * len(table.columns)), 4.0)
     xs, width = bar_positions(len(table.columns), len(rows))
+    lows, highs = [], []
     for x, (label, row) in zip(xs, rows):
         cells = [row.cells.get(col.key) for col in table.columns]
+        values = [100 * c.value if c and c.value is not None else 0 for c in cells]
         errors = [100 * c.std if c and c.std else 0 for c in cells]
-        ax.bar(x, [100 * c.value if c and c.value is not None else 0 for c in cells], width,
-               yerr=errors if any(errors) else None, capsize=2, label=label.replace("Finetuned on the ", ""))
+        ax.bar(x, values, width, yerr=errors if any(errors) else None, capsize=2,
+               label=label.replace("Finetuned on the ", ""))
+        lows += [v - e for v, e in zip(values, errors)]
+        highs += [v + e for v, e in zip(values, errors)]
+    # the settings differ by a few points: an axis from 0 would hide that, so it starts below the lowest bar
+    spread = max(highs) - min(lows)
+    ax.set_ylim(max(0.0, min(lows) - max(spread, 2.0)), max(highs) + 0.25 * max(spread, 2.0))
     ax.set_xticks(range(len(table.columns)), [f"{c.group}\n{c.header}" for c in table.columns])
     ax.set_ylabel("x100")
     ax.legend(frameon=False, fontsize=7, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.18))

@@ -14,6 +14,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--sweep", required=True, type=Path, help="classification sweep CSV")
     parser.add_argument("--benchmark", required=True, help="benchmark name")
     parser.add_argument("--view", default="full")
+    parser.add_argument("--threshold", type=float, help="the table's threshold, marked on the curves")
 
 
 def draw(args):
@@ -26,11 +27,19 @@ def draw(args):
     for (_model, display), part in frame.groupby(["model", "display"], sort=False):
         part = part.sort_values("threshold")
         colour = None
+        # where no query retrieves anything, precision (and so F1) is undefined: a gap, not a 0
+        defined = part.queries_with_retrieved > 0
         for key, style in styles.items():
-            line, = ax.plot(part.threshold, 100 * part[key], linestyle=style, color=colour,
+            values = (100 * part[key]).where(defined | (key == "query_recall"))
+            line, = ax.plot(part.threshold, values, linestyle=style, color=colour,
                             label=f"{display} {key.replace('query_', '')}")
             colour = line.get_color()
         ax_empty.plot(part.threshold, 100 * part.no_positive_retrieving_nothing, color=colour, label=display)
+    if args.threshold is not None:
+        for axis in (ax, ax_empty):
+            axis.axvline(args.threshold, color="grey", linewidth=0.8, linestyle="-.", zorder=0)
+        ax.annotate(f"table: {args.threshold:g}", (args.threshold, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(3, -10), textcoords="offset points", fontsize=7, color="grey")
     ax.set_xlabel("threshold: squared L2 distance (2 - 2 cos)")
     ax.set_ylabel("x100")
     ax.legend(frameon=False, fontsize=6, ncols=2)
