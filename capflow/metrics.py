@@ -18,6 +18,14 @@ Qrels = Mapping[str, int]  # candidate id -> label
 
 DEFAULT_KS = (1, 5, 10, 20, 100)
 MEASURES = ("ndcg", "mrr", "map", "hit", "recall", "precision")
+# how tables and figures spell each measure
+MEASURE_LABELS = {"ndcg": "nDCG", "mrr": "MRR", "map": "MAP", "hit": "Hit", "recall": "Recall", "precision": "P"}
+
+
+def measure_label(measure: str) -> str:
+    """A measure as the tables spell it: ``ndcg@10`` -> ``nDCG@10``."""
+    name, at, k = measure.partition("@")
+    return f"{MEASURE_LABELS.get(name, name)}{at}{k}"
 
 
 def dcg(gains: Iterable[float]) -> float:

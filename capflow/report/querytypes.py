@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from capflow.errors import UserError
+from capflow.metrics import measure_label
 from capflow.report.perquery import read_frame
 from capflow.report.querygroups import SHORT, ordered_groups
 from capflow.report.table import Cell, Column, Row, Table, mean_std
@@ -107,8 +108,9 @@ def build_paper(args) -> Table:
     sizes = group_sizes(frame)
     scores = group_scores(frame)
     shares = win_shares(frame[frame.model.isin([args.baseline, args.featured])], args.baseline)
-    columns = [Column("base", "nDCG@10", group=names[args.baseline], best="none"),
-               Column("feat", "nDCG@10", group=names[args.featured], best="none")]
+    metric = measure_label(args.metric)
+    columns = [Column("base", metric, group=names[args.baseline], best="none"),
+               Column("feat", metric, group=names[args.featured], best="none")]
     columns += [Column(name, header, group=f"{names[args.featured]} vs {names[args.baseline]} (%)", best="none",
                        decimals=0) for name, header in OUTCOMES]
     rows = []
@@ -116,7 +118,7 @@ def build_paper(args) -> Table:
         cells = {"base": scores[(args.baseline, group)], "feat": scores[(args.featured, group)]}
         cells.update({name: Cell(shares[(args.featured, group)][name]) for name, _ in OUTCOMES})
         rows.append(Row(group, cells, {"Queries": str(sizes[group])}))
-    caption = args.caption or f"{args.metric} by query type on {args.benchmark} (the paper's Table 3)"
+    caption = args.caption or f"{metric} by query type on {args.benchmark} (the paper's Table 3)"
     return Table(caption=caption, label="tab:querytypes", columns=columns, groups=[("", rows)],
                  text_columns=["Queries"], notes=list(args.note or []), row_header="Query type")
 
@@ -127,7 +129,8 @@ def build_ndcg(args) -> Table:
     names, sizes, scores = display_names(frame), group_sizes(frame), group_scores(frame)
     columns = [Column(group, _group_header(group, sizes)) for group in sizes]
     rows = [Row(names[m], {g: scores.get((m, g), Cell(None)) for g in sizes}) for m in model_order(frame, args)]
-    caption = args.caption or f"{args.metric} per query group on {args.benchmark} (queries per group in brackets)"
+    metric = measure_label(args.metric)
+    caption = args.caption or f"{metric} per query group on {args.benchmark} (queries per group in brackets)"
     return Table(caption=caption, label="tab:querygroups", columns=columns, groups=[("", rows)],
                  notes=list(args.note or []))
 
@@ -145,7 +148,8 @@ def build_wins(args) -> Table:
         cells = {g: Cell("/".join(f"{100 * shares[(model, g)][name]:.0f}" for name, _ in OUTCOMES))
                  for g in sizes if (model, g) in shares}
         rows.append(Row(names[model], cells))
-    caption = args.caption or (f"Per query {args.metric} against {names.get(args.baseline, args.baseline)} on "
-                               f"{args.benchmark}: E>B/E<B/E=B (% of the group's queries)")
+    baseline = names.get(args.baseline, args.baseline)
+    caption = args.caption or (f"Per query {measure_label(args.metric)} against {baseline} on {args.benchmark}: "
+                               "E>B/E<B/E=B (% of the group's queries)")
     return Table(caption=caption, label="tab:querywins", columns=columns, groups=[("", rows)],
                  notes=list(args.note or []))

@@ -72,3 +72,10 @@ def test_threshold_precision_recall_f1():
     result = metrics.macro_prf_within_run(scored, qrels, 0.5)
     # q1: retrieved {a, x}: P = 1/2, R = 1/2, F1 = 1/2; q2: nothing retrieved: all 0.
     assert result == {"precision": 0.25, "recall": 0.25, "f1": 0.25}
+
+
+def test_measures_are_spelled_as_the_tables_spell_them():
+    from capflow.metrics import measure_label
+
+    assert [measure_label(m) for m in ("ndcg@10", "mrr@10", "recall@100", "map")] == [
+        "nDCG@10", "MRR@10", "Recall@100", "MAP"]

@@ -139,6 +139,22 @@ def test_the_sweep_marks_the_table_threshold_and_leaves_undefined_precision_out(
     assert [line.get_xdata()[0] for line in ax.get_lines()[3:]] == [0.4]  # the table's threshold
 
 
+def test_figures_spell_the_measure_as_the_tables_and_keep_labels_in_the_frame(report_inputs):
+    from capflow.report.batch import options_namespace
+    from capflow.report.registry import FIGURES
+
+    groups = FIGURES["query-groups"]
+    fig = groups.build(options_namespace(groups, {"per_query": str(report_inputs / "per_query.csv"),
+                                                  "benchmark": "Tiny"}))
+    assert fig.axes[0].get_title() == "nDCG@10 per query group on Tiny"
+    assert fig.axes[0].get_ylabel() == "nDCG@10 (x100)"
+    types = FIGURES["query-types"]
+    fig = types.build(options_namespace(types, {"benchmark": str(report_inputs / "data" / "Tiny")}))
+    for ax in fig.axes:
+        tops = [text.get_position()[1] for text in ax.texts]
+        assert tops and max(tops) < ax.get_ylim()[1] / 1.05  # room for the count above the tallest bar
+
+
 def test_the_finetune_bars_start_below_the_lowest_bar(report_inputs):
     from capflow.report.batch import options_namespace
     from capflow.report.registry import FIGURES

@@ -30,7 +30,7 @@ def draw(args):
     spread = max(highs) - min(lows)
     ax.set_ylim(max(0.0, min(lows) - max(spread, 2.0)), max(highs) + 0.25 * max(spread, 2.0))
     ax.set_xticks(range(len(table.columns)), [f"{c.group}\n{c.header}" for c in table.columns])
-    ax.set_ylabel("x100")
+    ax.set_ylabel("nDCG (x100)")
     ax.legend(frameon=False, fontsize=7, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     ax.set_title(args.title or "Finetuning on generated queries")
     return fig

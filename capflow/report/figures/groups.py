@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from capflow.metrics import measure_label
 from capflow.report.figures import bar_positions, new_figure
 from capflow.report.querygroups import SHORT
 from capflow.report.querytypes import add_arguments as add_selection_arguments
@@ -24,7 +25,7 @@ def draw(args):
         ax.bar(x, [100 * c.value if c else 0 for c in cells], width, yerr=errors if any(errors) else None,
                label=names[model], capsize=2)
     ax.set_xticks(range(len(sizes)), [f"{SHORT.get(g, g)}\n({n})" for g, n in sizes.items()])
-    ax.set_ylabel(f"{args.metric} (x100)")
+    ax.set_ylabel(f"{measure_label(args.metric)} (x100)")
     ax.legend(frameon=False, fontsize=7, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.18))
-    ax.set_title(args.title or f"{args.metric} per query group on {args.benchmark}")
+    ax.set_title(args.title or f"{measure_label(args.metric)} per query group on {args.benchmark}")
     return fig

@@ -48,6 +48,6 @@ def draw(args):
         ax.set_xlabel("nearest test caption, ROUGE-L F1")
         ax.set_ylabel("share")
         ax.set_title(pool)
-        ax.legend(frameon=False, fontsize=7)
+        ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22))  # off the data
     fig.suptitle(args.title or "Leakage: nearest test caption per passage")
     return fig

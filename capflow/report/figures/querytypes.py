@@ -40,6 +40,7 @@ def draw(args):
         ax.bar(x, unjudged, bottom=judged, color="#DD8452", label="without positives")
         for i, (a, b) in enumerate(zip(judged, unjudged)):
             ax.text(i, a + b, str(a + b), ha="center", va="bottom", fontsize=7)
+        ax.set_ylim(0, 1.12 * max(a + b for a, b in zip(judged, unjudged)))  # the count labels inside the frame
         ax.set_xticks(list(x), labels, rotation=35, ha="right")
         ax.set_ylabel("queries")
     axes[0].set_title("query types")
