@@ -5,11 +5,13 @@
 
 rule qrels:
     input:
-        **PATHS.data().files,
+        unpack(of(PLAN.qrels_inputs, "root", "benchmark")),
     output:
         **PATHS.qrels().files,
     log:
         PATHS.qrels().log,
+    wildcard_constraints:
+        root=one_of(PLAN.QRELS_ROOTS),
     conda:
         "../workflow/envs/core.yaml"
     params:

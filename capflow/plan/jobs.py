@@ -75,8 +75,9 @@ def planned_jobs(plan: Plan, report: Report) -> list[PlannedJob]:
         add("benchmark_data", layout.data(benchmark), benchmark=benchmark)
     for benchmark in plan.mteb_benchmarks:
         add("mteb_data", layout.mteb(benchmark), benchmark=benchmark)
+    for root, benchmark in plan.qrels_views():
+        add("qrels", layout.qrels(benchmark, root), root=root, benchmark=benchmark)
     for benchmark in plan.zeroshot_config["benchmarks"]:
-        add("qrels", layout.qrels(benchmark), benchmark=benchmark)
         for model in plan.zeroshot_config["models"]:
             add("zeroshot", layout.zeroshot(benchmark, model), benchmark=benchmark, model=model)
     for benchmark in testview_benchmarks(plan):

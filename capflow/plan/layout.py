@@ -58,8 +58,10 @@ class Layout:
         paths = self.data(benchmark)
         return JobPaths({**paths.files, "stats": f"{self.results}/data/{benchmark}/mteb.json"}, paths.log, paths.timing)
 
-    def qrels(self, benchmark: str = "{benchmark}") -> JobPaths:
-        return self.job("qrels", benchmark, f"data/{benchmark}", {"qrels": "qrels.trec"})
+    def qrels(self, benchmark: str = "{benchmark}", root: str = "{root}") -> JobPaths:
+        """A view's judgements as TREC qrels, beside its files: under data/ (a full benchmark, an MTEB
+        view) or testview/."""
+        return self.job("qrels", f"{root}/{benchmark}", f"{root}/{benchmark}", {"qrels": "qrels.trec"})
 
     # --- retrieval ---------------------------------------------------------------------------------
     def zeroshot(self, benchmark: str = "{benchmark}", model: str = "{model}") -> JobPaths:

@@ -384,6 +384,20 @@ class Plan:
         runs += [EvaluationRun(s.folder, setting=s) for s in self.finetuned_settings()]
         return {run.name: run for run in runs}
 
+    # --- qrels -------------------------------------------------------------------------------------
+    QRELS_ROOTS = ("data", "testview")
+
+    def qrels_views(self) -> list[tuple[str, str]]:
+        """(root, benchmark) of every view a run is scored on: the zero-shot benchmarks and each
+        evaluation view (a test view under testview/, an MTEB or full view under data/)."""
+        views = [("data", b) for b in self.zeroshot_config["benchmarks"]]
+        views += [("testview" if view == "testview" else "data", b) for b, view in self.evaluation_views.items()]
+        return list(dict.fromkeys(views))
+
+    def qrels_inputs(self, root: str, benchmark: str) -> dict[str, str]:
+        files = self.layout.testview(benchmark).files if root == "testview" else self.layout.data(benchmark).files
+        return {"candidates": files["candidates"], "queries": files["queries"]}
+
     def evaluation_view_files(self, benchmark: str) -> dict[str, str]:
         if self.evaluation_views[benchmark] == "testview":
             return self.layout.testview(benchmark).files

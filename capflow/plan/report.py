@@ -202,7 +202,7 @@ def all_targets(plan: Plan, report: Report) -> dict[str, list[str]]:
     layout = plan.layout
     tables = report.targets("tables") + [layout.per_query.files["csv"]]
     figures = report.targets("figures")
-    extra = [layout.qrels(b).files["qrels"] for b in plan.zeroshot_config["benchmarks"]]
+    extra = [layout.qrels(b, root).files["qrels"] for root, b in plan.qrels_views()]
     extra += [layout.mteb_json(layout.scored_folder(run.metrics)).files["json"] for run in plan.scored_runs()]
     return {
         "tables": tables,

@@ -130,6 +130,44 @@ def test_trec_eval_tie_order_gives_pytrec_evals_number(runs, tmp_path):
     assert trec == pytest.approx(ours["docid"], abs=1e-9)
 
 
+def pytrec_eval_mean(pytrec_eval, qrels_path: Path, run: dict, measure: str = "ndcg_cut_10") -> tuple[float, int]:
+    """pytrec_eval's mean over every judged query of the qrels, a query the run leaves out counted as 0
+    (as capflow and the paper count it), and how many queries it scored."""
+    qrels: dict = {}
+    for line in qrels_path.read_text().splitlines():
+        qid, _, cid, label = line.split()
+        qrels.setdefault(qid, {})[cid] = int(label)
+    scored = pytrec_eval.RelevanceEvaluator(qrels, {measure.rsplit("_", 1)[0]}).evaluate(
+        {q: dict(hits) for q, hits in run.items()})
+    return sum(v[measure] for v in scored.values()) / len(qrels), len(scored)
+
+
+def test_a_test_view_run_scores_the_same_in_pytrec_eval_with_its_own_qrels(runs, tmp_path):
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    from capflow import metrics
+    from capflow.report.perquery import load_benchmark_queries, rankings, read_run
+    from capflow.runrecord import read_run_record
+
+    view = tmp_path / "testview" / "CapRetrievalEn"
+    _ok("testview", "--benchmark-dir", runs / "data/CapRetrievalEn", "--holdout", "1000", *benchmark_outputs(view),
+        "--stats", view / "testview.json", "--heldout", view / "heldout.jsonl")
+    out = tmp_path / "run"
+    _ok("retrieve", "--benchmark", view, "--benchmark-name", "CapRetrievalEn", "--view", "test view", "--model",
+        "bm25", "--language", "en", "--run", out / "run.trec", "--metrics", out / "metrics.json", "--errors",
+        out / "errors.jsonl")
+    _ok("qrels", "--benchmark", view, "--out", view / "qrels.trec")
+    record = read_run_record(out / "metrics.json")
+    assert (record.benchmark, record.view, record.benchmark_label) == (
+        "CapRetrievalEn", "test view", "CapRetrievalEn (test view)")
+    run = read_run(out / "run.trec")
+    bench = load_benchmark_queries(view)
+    judged = sum(1 for q in bench.queries if q.qrels)
+    trec, scored = pytrec_eval_mean(pytrec_eval, view / "qrels.trec", run)
+    ours = metrics.evaluate(rankings(run, "docid"), bench.qrels, [10])[0]["ndcg@10"]
+    assert trec == pytest.approx(ours, abs=1e-9)
+    assert record.queries_evaluated == judged and scored < judged  # BM25 ranks nothing for some queries
+
+
 def test_mteb_json(runs, tmp_path):
     metrics_path = run_files(runs, "CapRetrieval", "bm25")[0]
     _ok("mteb-json", "--metrics", metrics_path, "--languages", "cmn-Hans", "--out", tmp_path / "mteb.json")
