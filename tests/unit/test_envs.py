@@ -72,6 +72,20 @@ def test_envs_pin_the_same_versions():
     assert set(login) - set(core) == {"snakemake-executor-plugin-slurm", "snakemake-executor-plugin-slurm-jobstep"}
 
 
+def test_constraints_hold_the_envs_versions_and_every_install_uses_them():
+    _, login, _ = read_env("environment.yml")
+    constraints = {}
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            constraints[canonicalize_name(name)] = version
+    assert constraints == login
+    readme = (REPO / "README.md").read_text()
+    installs = re.findall(r"pip install -c constraints\.txt -e \"\.\[(\w+)\]\"", readme)
+    assert installs == ["core", "dev"]
+    assert 'pip install -c constraints.txt -e ".[dev]"' in (REPO / ".ci" / "run").read_text()
+
+
 def test_vllm_env_pins_a_vllm_that_capflow_accepts():
     _, pins, _ = read_env("workflow/envs/vllm.yaml")
     (vllm,) = [r for r in requirements(("vllm",)) if r.name == "vllm"]
