@@ -139,9 +139,12 @@ class Report:
                 "zeroshot")
             inversions = layout.analysis("inversions", benchmark).files["csv"]
             selection = {"inversions": [inversions], "benchmark": benchmark, **inversions_options}
-            add(f"inversions-{benchmark}", "inversions", [inversions], selection, "zeroshot")
-            add(f"inversion_counts-{benchmark}", "inversion-counts", [inversions], selection, "zeroshot")
             source = plan.types_source(benchmark)
+            # a benchmark that shares its query ids (and types) with another shows the other's named queries
+            named = layout.data(source).files if source != benchmark else {}
+            add(f"inversions-{benchmark}", "inversions", [inversions, *named.values()],
+                {**selection, **({"always_from": benchmark_dir(named)} if named else {})}, "zeroshot")
+            add(f"inversion_counts-{benchmark}", "inversion-counts", [inversions], selection, "zeroshot")
             if source != benchmark and source in zeroshot["benchmarks"]:
                 both = layout.analysis("inversions", source).files["csv"]
                 add(f"inversions_paired-{source}-{benchmark}", "inversions-paired", [both, inversions],

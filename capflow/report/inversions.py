@@ -121,6 +121,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--view", default="full")
     parser.add_argument("--models", nargs="*", help="models shown, in order (default: every model)")
     add_options(parser, InversionSettings)
+    parser.add_argument("--always-from", type=Path,
+                        help="a validated benchmark with the same query ids whose queries matching --always by text "
+                             "are shown too (the Chinese named queries on CapRetrievalEn)")
 
 
 def _cells(r, prefix: str = "") -> dict:
@@ -156,18 +159,30 @@ def shown_queries(part, top: int, always) -> list[str]:
     return list(dict.fromkeys(always_ids + list(ranked[:top])))
 
 
+def always_shown(args) -> list[str]:
+    """The query texts or ids always shown, with the ids of --always-from's queries whose text is one of them."""
+    always = list(args.always)
+    if args.always_from:
+        from capflow.report.perquery import load_benchmark_queries
+
+        named = set(always)
+        always += [q.id for q in load_benchmark_queries(args.always_from).queries if q.text in named]
+    return always
+
+
 def build_cases(args):
     """Table 7: per model, the inverted queries with the widest margins and the paper's three."""
     from capflow.report.table import Column, Row, Table
 
     frame, models = _select(args, args.benchmark)
+    always = always_shown(args)
     columns = [Column("neg", "cos 0", best="none"), Column("pos", "cos 2", best="none"),
                Column("pairs", "inverted", best="none")]
     groups = []
     for model in models:
         part = frame[frame.model == model].set_index("query_id")
         rows = []
-        for qid in shown_queries(part.reset_index(), args.top, args.always):
+        for qid in shown_queries(part.reset_index(), args.top, always):
             r = part.loc[qid]
             captions = {"Label-0 caption": _short(r.negative_text), "Label-2 caption": _short(r.positive_text)}
             rows.append(Row(r["query"], _cells(r), captions))

@@ -239,6 +239,33 @@ def test_paired_inversion_table_joins_benchmarks_by_query_id(tmp_path):
     assert "猫" not in md  # no inversion and not one of the queries always shown
 
 
+def test_the_english_table_shows_the_chinese_named_queries_by_id(tmp_path):
+    from capflow.report.inversions import COLUMNS
+
+    from conftest import write_jsonl
+
+    lines = [",".join(COLUMNS)]
+    cases = (("q1", "watermelon", 0.40, 0.60), ("q2", "a cat", 0.7, 0.5), ("q3", "a dog", 0.9, 0.2))
+    for qid, query, neg, pos in cases:
+        pairs = 3 if neg > pos else 0
+        lines.append(f"En,full,m,M,{qid},{query},Singleton Entity,2,{pairs},n1,neg text,{neg},p1,pos text,{pos},"
+                     f"{neg - pos}")
+    (tmp_path / "inv.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    zh = tmp_path / "zh"
+    write_jsonl(zh / "candidates.jsonl", [{"id": "p1", "text": "一张图"}])
+    write_jsonl(zh / "queries.jsonl", [{"id": "q1", "query": "西瓜", "positives": [{"id": "p1", "score": 2}]},
+                                       {"id": "q2", "query": "猫", "positives": [{"id": "p1", "score": 2}]}])
+    argv = ["tables", "inversions", "--inversions", tmp_path / "inv.csv", "--benchmark", "En", "--top", "1"]
+    assert run_capflow(*argv, "--md", tmp_path / "plain.md").returncode == 0
+    plain = (tmp_path / "plain.md").read_text(encoding="utf-8")
+    assert "| a dog |" in plain and "watermelon" not in plain  # the widest margin only: 西瓜 is not an English text
+    result = run_capflow(*argv, "--always-from", zh, "--md", tmp_path / "named.md")
+    assert result.returncode == 0, result.stderr
+    named = (tmp_path / "named.md").read_text(encoding="utf-8")
+    # q1 is 西瓜 on the Chinese side: shown first, though its pairs are in order; then the widest margin
+    assert named.index("| watermelon |") < named.index("| a dog |") and "a cat" not in named
+
+
 def test_generated_queries_table_picks_a_seeded_passage_per_pool(tmp_path):
     from conftest import write_jsonl
 
