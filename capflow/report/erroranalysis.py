@@ -36,19 +36,26 @@ from capflow.runrecord import read_checked_run
 from capflow.settingflags import add_options
 
 TOP = 10
-CATEGORIES = ("literal", "semantic", "fp_shared_term", "fp_other")
+CATEGORIES = ("literal", "semantic", "fp_shared_term", "fp_shared_char", "fp_other")
 CATEGORY_HEADERS = {"literal": "literal miss", "semantic": "semantic miss", "fp_shared_term": "FP, shared term",
-                    "fp_other": "FP, no shared term"}
+                    "fp_shared_char": "FP, shared character", "fp_other": "FP, no shared term"}
 COLUMNS = ["benchmark", "view", "model", "display", "query_id", "query", "query_group", "category", "candidate_id",
            "label", "rank", "bm25_rank", "text"]
 SHEET_COLUMNS = ["model", "query_id", "query", "candidate_id", "label", "category", "text", "taxonomy", "commonsense"]
 ANNOTATIONS = ("taxonomy", "commonsense")
-_EN_WORD = re.compile(r"[a-z0-9]+")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def english_words(text: str) -> list[str]:
+    """Words as English BM25 sees them: its tokens, Snowball-stemmed (so "cats" shares "cat")."""
+    from capflow.bm25 import english_tokenizers
+
+    return english_tokenizers()[0](normalise_whitespace(text))
 
 
 def query_terms(text: str, language: str) -> set[str]:
     if language == "en":
-        return {w for w in _EN_WORD.findall(normalise_whitespace(text.lower())) if len(w) >= 3}
+        return {w for w in english_words(text) if len(w) >= 3}
     from capflow.bm25 import chinese_tokenizers
 
     words = [w for w in chinese_tokenizers()[1](text) if re.search(r"\w", w)]
@@ -57,10 +64,15 @@ def query_terms(text: str, language: str) -> set[str]:
 
 
 def shares_term(caption: str, terms: set[str], language: str) -> bool:
-    caption = caption.lower()
     if language == "en":
-        return bool(terms & set(_EN_WORD.findall(caption)))
+        return bool(terms & set(english_words(caption)))
+    caption = caption.lower()
     return any(term in caption for term in terms)
+
+
+def shares_character(caption: str, terms: set[str], language: str) -> bool:
+    """Chinese: a character of a query word in the caption (西红柿 or 西梅 for 西瓜: the paper's shared tokens)."""
+    return language == "zh" and bool({c for term in terms for c in _CJK.findall(term)} & set(caption))
 
 
 def query_errors(qrels: dict[str, int], hits: list[str], bm25_hits: list[str], terms: set[str],
@@ -78,9 +90,14 @@ def query_errors(qrels: dict[str, int], hits: list[str], bm25_hits: list[str], t
     lowest_positive = max((rank.get(cid, len(hits) + 1) for cid in qrels), default=0)
     for r, cid in enumerate(hits[:TOP], start=1):
         if cid not in qrels and r < lowest_positive:
-            shared = shares_term(text_of[cid], terms, language)
-            errors.append({"category": "fp_shared_term" if shared else "fp_other", "candidate_id": cid, "label": 0,
-                           "rank": r, "bm25_rank": bm25_rank.get(cid)})
+            if shares_term(text_of[cid], terms, language):
+                category = "fp_shared_term"
+            elif shares_character(text_of[cid], terms, language):
+                category = "fp_shared_char"
+            else:
+                category = "fp_other"
+            errors.append({"category": category, "candidate_id": cid, "label": 0, "rank": r,
+                           "bm25_rank": bm25_rank.get(cid)})
     return errors
 
 
@@ -188,8 +205,9 @@ def build_counts(args) -> Table:
         rows.append(Row("All", {c: Cell(str(int(totals.get(c, 0)))) for c in CATEGORIES}))
         groups.append((part.display.iloc[0], rows))
     notes = ["Misses: positives outside the model's top 10, literal when BM25 ranks them in its top 10 or they "
-             "contain a query term, else semantic. FP: captions not judged relevant in the top 10 above a "
-             "positive."] + list(args.note or [])
+             "contain a query term (English: after BM25's stemming), else semantic. FP: captions not judged relevant "
+             "in the top 10 above a positive, sharing a query term, else (Chinese) a character of one, or "
+             "neither."] + list(args.note or [])
     caption = args.caption or f"Errors by query group on {args.benchmark}"
     return Table(caption=caption, label="tab:errors", columns=columns, groups=groups, notes=notes, scale=1.0,
                  row_header="Query group")

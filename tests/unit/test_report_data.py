@@ -168,6 +168,20 @@ def test_a_test_view_run_scores_the_same_in_pytrec_eval_with_its_own_qrels(runs,
     assert record.queries_evaluated == judged and scored < judged  # BM25 ranks nothing for some queries
 
 
+def test_english_error_categories_match_query_words_after_stemming(runs, tmp_path):
+    """MiniLM on CapRetrievalEn against BM25: 303 of the misses that would be "semantic" with plain word
+    matching contain an inflected query word, and count as literal once stemmed as BM25 stems."""
+    import collections
+    import csv
+
+    metrics_path, run_path = run_files(runs, "CapRetrievalEn", "all-MiniLM-L6-v2")
+    _ok("error-analysis", "--benchmark", runs / "data/CapRetrievalEn", "--language", "en", "--lexical-run",
+        run_files(runs, "CapRetrievalEn", "bm25")[1], "--metrics", metrics_path, "--runs", run_path,
+        "--out", tmp_path / "errors.csv", "--sheet", tmp_path / "sheet.csv")
+    counts = collections.Counter(row["category"] for row in csv.DictReader((tmp_path / "errors.csv").open()))
+    assert counts == {"literal": 1579, "semantic": 1669, "fp_shared_term": 833, "fp_other": 639}
+
+
 def test_mteb_json(runs, tmp_path):
     metrics_path = run_files(runs, "CapRetrieval", "bm25")[0]
     _ok("mteb-json", "--metrics", metrics_path, "--languages", "cmn-Hans", "--out", tmp_path / "mteb.json")

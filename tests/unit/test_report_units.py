@@ -317,6 +317,22 @@ def test_error_categories_of_one_query():
     assert query_terms("A cat on the sofa", "en") == {"cat", "the", "sofa"}
 
 
+def test_error_categories_stem_english_and_count_a_shared_chinese_character():
+    from capflow.report.erroranalysis import query_errors, query_terms
+
+    terms = query_terms("Running dogs", "en")
+    assert terms == {"run", "dog"}  # BM25's Snowball stems
+    text_of = {"p1": "two dogs ran", "n1": "a dog runs on grass", "n2": "a quiet lake"}
+    errors = query_errors({"p1": 2}, ["n1", "n2", "p1"], [], terms, text_of, "en")
+    assert [e["category"] for e in errors] == ["fp_shared_term", "fp_other"]
+    missed = query_errors({"p1": 2}, [], [], terms, text_of, "en")
+    assert missed[0]["category"] == "literal"  # "dogs" is the query's "dog" once stemmed
+    terms = query_terms("西瓜", "zh")
+    text_of = {"p1": "切开的西瓜", "n1": "一盘西红柿", "n2": "新鲜的西梅", "n3": "一杯咖啡", "n4": "西瓜汁"}
+    errors = query_errors({"p1": 2}, ["n1", "n2", "n3", "n4", "p1"], [], terms, text_of, "zh")
+    assert [e["category"] for e in errors] == ["fp_shared_char", "fp_shared_char", "fp_other", "fp_shared_term"]
+
+
 def test_error_analysis_sheet_and_filled_categories(tmp_path, tiny_benchmark):
     data = tmp_path / "data" / "Tiny"
     made = run_capflow("data", "--name", "Tiny", "--local-dirs", tiny_benchmark.parent, *benchmark_outputs(data),
