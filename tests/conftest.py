@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -177,3 +179,34 @@ def benchmark_outputs(folder: Path) -> list:
     """`capflow data` output options writing a benchmark dir ``folder`` (the file names the workflow uses)."""
     return ["--candidates", folder / "candidates.jsonl", "--queries", folder / "queries.jsonl",
             "--types", folder / "query_types.json"]
+
+
+# --- a tiny encoder and a training set for finetuning tests -------------------------------------------
+WORDS = ("cat dog red blue park sofa train ticket city river sun moon tree house car road bird fish lake "
+         "hill snow rain boat bike shop food tea cup book desk lamp door").split()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    """A random two-layer BERT with a word-level vocabulary, saved as a Hugging Face model folder."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert") / "model", WORDS, max_positions=64)
+
+
+def tiny_recipe(model_dir, **changes):
+    from capflow.recipes import Recipe
+
+    return Recipe(name="tiny", path=str(model_dir), pooling="mean", max_length=64, **changes)
+
+
+@pytest.fixture
+def trainset(tmp_path) -> SimpleNamespace:
+    """24 passages with 4 generated queries each (so many pairs share a passage), 8 pairs held out."""
+    rng = random.Random(0)
+    passages = [{"id": f"p{i}", "text": " ".join(rng.sample(WORDS, 6)), "source": "test"} for i in range(24)]
+    pairs = [{"query": " ".join(rng.sample(p["text"].split(), 2)), "passage_id": p["id"], "kind": "kw"}
+             for p in passages for _ in range(4)]
+    return SimpleNamespace(
+        passages=write_jsonl(tmp_path / "pool" / "passages.jsonl", passages),
+        train=write_jsonl(tmp_path / "set" / "train.jsonl", pairs[:-8]),
+        heldout=write_jsonl(tmp_path / "set" / "heldout.jsonl", pairs[-8:]),
+        pairs=pairs, texts={p["id"]: p["text"] for p in passages})
