@@ -47,21 +47,49 @@ def set_st_prompts(model_dir: Path, recipe: Recipe) -> None:
     write_json(path, config)
 
 
-def card_text(recipe: Recipe, *, language: str, train_path: Path, summary: dict) -> str:
+def base_license(base_dir: Path | None) -> str | None:
+    """The license in the base model's own card, which a finetuned copy inherits; None without one."""
+    readme = Path(base_dir) / "README.md" if base_dir else None
+    if readme is None or not readme.is_file():
+        return None
+    from huggingface_hub import ModelCard
+
+    try:
+        return ModelCard.load(readme).data.license
+    except Exception:  # a card without (valid) front matter names no license
+        return None
+
+
+def card_data(recipe: Recipe, *, language: str, train_path: Path, summary: dict, license: str | None):
+    """The front matter, in the hub's model-card conventions (huggingface_hub.ModelCardData): the base
+    model, language, license, task and the held-out loss as a model-index result."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    base = recipe.hub_id or recipe.path or recipe.name
+    loss = summary.get("final_eval_loss")
+    results = [EvalResult(task_type="sentence-similarity", dataset_type="capflow-generated-pairs",
+                          dataset_name=f"held-out pairs of {Path(train_path).parent.name}", metric_type="loss",
+                          metric_name="InfoNCE loss", metric_value=round(loss, 4))] if loss is not None else None
+    return ModelCardData(base_model=base, language=[language], license=license, library_name="sentence-transformers",
+                         pipeline_tag="sentence-similarity", tags=["sentence-transformers", "capflow", "retrieval"],
+                         model_name=f"{recipe.name} finetuned on {Path(train_path).parent.name}",
+                         eval_results=results)
+
+
+def card_text(recipe: Recipe, *, language: str, train_path: Path, summary: dict, license: str | None = None) -> str:
     base = recipe.hub_id or recipe.path or recipe.name
     revision = f" (revision `{recipe.revision}`)" if recipe.revision else ""
     loss = summary.get("final_eval_loss")
     loss_line = (f"- Held-out loss (InfoNCE, {summary.get('heldout_pairs', 0)} held-out pairs): {loss:.4f}"
                  if loss is not None else "- Held-out loss: none (no pairs were held out)")
     prompts = st_prompts(recipe)
-    front = {"base_model": base, "language": [language], "library_name": "sentence-transformers",
-             "pipeline_tag": "sentence-similarity", "tags": ["sentence-transformers", "capflow", "retrieval"]}
-    lines = ["---", *(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in front.items()), "---", "",
+    front = card_data(recipe, language=language, train_path=train_path, summary=summary, license=license).to_yaml()
+    lines = ["---", front, "---", "",
              f"# {base} finetuned on {Path(train_path).parent.name or Path(train_path).stem}", "",
              f"A finetuned copy of `{base}`{revision} for {language} retrieval, trained by capflow with InfoNCE over "
              "in-batch negatives on generated (query, passage) pairs.", "",
              "## Training", "",
-             f"- Base model: `{base}`{revision}",
+             f"- Base model: `{base}`{revision}" + (f", license {license} (this copy keeps it)" if license else ""),
              f"- Language: {language}",
              f"- Training set: `{train_path}` ({summary.get('pairs', 0)} pairs, {summary.get('steps', 0)} steps "
              f"of {summary.get('batch_size', 0)} pairs)",
@@ -75,12 +103,18 @@ def card_text(recipe: Recipe, *, language: str, train_path: Path, summary: dict)
     if prompts:
         lines += [f"`{ST_CONFIG}` holds the templates as the prompts " + ", ".join(f"`{n}`" for n in prompts)
                   + ", which `encode_query` and `encode_document` apply.", ""]
+    lines += ["## Usage", "", "```python", "from sentence_transformers import SentenceTransformer", "",
+              'model = SentenceTransformer("path/to/this/folder")',
+              'queries = model.encode_query(["a red cat on a sofa"])  # lowercased, whitespace collapsed',
+              'passages = model.encode_document(["a cat sleeps on a red sofa"])',
+              "scores = model.similarity(queries, passages)  # cosine similarity", "```", ""]
     return "\n".join(lines)
 
 
 def write_model_card(model_dir: Path, recipe: Recipe, *, train_path: Path, passages: Iterable[str],
-                     summary: dict) -> None:
+                     summary: dict, base_dir: Path | None = None) -> None:
     """``README.md`` and sentence-transformers prompts for the trained model in ``model_dir``."""
     set_st_prompts(model_dir, recipe)
     write_text(Path(model_dir) / "README.md",
-               card_text(recipe, language=language_of(passages), train_path=train_path, summary=summary))
+               card_text(recipe, language=language_of(passages), train_path=train_path, summary=summary,
+                         license=base_license(base_dir)))

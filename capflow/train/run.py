@@ -112,7 +112,8 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
         **peak_memory_mb(device),
         "warnings": warnings,
     }
-    write_model_card(staged, recipe, train_path=train_path, passages=passages.values(), summary=summary)
+    write_model_card(staged, recipe, train_path=train_path, passages=passages.values(), summary=summary,
+                     base_dir=weights)
     give_default_modes(staged)
     write_text(loss_path, loss_csv(rows))
     if summary_path:

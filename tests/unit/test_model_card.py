@@ -18,6 +18,7 @@ WORDS = "cat dog sofa park river boat tea cup".split()
 def trained(tmp_path, caplog):
     """Four steps of training a tiny BERT with E5-style templates, 4 pairs held out."""
     weights = build_tiny_bert(tmp_path / "base", WORDS, max_positions=32)
+    (weights / "README.md").write_text("---\nlicense: mit\n---\n# a base model\n", encoding="utf-8")
     passages = [{"id": f"p{i}", "text": f"{a} {b}", "source": "t"}
                 for i, (a, b) in enumerate((a, b) for a in WORDS for b in WORDS if a != b)][:16]
     pairs = [{"query": p["text"].split()[0], "passage_id": p["id"], "kind": "kw"} for p in passages]
@@ -36,8 +37,16 @@ def test_the_model_folder_carries_a_filled_card_and_the_recipes_prompts(trained,
     from sentence_transformers import SentenceTransformer
 
     model_dir, summary, weights, train_path = trained
+    from huggingface_hub import ModelCard
+
     card = (model_dir / "README.md").read_text(encoding="utf-8")
-    assert card.startswith(f'---\nbase_model: "{weights}"\nlanguage: ["en"]\nlibrary_name: "sentence-transformers"\n')
+    data = ModelCard.load(model_dir / "README.md").data  # the hub's own reader
+    assert (data.base_model, data.language, data.license) == (str(weights), ["en"], "mit")  # the base's license
+    assert (data.library_name, data.pipeline_tag) == ("sentence-transformers", "sentence-similarity")
+    [result] = data.eval_results
+    assert (result.metric_type, result.metric_value) == ("loss", round(summary["final_eval_loss"], 4))
+    assert result.dataset_name == "held-out pairs of ood-kw"
+    assert 'model = SentenceTransformer("path/to/this/folder")' in card and "model.encode_query(" in card
     assert f"- Training set: `{train_path}` (12 pairs, 4 steps of 4 pairs)" in card
     assert f"- Held-out loss (InfoNCE, 4 held-out pairs): {summary['final_eval_loss']:.4f}" in card
     assert "Every text is lowercased and its whitespace collapsed" in card
