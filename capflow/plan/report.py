@@ -97,7 +97,11 @@ class Report:
         add("zeroshot", "zeroshot", zeroshot_inputs,
             {"inputs": zeroshot_inputs, "benchmarks": list(zeroshot["benchmarks"]), "labels": self.labels}, "zeroshot")
         stats = plan.trainset_stats_files()
-        add("trainsets", "trainsets", stats, {"inputs": stats}, "finetune")
+        pool_passages = [(pool, layout.leakage(pool).files["passages"]) for pool in plan.trainset_pools]
+        sets = [f for pool in plan.trainset_pools for mix in plan.config["trainsets"]["mixes"]
+                for name, f in layout.trainset(pool, mix).files.items() if name in ("train", "heldout")]
+        add("trainsets", "trainsets", [*stats, *sets, *(p for _, p in pool_passages)],
+            {"inputs": stats, "pool": [[pool, p] for pool, p in pool_passages]}, "finetune")
         finetune_inputs, finetune_selection = self._finetune_selection()
         note = plan.testview_note()
         add("finetune", "finetune", finetune_inputs, {**finetune_selection, **({"note": [note]} if note else {})},

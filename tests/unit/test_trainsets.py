@@ -131,18 +131,22 @@ def test_cli_and_table_6_label_the_heuristic_generator(tmp_path, zh_shards):
                              "--heldout", out / "heldout.jsonl", "--out-stats", out / "stats.json")
         assert result.returncode == 0, result.stderr
         stats_files.append(out / "stats.json")
-    result = run_capflow("tables", "trainsets", "--inputs", *stats_files, "--tex", tmp_path / "trainsets.tex",
-                         "--md", tmp_path / "trainsets.md", "--csv", tmp_path / "trainsets.csv")
+    result = run_capflow("tables", "trainsets", "--inputs", *stats_files, "--pool", "id", pool,
+                         "--tex", tmp_path / "trainsets.tex", "--md", tmp_path / "trainsets.md",
+                         "--csv", tmp_path / "trainsets.csv")
     assert result.returncode == 0, result.stderr
     markdown = (tmp_path / "trainsets.md").read_text()
     rows = [line for line in markdown.splitlines() if line.startswith("| heuristic (no LLM)")]
     assert [r.split(" | ")[1] for r in rows] == ["SM", "KW", "SM+KW"]
-    # the paper's pool passages, pool tokens, queries per pool passage, query length; then queries,
-    # passages with a query, held out
-    assert rows[2].split(" | ")[2:9] == ["3", "12", "1.67", "1.80", "5", "2", "0 |"]
-    assert "| Passages | Tokens | Queries/passage | Query length | Queries | Passages with queries |" in markdown
+    # the paper's pool passages, pool tokens, queries per pool passage, query length, in WordPiece tokens
+    # (a Chinese character or punctuation mark is one: 8 + 8 + 7 in the pool; 墙上的燃气表, 猫和狗, 燃气表, 墙,
+    # 猫 are 14 over 5 queries); then queries, passages with a query, held out, and the jieba-word columns
+    assert rows[2].split(" | ")[2:11] == ["3", "23", "1.67", "2.80", "5", "2", "0", "12", "1.80 |"]
+    assert ("| Passages | Tokens | Queries/passage | Query length | Queries | Passages with queries | Held out | "
+            "Tokens (words) | Query length (words) |") in markdown
     assert "*ID pool*" in markdown and "heuristic (no LLM): queries made by keyword extraction" in markdown
-    assert "in tokens (zh: jieba words)" in markdown
+    assert "in BERT WordPiece tokens (uncased vocabulary of all-MiniLM-L6-v2)" in markdown
+    assert "in words (zh: jieba words)" in markdown
     tex = (tmp_path / "trainsets.tex").read_text()
     assert r"\textbf" not in tex and "heuristic (no LLM)" in tex
     assert (tmp_path / "trainsets.csv").read_text().count("heuristic (no LLM)") == 3
