@@ -19,7 +19,7 @@ from capflow.error_report import error_report
 from capflow.errors import UserError
 from capflow.io import write_jsonl
 from capflow.recipes import Recipe, load_recipes
-from capflow.runrecord import RunFile
+from capflow.runrecord import RunFile, add_run_outputs
 from capflow.runtime import hardware
 from capflow.settingflags import add_options
 from capflow.trec import shown
@@ -111,8 +111,7 @@ def configure_parser(parser) -> None:
     parser.add_argument("--score-threshold", type=float,
                         help="also report macro precision/recall/F1 of the run's documents scoring at least this "
                              "(metrics.json: macro_prf_within_run; not the classification setting)")
-    parser.add_argument("--run", required=True, type=Path, help="output TREC run")
-    parser.add_argument("--metrics", required=True, type=Path, help="output metrics JSON")
+    add_run_outputs(parser)
     parser.add_argument("--errors", required=True, type=Path, help="output error report (JSONL)")
 
 

@@ -220,6 +220,12 @@ def check_record(obj: Any, path: Path | None) -> None:
                 raise UserError(f"metrics JSON field '{shown(f'{key}.{name}')}' must be a finite number", path)
 
 
+def add_run_outputs(parser) -> None:
+    """The outputs of a step that makes a run: its TREC file and its record."""
+    parser.add_argument("--run", required=True, type=Path, help="output TREC run")
+    parser.add_argument("--metrics", required=True, type=Path, help="output metrics JSON")
+
+
 def read_run_record(path: Path) -> RunRecord:
     return RunRecord.from_json(read_json(path), path)
 

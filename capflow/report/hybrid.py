@@ -16,6 +16,7 @@ from pathlib import Path
 
 from capflow.errors import UserError
 from capflow.retrieve import RetrievalSettings
+from capflow.runrecord import add_run_outputs
 from capflow.settingflags import add_options
 from capflow.trec import Run
 from capflow.vocabulary import HYBRID_METHODS
@@ -77,8 +78,7 @@ def configure_parser(parser) -> None:
     add_options(parser, FusionSettings)
     add_options(parser, RetrievalSettings)
     parser.add_argument("--label", help="model label (default bm25+<dense>-<method>)")
-    parser.add_argument("--run", required=True, type=Path, help="output TREC run")
-    parser.add_argument("--metrics", required=True, type=Path, help="output metrics JSON")
+    add_run_outputs(parser)
 
 
 def main(args) -> None:
