@@ -49,7 +49,8 @@ def timed():
 def read(path: str | Path) -> list[WorkRecord]:
     """The work records of a log; none when the log is missing or holds none."""
     try:
-        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+        # split at newlines only: a record's JSON may hold U+0085 or U+2028, where splitlines() would cut it
+        lines = Path(path).read_text(encoding="utf-8", errors="replace").split("\n")
     except OSError:
         return []
     records = []

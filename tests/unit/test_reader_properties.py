@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from capflow import benchmark as bm
@@ -72,10 +72,17 @@ def test_a_benchmark_loads_and_writes_back_or_is_one_line(candidates, queries):
             benchmark.candidate_ids, benchmark.candidate_texts, benchmark.qrels)
 
 
+def jsonl_lines(path: Path) -> list[str]:
+    """A JSONL file's records: only "\\n" ends one (str.splitlines would also split at U+0085 or U+2028,
+    which a JSON string may hold as they are)."""
+    return [line for line in path.read_text("utf-8").split("\n") if line]
+
+
 @PROPERTY_SETTINGS
 @given(source=lines(st.fixed_dictionaries({"id": IDS | JSON_VALUES, "text": TEXT})),
        text_lines=st.lists(st.binary(max_size=20) | TEXT.map(lambda t: t.encode("utf-8", "surrogatepass")),
                            max_size=5).map(lambda parts: b"\n".join(parts)))
+@example(source=b'{"id": "\\u0085", "text": "0"}\n', text_lines=b"")  # an id holding NEL, a line break to splitlines
 def test_a_pool_source_reads_and_writes_back_or_is_one_line(source, text_lines):
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -89,7 +96,7 @@ def test_a_pool_source_reads_and_writes_back_or_is_one_line(source, text_lines):
                 assert "\n" not in str(error), str(error)  # noqa: PT017 - raising is allowed, not required
                 continue
             pools.write_pool(chosen, out)
-            assert [(p["id"], p["text"]) for p in map(json.loads, out.read_text("utf-8").splitlines())] == [
+            assert [(p["id"], p["text"]) for p in map(json.loads, jsonl_lines(out))] == [
                 (p.id, p.text) for p in chosen]
 
 
