@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
+from functools import cache
 
 import numpy as np
 
@@ -23,6 +24,7 @@ MIN_SCORE = 1e-3
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
+@cache  # jieba's dictionary and the stemmer are built once per process, however often a step asks
 def chinese_tokenizers() -> tuple[Callable[[str], list[str]], Callable[[str], list[str]]]:
     import jieba
 
@@ -38,6 +40,7 @@ def chinese_tokenizers() -> tuple[Callable[[str], list[str]], Callable[[str], li
     return candidate, query
 
 
+@cache
 def english_tokenizers() -> tuple[Callable[[str], list[str]], Callable[[str], list[str]]]:
     import snowballstemmer
 

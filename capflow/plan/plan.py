@@ -448,7 +448,7 @@ class Plan:
         return f"--weights {words(self.finetuned_model(row.setting))} --setting {words(*row.setting.words)}"
 
     def finetuned_model(self, setting: Setting) -> str:
-        return self.layout.finetune(setting.pool, setting.mix, setting.seed).files["model"]
+        return self.layout.finetune(*setting.words).files["model"]
 
     def evaluation_flags(self, benchmark: str) -> str:
         """MTEB never ranks a document for a query with the same id; neither do MTEB-view evaluations."""

@@ -21,7 +21,7 @@ from capflow.report.csvframes import read_frame_csv, write_frame_csv
 from capflow.report.labels import add_labels_option, read_labelled, record_columns
 from capflow.report.perquery import load_benchmark_queries
 from capflow.report.querygroups import group_of
-from capflow.runrecord import read_run_record
+from capflow.runrecord import RunRecord
 from capflow.settingflags import add_options
 
 COLUMNS = ["benchmark", "view", "model", "display", "query_id", "query", "query_group", "label2_positives",
@@ -47,9 +47,8 @@ def query_inversions(cosine: np.ndarray, qrels: dict[str, int], candidate_ids: l
             "margin": float(cosine[top_neg] - cosine[low_pos])}
 
 
-def inversion_rows(metrics_path: Path, benchmark_dir: Path, types_path: Path | None, cache_root: Path,
-                   labels: dict | None = None) -> list[dict]:
-    record = read_labelled(metrics_path, labels or {})
+def inversion_rows(record: RunRecord, benchmark_dir: Path, types_path: Path | None, cache_root: Path) -> list[dict]:
+    """The inversion rows of one dense run (its record, labelled), scored from the embedding cache."""
     benchmark = load_benchmark(benchmark_dir)
     types = load_benchmark_queries(benchmark_dir, types_path).types
     matrix = score_matrix(recipe_of(record), benchmark, cache_root)
@@ -90,10 +89,11 @@ def main(args) -> None:
     types = {k: Path(v) for k, v in args.query_types}
     rows = []
     for path in args.metrics:
-        label = read_run_record(path).benchmark_label
+        record = read_labelled(path, args.labels)
+        label = record.benchmark_label
         if label not in dirs:
             raise UserError(f"benchmark '{label}' has no --benchmark LABEL DIR", path)
-        rows += inversion_rows(path, dirs[label], types.get(label), args.cache, args.labels)
+        rows += inversion_rows(record, dirs[label], types.get(label), args.cache)
     write_frame_csv(pd.DataFrame(rows, columns=COLUMNS), args.out)
 
 
@@ -163,8 +163,6 @@ def always_shown(args) -> list[str]:
     """The query texts or ids always shown, with the ids of --always-from's queries whose text is one of them."""
     always = list(args.always)
     if args.always_from:
-        from capflow.report.perquery import load_benchmark_queries
-
         named = set(always)
         always += [q.id for q in load_benchmark_queries(args.always_from).queries if q.text in named]
     return always

@@ -5,7 +5,8 @@ options it reads (its module's ``add_arguments``), its one-line help and the cap
 Snakemake report shows beside it. ``capflow tables NAME`` and ``capflow figures NAME`` run one
 builder from the command line; a report batch (:mod:`capflow.report.batch`) calls them directly.
 The workflow's plan (:mod:`capflow.plan.report`) says which builders run, on which inputs, in which
-batch. Adding a table or figure touches its module and one entry here.
+batch. Adding a table or figure touches its module, its entry here, its entry in the plan and its
+caption file.
 """
 
 from __future__ import annotations

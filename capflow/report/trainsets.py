@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from capflow.errors import UserError
-from capflow.io import read_json
+from capflow.io import iter_jsonl, read_json
 from capflow.report.table import Cell, Column, Row, Table
 from capflow.report.wordpiece import UNIT, wordpiece_lengths
 from capflow.vocabulary import MIX_DISPLAY, POOL_DISPLAY
@@ -26,15 +26,11 @@ def add_arguments(parser) -> None:
 
 def set_queries(stats_path: Path) -> list[str]:
     """The queries of the training set whose stats are ``stats_path``: its training and held-out pairs."""
-    from capflow.io import iter_jsonl
-
     return [row["query"] for name in ("train.jsonl", "heldout.jsonl")
             for _, row in iter_jsonl(stats_path.parent / name, {"query": str})]
 
 
 def pool_tokens(path: Path) -> int:
-    from capflow.io import iter_jsonl
-
     return sum(wordpiece_lengths([row["text"] for _, row in iter_jsonl(path, {"text": str})]))
 
 
@@ -49,6 +45,7 @@ def _decimal(value: float) -> str:
 def build(args) -> Table:
     runs = []
     pools = {pool: Path(path) for pool, path in args.pool}
+    tokens: dict[str, int] = {}  # per pool, counted once for all its mixes
     for path in args.inputs:
         stats = read_json(path)
         missing = [k for k in ("pool", "mix", "generator", "pool_passages", "pool_tokens", "queries_per_pool_passage",
@@ -59,7 +56,9 @@ def build(args) -> Table:
         if stats["pool"] not in pools:
             raise UserError(f"no --pool {stats['pool']} PASSAGES for its WordPiece counts", path)
         lengths = wordpiece_lengths(set_queries(Path(path)))
-        stats = {**stats, "wordpiece_pool": pool_tokens(pools[stats["pool"]]),
+        if stats["pool"] not in tokens:
+            tokens[stats["pool"]] = pool_tokens(pools[stats["pool"]])
+        stats = {**stats, "wordpiece_pool": tokens[stats["pool"]],
                  "wordpiece_query": sum(lengths) / len(lengths) if lengths else 0.0}
         runs.append(stats)
     columns = [
