@@ -41,6 +41,8 @@ STEPS: dict[str, tuple[str, str]] = {
     "leakage": ("capflow.leakage", "drop pool passages whose ROUGE-L F1 against any test caption reaches a threshold"),
     "generate": ("capflow.generate", "generate SM or KW training queries for one shard of a passage pool"),
     "trainset": ("capflow.trainsets", "assemble a training set (SM, KW or SM+KW) with held-out queries and its stats"),
+    "negatives": ("capflow.train.negatives",
+                  "mine hard negatives for a training set from its pool (BM25 or the base model), never a positive"),
     "train": ("capflow.train", "finetune an encoder on a training set (in-batch negatives, no duplicate passages)"),
     "estimate": ("capflow.estimate", "scale a rehearsal's measured times to the full configuration"),
     "mteb-data": ("capflow.mteb_data",

@@ -27,6 +27,8 @@ import dataclasses
 from pathlib import Path
 
 from capflow.errors import UserError
+from capflow.settingflags import add_options, from_args
+from capflow.train.deveval import DevEvaluation
 from capflow.train.run import train
 from capflow.train.settings import (
     AUTO_LENGTH_COVERAGE,
@@ -53,6 +55,8 @@ def configure_parser(parser) -> None:
     parser.add_argument("--loss-csv", required=True, type=Path, help="per-step losses: step, train_loss, eval_loss")
     parser.add_argument("--summary", type=Path, help="run summary JSON (steps, pairs/s, peak memory)")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--negatives", type=Path,
+                        help="hard negatives per pair (capflow negatives' output): (query, passage, negatives) rows")
     parser.add_argument("--restart", action="store_true",
                         help="discard an existing <out>.partial folder (checkpoints of this or another run) first")
     defaults = TrainSettings()
@@ -70,6 +74,7 @@ def configure_parser(parser) -> None:
         else:
             kind = float if isinstance(default, float) or field.name == "epochs" else int
             parser.add_argument(flag, type=kind, default=default, help="(default %(default)s)")
+    add_options(parser, DevEvaluation)
     parser.set_defaults(weights=None, label=None)
 
 
@@ -85,4 +90,5 @@ def main(args) -> None:
         raise UserError(f"model '{recipe.name}' is not a dense encoder and cannot be finetuned")
     train(recipe, settings_from_args(args), train_path=args.train, heldout_path=args.heldout,
           passages_path=args.passages, out=args.out, loss_path=args.loss_csv, summary_path=args.summary,
-          device=args.device, restart=args.restart)
+          device=args.device, restart=args.restart, negatives_path=args.negatives,
+          dev=from_args(DevEvaluation, args))

@@ -55,12 +55,17 @@ def check_in_batch_negatives(pairs: Sequence[tuple[str, str]], batch_size: int, 
 
 
 def pair_columns(recipe: Recipe, pairs: Sequence[tuple[str, str]], passages: dict[str, str],
-                 eos: str | None) -> dict[str, list[str]]:
-    """The two text columns the loss reads, each text prepared as the encoder sees it at evaluation."""
+                 eos: str | None, negatives: dict[tuple[str, str], list[str]] | None = None) -> dict[str, list[str]]:
+    """The text columns the loss reads, each text prepared as the encoder sees it at evaluation: query and
+    passage, then ``negative_1``, ... when the pairs have hard negatives (the same number for each)."""
     from capflow.encoders import prepared_texts
 
-    return {"query": prepared_texts(recipe, [q for q, _ in pairs], "query", eos),
-            "passage": prepared_texts(recipe, [passages[pid] for _, pid in pairs], "passage", eos)}
+    columns = {"query": prepared_texts(recipe, [q for q, _ in pairs], "query", eos),
+               "passage": prepared_texts(recipe, [passages[pid] for _, pid in pairs], "passage", eos)}
+    for k in range(len(negatives[pairs[0]]) if negatives and pairs else 0):
+        columns[f"negative_{k + 1}"] = prepared_texts(recipe, [passages[negatives[pair][k]] for pair in pairs],
+                                                      "passage", eos)
+    return columns
 
 
 def passage_length(setting: int | str, lengths: Sequence[int], model_max: int) -> int:

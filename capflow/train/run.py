@@ -16,7 +16,9 @@ from capflow.model_card import write_model_card
 from capflow.recipes import Recipe
 from capflow.runtime import hardware
 from capflow.runtime.hardware import limit_cpu_threads, peak_memory_mb
-from capflow.train.losslog import loss_csv, loss_rows
+from capflow.train.deveval import DEV_METRIC, NO_DEV_EVALUATION, DevEvaluation, build_evaluator, dev_task
+from capflow.train.losslog import DEV_COLUMN, loss_csv, loss_rows
+from capflow.train.negatives import load_negatives
 from capflow.train.pairs import (
     check_in_batch_negatives,
     load_pairs,
@@ -34,16 +36,28 @@ log = logging.getLogger(__name__)
 
 def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages_path: Path, out: Path,
           loss_path: Path, heldout_path: Path | None = None, summary_path: Path | None = None,
-          device: str | None = None, callbacks: Sequence = (), restart: bool = False) -> dict:
-    """Finetune ``recipe``'s model on the pairs of ``train_path``; write the model, loss CSV and summary."""
+          device: str | None = None, callbacks: Sequence = (), restart: bool = False,
+          negatives_path: Path | None = None, dev: DevEvaluation = NO_DEV_EVALUATION) -> dict:
+    """Finetune ``recipe``'s model on the pairs of ``train_path``; write the model, loss CSV and summary.
+
+    With ``negatives_path`` (``capflow negatives``' output) each pair trains with its hard negatives, and
+    pairs without any are left out; with ``dev`` enabled the held-out pairs are also scored as retrieval."""
     from capflow import encoders
 
     settings.check()
+    dev.check()
+    if dev.enabled and not heldout_path:
+        raise UserError("retrieval evaluation during training (dev_eval_steps) needs --heldout pairs")
     out = Path(out)
     passages = load_pool_texts(passages_path)
     pairs = load_pairs(train_path, passages)
     if not pairs:
         raise UserError("no training pairs", train_path)
+    negatives = load_negatives(negatives_path, passages) if negatives_path else None
+    if negatives is not None:
+        pairs = [pair for pair in pairs if pair in negatives]
+        if not pairs:
+            raise UserError(f"no training pair of {train_path} has hard negatives here", negatives_path)
     warnings = check_in_batch_negatives(pairs, settings.batch_size, train_path)
     for warning in warnings:
         log.warning("WARNING: %s", warning)
@@ -52,8 +66,12 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
         log.warning("%s holds no pairs: no hold-out loss", heldout_path)
 
     weights = encoders.resolve_weights(recipe)
-    record = run_record(recipe, settings, {"train": train_path, "heldout": heldout_path, "passages": passages_path},
-                        encoders.fingerprint(weights))
+    data = {"train": train_path, "heldout": heldout_path, "passages": passages_path}
+    if negatives_path:  # a run without the knobs keeps the record it always had
+        data["negatives"] = negatives_path
+    record = run_record(recipe, settings, data, encoders.fingerprint(weights))
+    if dev.enabled:
+        record["dev_evaluation"] = dataclasses.asdict(dev)
     check_output(out, record)
     work = out.with_name(out.name + ".partial")
     resume = prepare_work_dir(work, record, restart)
@@ -78,9 +96,18 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
     log.info("passages truncated at %d tokens (%s): %.1f%% of the pool's, %.1f%% of the training set's", length,
              truncation["passage_max_length_setting"], 100 * truncation["pool_passages_truncated"],
              100 * truncation["train_passages_truncated"])
-    trainer = build_trainer(model, pair_columns(recipe, pairs, passages, eos),
+    evaluator = None
+    if dev.enabled and heldout:
+        queries, corpus, relevant = dev_task(heldout, passages)
+        evaluator = build_evaluator(dict(zip(queries, encoders.prepared_texts(recipe, list(queries.values()),
+                                                                            "query", eos))),
+                                    dict(zip(corpus, encoders.prepared_texts(recipe, list(corpus.values()),
+                                                                           "passage", eos))),
+                                    relevant, settings.batch_size)
+    trainer = build_trainer(model, pair_columns(recipe, pairs, passages, eos, negatives),
                             pair_columns(recipe, heldout, passages, eos) if heldout else None,
-                            settings, work / "checkpoints", device, [*run_callbacks(), *callbacks])
+                            settings, work / "checkpoints", device,
+                            [*run_callbacks(keep_best=dev.keep_best), *callbacks], evaluator=evaluator, dev=dev)
     log.info("training %s on %d pairs (%d distinct passages), %d held out; device %s, bf16 %s",
              recipe.name, len(pairs), len({pid for _, pid in pairs}), len(heldout), device, trainer.args.bf16)
     started = time.perf_counter()
@@ -88,7 +115,9 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
         result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     elapsed = time.perf_counter() - started
     rows = loss_rows(trainer.state.log_history)
-    if heldout and not (rows and "eval_loss" in rows[-1] and rows[-1]["step"] == trainer.state.global_step):
+    # (with keep_best the model is now the best checkpoint: its scores are in the rows already)
+    if heldout and not dev.keep_best and not (
+            rows and "eval_loss" in rows[-1] and rows[-1]["step"] == trainer.state.global_step):
         trainer.evaluate()
         rows = loss_rows(trainer.state.log_history)
 
@@ -108,6 +137,8 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
         "final_train_loss": next((r["train_loss"] for r in reversed(rows) if "train_loss" in r), None),
         "final_eval_loss": next((r["eval_loss"] for r in reversed(rows) if "eval_loss" in r), None),
         "mean_train_loss": result.training_loss,
+        **(dev_summary(rows, trainer.state) if evaluator is not None else {}),
+        **({"hard_negatives_per_pair": len(next(iter(negatives.values())))} if negatives else {}),
         **truncation,
         **peak_memory_mb(device),
         "warnings": warnings,
@@ -127,3 +158,15 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
     return summary
 
 
+
+
+def dev_summary(rows: Sequence[dict], state) -> dict:
+    """What train.json records of the dev evaluations: the last and the best nDCG@10, and the kept step."""
+    scored = [row for row in rows if DEV_COLUMN in row]
+    best = max(scored, key=lambda row: row[DEV_COLUMN], default=None)
+    kept = state.best_model_checkpoint
+    return {"final_dev_ndcg@10": scored[-1][DEV_COLUMN] if scored else None,
+            "best_dev_ndcg@10": best[DEV_COLUMN] if best else None,
+            "best_dev_step": best["step"] if best else None,
+            "kept_checkpoint_step": int(Path(kept).name.split("-")[1]) if kept else None,
+            "dev_metric": DEV_METRIC}

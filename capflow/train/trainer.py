@@ -10,6 +10,7 @@ from pathlib import Path
 from capflow.io import give_default_modes
 from capflow.progress import eta_callback
 from capflow.runtime.hardware import cpu_has_native_bf16
+from capflow.train.deveval import DEV_METRIC, NO_DEV_EVALUATION, DevEvaluation
 from capflow.train.pairs import passage_length, passage_token_lengths
 from capflow.train.settings import AUTO_LENGTH_START, TrainSettings
 
@@ -27,8 +28,12 @@ def use_bf16(setting: str, device: str) -> bool:
 
 
 def build_trainer(model, train_columns: dict[str, list[str]], eval_columns: dict[str, list[str]] | None,
-                  settings: TrainSettings, output_dir: Path, device: str, callbacks: Sequence = ()):
-    """A SentenceTransformerTrainer for in-batch-negative training without duplicate texts in a batch."""
+                  settings: TrainSettings, output_dir: Path, device: str, callbacks: Sequence = (),
+                  evaluator=None, dev: DevEvaluation = NO_DEV_EVALUATION):
+    """A SentenceTransformerTrainer for in-batch-negative training without duplicate texts in a batch.
+
+    Columns after ``query`` and ``passage`` (``negative_1``, ...) are hard negatives, encoded as passages.
+    ``evaluator`` (with ``dev``'s interval) scores retrieval during training."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
@@ -46,7 +51,8 @@ def build_trainer(model, train_columns: dict[str, list[str]], eval_columns: dict
                                  if settings.passage_max_length == "auto" else [], model_max)
     lengths = {"query": min(settings.query_max_length, model_max), "document": passage_max}
     collator = SentenceTransformerDataCollator(preprocess_fn=model.preprocess,
-                                               router_mapping={"query": "query", "passage": "document"},
+                                               router_mapping={column: "query" if column == "query" else "document"
+                                                               for column in train_columns},
                                                max_length=lengths)
     scale = 1.0 / settings.temperature
     if settings.mini_batch_size:
@@ -54,50 +60,58 @@ def build_trainer(model, train_columns: dict[str, list[str]], eval_columns: dict
     else:
         loss = MultipleNegativesRankingLoss(model, scale=scale)
     evaluate_during = eval_columns is not None and settings.eval_steps is not None
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(output_dir),
-        per_device_train_batch_size=settings.batch_size,
-        per_device_eval_batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate,
-        weight_decay=settings.weight_decay,
-        warmup_steps=settings.warmup_ratio,  # a float below 1 is a ratio of the total steps
-        lr_scheduler_type="linear",
-        max_steps=settings.max_steps or -1,
-        num_train_epochs=settings.epochs,
-        seed=settings.seed,
-        data_seed=settings.seed,
-        bf16=use_bf16(settings.bf16, device),
-        use_cpu=device == "cpu",
-        batch_sampler=BatchSamplers.NO_DUPLICATES,
-        logging_strategy="steps",
-        logging_steps=1,
-        eval_strategy="steps" if evaluate_during else "no",
-        eval_steps=settings.eval_steps if evaluate_during else None,
-        save_strategy="steps",
-        save_steps=settings.save_steps,
-        save_total_limit=settings.save_total_limit,
-        report_to="none",
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-    )
+    eval_steps = settings.eval_steps
+    if evaluator is not None and dev.enabled:  # the hold-out loss is then computed at the dev evaluations
+        evaluate_during, eval_steps = True, dev.dev_eval_steps
+    # the best checkpoint must be among the saved ones: save at every evaluation
+    best = {"load_best_model_at_end": True, "metric_for_best_model": DEV_METRIC, "greater_is_better": True,
+            "save_steps": eval_steps} if dev.keep_best and evaluator is not None else {}
+    options = {
+        "output_dir": str(output_dir),
+        "per_device_train_batch_size": settings.batch_size,
+        "per_device_eval_batch_size": settings.batch_size,
+        "learning_rate": settings.learning_rate,
+        "weight_decay": settings.weight_decay,
+        "warmup_steps": settings.warmup_ratio,  # a float below 1 is a ratio of the total steps
+        "lr_scheduler_type": "linear",
+        "max_steps": settings.max_steps or -1,
+        "num_train_epochs": settings.epochs,
+        "seed": settings.seed,
+        "data_seed": settings.seed,
+        "bf16": use_bf16(settings.bf16, device),
+        "use_cpu": device == "cpu",
+        "batch_sampler": BatchSamplers.NO_DUPLICATES,
+        "logging_strategy": "steps",
+        "logging_steps": 1,
+        "eval_strategy": "steps" if evaluate_during else "no",
+        "eval_steps": eval_steps if evaluate_during else None,
+        "save_strategy": "steps",
+        "save_steps": settings.save_steps,
+        "save_total_limit": settings.save_total_limit,
+        "report_to": "none",
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+    }
+    args = SentenceTransformerTrainingArguments(**{**options, **best})
     trainer = SentenceTransformerTrainer(
         model=model, args=args, loss=loss, data_collator=collator, callbacks=list(callbacks),
         train_dataset=Dataset.from_dict(train_columns),
         eval_dataset=Dataset.from_dict(eval_columns) if eval_columns is not None else None,
+        evaluator=evaluator,
     )
     trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout; the log has them
     return trainer
 
 
-def run_callbacks() -> list:
+def run_callbacks(keep_best: bool = False) -> list:
     from transformers import TrainerCallback
 
     class LogLosses(TrainerCallback):
         """One log line per logged step, since the progress bars are off."""
 
         def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs and ("loss" in logs or "eval_loss" in logs):
-                parts = [f"{k} {logs[k]:.4f}" for k in ("loss", "eval_loss") if k in logs]
+            if logs and ("loss" in logs or "eval_loss" in logs or DEV_METRIC in logs):
+                parts = [f"{k} {logs[k]:.4f}" for k in ("loss", "eval_loss", DEV_METRIC) if k in logs]
                 if "learning_rate" in logs:
                     parts.append(f"learning_rate {logs['learning_rate']:.2e}")
                 log.info("step %d/%d: %s", state.global_step, state.max_steps, ", ".join(parts))
@@ -117,6 +131,7 @@ def run_callbacks() -> list:
             if checkpoint.is_dir():
                 give_default_modes(checkpoint)
 
-    return [LogLosses(), NoFinalCheckpoint(), DefaultModes(), eta_callback()]
+    # Keeping the best checkpoint needs the last one too: it may be the best.
+    return [LogLosses(), *([] if keep_best else [NoFinalCheckpoint()]), DefaultModes(), eta_callback()]
 
 
