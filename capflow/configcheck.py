@@ -15,8 +15,11 @@ from capflow.errors import UserError
 
 def unknown_keys(config, schema: dict, prefix: str = "") -> list[str]:
     """Dotted paths of keys the schema does not allow, each with a suggestion where one is close."""
-    if not isinstance(config, dict) or schema.get("type") != "object":
+    types = schema.get("type")
+    if not isinstance(config, dict) or "object" not in (types if isinstance(types, list) else [types]):
         return []
+    if "then" in schema:  # a section that may be null keeps its keys under if: {type: object}, then: ...
+        schema = schema["then"]
     known = schema.get("properties", {})
     extra = schema.get("additionalProperties", True)
     problems = []
@@ -134,6 +137,7 @@ def check_planned_config(config: dict, recipes: dict) -> None:
                         "evaluated on (Table 4)")
     if held is not None:
         _check_holdout_size(pools["id"]["source"], config["data"]["local_dirs"])
+    _check_knobs(finetune, config["trainsets"])
     _check_report(config["report"], zeroshot["models"], recipes)
     _check_pool_files(pools, config["trainsets"]["pools"])
     for key in ("threshold", "exact_from"):
@@ -154,6 +158,24 @@ def _check_holdout_size(source: dict, local_dirs: list[str]) -> None:
     if size and source["holdout"] >= size:
         raise UserError(f"config pools.id.source.holdout: {source['holdout']} captions held out of "
                         f"{source['benchmark']}, which has {size}: its test view would be empty")
+
+
+def _check_knobs(finetune: dict, trainsets: dict) -> None:
+    """The training knobs beyond the paper: mining settings that can yield negatives, a dev view that
+    exists, and knobbed settings that are trained."""
+    from capflow.train.negatives import MiningSettings
+    from capflow.vocabulary import setting_name
+
+    if finetune["hard_negatives"] is not None:
+        try:
+            MiningSettings(**finetune["hard_negatives"]).check()
+        except UserError as exc:
+            raise UserError(f"config finetune.hard_negatives: {exc}") from None
+    if finetune["eval"] is not None and trainsets["heldout_fraction"] <= 0:
+        raise UserError("config finetune.eval: the dev view is the held-out pairs, but trainsets.heldout_fraction "
+                        "is 0; hold some out or set finetune.eval to null")
+    trained = [setting_name(pool, mix) for pool in trainsets["pools"] for mix in trainsets["mixes"]]
+    _check_known("setting(s)", finetune["knob_settings"] or [], trained, "finetune.knob_settings")
 
 
 def _check_report(report: dict, models: list[str], recipes: dict) -> None:

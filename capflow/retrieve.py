@@ -23,7 +23,7 @@ from capflow.runrecord import RunFile, add_run_outputs
 from capflow.runtime import hardware
 from capflow.settingflags import add_options
 from capflow.trec import shown
-from capflow.vocabulary import MIXES, TESTVIEW, Setting, benchmark_label
+from capflow.vocabulary import KNOBS, MIXES, TESTVIEW, Setting, benchmark_label
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +74,20 @@ def select_recipe(args) -> Recipe:
     return recipe
 
 
-def parse_setting(words: list[str] | None) -> Setting | None:
-    """``--setting POOL MIX SEED`` as a setting; a mix or seed that is none is one line."""
+def parse_setting(words: list[str] | None, variant: str = "") -> Setting | None:
+    """``--setting POOL MIX SEED`` (and ``--variant``) as a setting; a mix or seed that is none is one line."""
     if words is None:
+        if variant:
+            raise UserError("--variant names the knobs of a finetuned --setting; give --setting too")
         return None
     pool, mix, seed = words
     if mix not in MIXES:
         raise UserError(f"--setting: unknown mix '{shown(mix)}' (mixes: {', '.join(MIXES)})")
     if not seed.isdigit():
         raise UserError(f"--setting: the seed must be a whole number, got '{shown(seed)}'")
-    return Setting(pool, mix, int(seed))
+    if variant and not all(part in KNOBS for part in variant.split("+")):
+        raise UserError(f"--variant: unknown knobs '{shown(variant)}' (knobs: {', '.join(KNOBS)}, joined by +)")
+    return Setting(pool, mix, int(seed), variant)
 
 
 def configure_parser(parser) -> None:
@@ -99,6 +103,8 @@ def configure_parser(parser) -> None:
                         help="the evaluation view the directory holds (default: the full benchmark)")
     parser.add_argument("--setting", nargs=3, metavar=("POOL", "MIX", "SEED"),
                         help="the finetuned setting --weights come from, written into the outputs")
+    parser.add_argument("--variant", default="",
+                        help="the setting's training knobs beyond the paper (e.g. hn+best), written into the outputs")
     parser.add_argument("--label", help="model label written into the outputs (default: the setting's label, "
                                         "else the recipe name)")
     parser.add_argument("--batch-size", type=int, help="texts encoded per batch (default: the recipe's batch_size)")
@@ -123,7 +129,7 @@ def main(args) -> None:
         if args.batch_size < 1:
             raise UserError(f"--batch-size must be positive, got {args.batch_size}")
         base = dataclasses.replace(base, batch_size=args.batch_size)
-    setting = parse_setting(args.setting)
+    setting = parse_setting(args.setting, args.variant)
     label = args.label or (setting.label if setting else base.name)
     recipe = base.with_path(args.weights, label) if args.weights else base
     benchmark = load_benchmark(args.benchmark)

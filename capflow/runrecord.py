@@ -36,7 +36,7 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "required": ["pool", "mix", "seed"],
             "additionalProperties": False,
-            "properties": {"pool": _TEXT, "mix": {"enum": list(MIXES)}, "seed": _COUNT},
+            "properties": {"pool": _TEXT, "mix": {"enum": list(MIXES)}, "seed": _COUNT, "variant": _TEXT},
         },
         "metrics": _FRACTIONS,  # every measure (nDCG, MRR, MAP, hit, recall, precision) is a fraction
         "queries": _COUNT,
@@ -144,7 +144,9 @@ class RunRecord:
             value = getattr(self, f.name)
             if value is None or _json_name(f) is None:
                 continue
-            if isinstance(value, (RunFile, Setting)):
+            if isinstance(value, Setting):
+                value = value.to_json()
+            elif isinstance(value, RunFile):
                 value = dataclasses.asdict(value)
             elif isinstance(value, tuple):
                 value = list(value)

@@ -2,8 +2,9 @@
 
 A field's name gives its flag (``top_p`` -> ``--top-p``), its default's type gives the flag's type (a
 bool is a switch: ``--x`` for a default of False, ``--no-x`` for True; a dict is a JSON object; a
-tuple takes any number of values, or ``metadata["nargs"]``), and
-its ``metadata["help"]`` the help text. The same fields turn parsed arguments back into the dataclass
+tuple takes any number of values, or ``metadata["nargs"]``; a field whose default is None takes
+``metadata["type"]``, else text), and its ``metadata["help"]`` the help text. The same fields turn
+parsed arguments back into the dataclass
 (:func:`from_args`) and a config section into the workflow's command-line words (:func:`valued_options`,
 :func:`switches`), in field order: a reordered field changes a rule's params and reruns its jobs.
 The config schema states the same defaults, and the tests hold the two equal.
@@ -58,8 +59,8 @@ def add_options(group, cls, skip: tuple[str, ...] = ()) -> None:
             continue
         if isinstance(default, dict):
             kind = json_object
-        elif default is None:
-            kind = str
+        elif default is None:  # an optional setting: metadata["type"] says what it is when given
+            kind = f.metadata.get("type", str)
         else:
             kind = type(default)
         if default is not None:  # a None default is said in the help text, if anywhere

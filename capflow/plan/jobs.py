@@ -90,8 +90,14 @@ def planned_jobs(plan: Plan, report: Report) -> list[PlannedJob]:
                 add("generate", layout.generation(pool, kind, shard), pool=pool, kind=kind, shard=shard)
         for mix in plan.config["trainsets"]["mixes"]:
             add("trainset", layout.trainset(pool, mix), pool=pool, mix=mix)
+    for pool, mix in plan.mined_trainsets():
+        add("negatives", layout.negatives(pool, mix), pool=pool, mix=mix)
     for s in plan.finetuned_settings():
-        add("finetune", layout.finetune(*s.words), **dict(zip(("pool", "mix", "seed"), s.words, strict=True)))
+        parts = dict(zip(("pool", "mix", "seed"), s.words, strict=True))
+        if s.variant:
+            add("finetune_knobs", plan.finetune_job(s), **parts, variant=s.variant)
+        else:
+            add("finetune", plan.finetune_job(s), **parts)
     for benchmark in plan.evaluation_views:
         for run in plan.evaluation_runs:
             add("evaluate", layout.evaluation(benchmark, run), benchmark=benchmark, run=run)

@@ -102,8 +102,13 @@ class Layout:
         name = setting_name(pool, mix)
         return self.job("trainsets", name, f"trainsets/{name}", names)
 
-    def finetune(self, pool: str = "{pool}", mix: str = "{mix}", seed: str | int = "{seed}") -> JobPaths:
-        job = setting_folder(pool, mix, seed)
+    def negatives(self, pool: str = "{pool}", mix: str = "{mix}") -> JobPaths:
+        name = setting_name(pool, mix)
+        return self.job("negatives", name, f"negatives/{name}", {"negatives": "negatives.jsonl", "stats": "stats.json"})
+
+    def finetune(self, pool: str = "{pool}", mix: str = "{mix}", seed: str | int = "{seed}",
+                 variant: str = "") -> JobPaths:
+        job = setting_folder(pool, mix, seed, variant)
         return self.job(
             "finetune", job, f"finetune/{job}", {"model": "model", "loss": "loss.csv", "summary": "train.json"}
         )

@@ -19,14 +19,15 @@ from capflow import prefetch
 from capflow.data import local_source_files
 from capflow.errors import UserError
 from capflow.generate.backend import OpenAIOptions, Sampling, TransformersOptions, VllmOptions
-from capflow.plan.layout import Layout
+from capflow.plan.layout import JobPaths, Layout
 from capflow.plan.options import cli_options, words
 from capflow.runtime.cpus import ThreadPolicy
 from capflow.runtime.slurm import SlurmSite
 from capflow.settingflags import switches, valued_options
 from capflow.slicing import BenchmarkSlice
 from capflow.train import TrainSettings
-from capflow.vocabulary import KINDS, MIXES, TESTVIEW, Setting, benchmark_label
+from capflow.train.negatives import MiningSettings
+from capflow.vocabulary import KINDS, MIXES, TESTVIEW, Setting, benchmark_label, setting_name, setting_variant
 
 # The config section of each LLM backend's options, and the dataclass that defines them.
 BACKEND_SECTIONS = {"vllm": VllmOptions, "openai": OpenAIOptions, "transformers": TransformersOptions}
@@ -368,12 +369,75 @@ class Plan:
         return cli_options({name.replace("_", "-"): self.finetune[name] for name in names})
 
     def finetuned_settings(self) -> list[Setting]:
+        """Every setting and seed; those of knob_settings a second time with the knobs (variant)."""
         return [
-            Setting(pool, mix, seed)
+            Setting(pool, mix, seed, variant)
             for pool in self.trainset_pools
             for mix in self.config["trainsets"]["mixes"]
+            for variant in dict.fromkeys(("", self.knob_variant))
+            if variant == "" or self.has_knobs(pool, mix)
             for seed in self.finetune["seeds"]
         ]
+
+    # --- training knobs beyond the paper ----------------------------------------------------------------
+    @property
+    def knob_variant(self) -> str:
+        """The knobbed settings' variant (vocabulary.setting_variant); "" while every knob is off."""
+        dev = self.finetune["eval"]
+        return setting_variant(self.finetune["hard_negatives"] is not None, dev is not None,
+                               bool(dev and dev["keep_best"]))
+
+    def has_knobs(self, pool: str, mix: str) -> bool:
+        chosen = self.finetune["knob_settings"]
+        return bool(self.knob_variant) and (chosen is None or setting_name(pool, mix) in chosen)
+
+    def mined_trainsets(self) -> list[tuple[str, str]]:
+        """(pool, mix) of each training set hard negatives are mined for."""
+        if self.finetune["hard_negatives"] is None:
+            return []
+        return [(pool, mix) for pool in self.trainset_pools for mix in self.config["trainsets"]["mixes"]
+                if self.has_knobs(pool, mix)]
+
+    def negatives_inputs(self, pool: str, mix: str) -> dict:
+        """The training set, its pool, and every evaluation view's captions (never negatives)."""
+        views = [self.evaluation_view_files(b)["candidates"] for b in self.evaluation_views]
+        return {"train": self.layout.trainset(pool, mix).files["train"], "passages": self.generation_pool(pool),
+                "test_captions": list(dict.fromkeys(views))}
+
+    def negatives_options(self) -> str:
+        """`capflow negatives` settings: a param, so a change re-mines (and retrains what reads it)."""
+        mining = self.finetune["hard_negatives"]
+        options = cli_options(valued_options(MiningSettings, mining))
+        if mining["miner"] == "dense":  # the base model, its embeddings in the shared cache
+            recipe, cache = self.finetune_recipe_json(), self.layout.embedding_cache
+            options += f" --recipe-json {words(recipe)} --cache {words(cache)}"
+        return f"--language {words(self.generate['language'])} {options}"
+
+    def negatives_gpus(self) -> int:
+        """The dense miner encodes the pool with the base model: on the GPUs a finetune job gets."""
+        mining = self.finetune["hard_negatives"]
+        return self.finetune["gpus"] if mining and mining["miner"] == "dense" else 0
+
+    def prefetched_miner(self) -> list[str]:
+        mining = self.finetune["hard_negatives"]
+        return self.prefetched_base_model() if mining and mining["miner"] == "dense" else []
+
+    def finetune_knob_inputs(self, pool: str, mix: str) -> dict:
+        files = self.finetune_inputs(pool, mix)
+        if self.finetune["hard_negatives"] is not None:
+            files["negatives"] = self.layout.negatives(pool, mix).files["negatives"]
+        return files
+
+    def finetune_knob_options(self, pool: str, mix: str) -> str:
+        """`capflow train` settings of a knobbed setting: the plain ones, then the knobs."""
+        extra = {}
+        if self.finetune["hard_negatives"] is not None:
+            extra["negatives"] = self.layout.negatives(pool, mix).files["negatives"]
+        dev = self.finetune["eval"]
+        if dev is not None:
+            extra["dev-eval-steps"] = dev["steps"]
+        knobs = cli_options(extra) + (" --keep-best" if dev and dev["keep_best"] else "")
+        return f"{self.finetune_options()} {knobs}"
 
     # --- evaluation -------------------------------------------------------------------------------
     @cached_property
@@ -445,10 +509,14 @@ class Plan:
         row = self.evaluation_runs[run]
         if not row.finetuned:
             return ""
-        return f"--weights {words(self.finetuned_model(row.setting))} --setting {words(*row.setting.words)}"
+        variant = f" --variant {words(row.setting.variant)}" if row.setting.variant else ""
+        return f"--weights {words(self.finetuned_model(row.setting))} --setting {words(*row.setting.words)}{variant}"
 
     def finetuned_model(self, setting: Setting) -> str:
-        return self.layout.finetune(*setting.words).files["model"]
+        return self.finetune_job(setting).files["model"]
+
+    def finetune_job(self, setting: Setting) -> JobPaths:
+        return self.layout.finetune(*setting.words, setting.variant)
 
     def evaluation_flags(self, benchmark: str) -> str:
         """MTEB never ranks a document for a query with the same id; neither do MTEB-view evaluations."""

@@ -187,7 +187,7 @@ class Report:
                     {"sweep": sweep, "benchmark": b, "threshold": plan.report["classification"]["threshold"]},
                     "zeroshot")
         settings = plan.finetuned_settings()
-        losses = [layout.finetune(*s.words).files["loss"] for s in settings]
+        losses = [plan.finetune_job(s).files["loss"] for s in settings]
         add("loss", "loss", losses, {"loss": [[s.label, loss] for s, loss in zip(settings, losses, strict=True)]},
             "finetune")
         histograms = [(pool, layout.leakage(pool).files["histogram"]) for pool in plan.trainset_pools]

@@ -14,7 +14,7 @@ from capflow.io import read_json
 from capflow.report.labels import add_run_table_arguments, labelled
 from capflow.report.table import Cell, Column, Row, Table, mean_std
 from capflow.runrecord import RunRecord
-from capflow.vocabulary import MIX_DISPLAY, MIXES, POOL_DISPLAY
+from capflow.vocabulary import MIX_DISPLAY, MIXES, POOL_DISPLAY, variant_display
 
 
 def add_arguments(parser) -> None:
@@ -41,8 +41,8 @@ def build(args) -> Table:
     columns = [Column(f"{b}/ndcg@{k}", f"nDCG@{k}", group=b) for b in benchmarks for k in ks]
 
     zeroshot: dict[str, Row] = {}
-    finetuned: dict[tuple[str, str], dict[str, list[float]]] = {}
-    seeds: dict[tuple[str, str], set[int]] = {}
+    finetuned: dict[tuple[str, str, str], dict[str, list[float]]] = {}
+    seeds: dict[tuple[str, str, str], set[int]] = {}
     base_displays = set()
     for r in runs:
         setting = r.setting
@@ -51,26 +51,28 @@ def build(args) -> Table:
             for k in ks:
                 row.cells[f"{r.benchmark_label}/ndcg@{k}"] = Cell(r.metric(f"ndcg@{k}"))
             continue
-        pool, mix, seed = setting.pool, setting.mix, setting.seed
+        key = (setting.pool, setting.mix, setting.variant)
         base_displays.add(r.display)
-        seeds.setdefault((pool, mix), set()).add(seed)
+        seeds.setdefault(key, set()).add(setting.seed)
         for k in ks:
-            finetuned.setdefault((pool, mix), {}).setdefault(f"{r.benchmark_label}/ndcg@{k}", []).append(
+            finetuned.setdefault(key, {}).setdefault(f"{r.benchmark_label}/ndcg@{k}", []).append(
                 r.metric(f"ndcg@{k}"))
     for row in zeroshot.values():
         if row.label in base_displays:
             row.label += " (base)"
 
     groups = [("Zero-shot", list(zeroshot.values()))] if zeroshot else []
-    pools = list(dict.fromkeys(pool for pool, _ in finetuned))
+    pools = list(dict.fromkeys(pool for pool, _, _ in finetuned))
+    # per pool, each mix: the paper's training, then the same set with the knobs beyond the paper
     for pool in pools:
-        rows = [Row(MIX_DISPLAY[mix], {key: mean_std(values) for key, values in finetuned[(pool, mix)].items()})
-                for mix in MIXES if (pool, mix) in finetuned]
+        rows = [Row(MIX_DISPLAY[mix] + variant_display(key[2]),
+                    {column: mean_std(values) for column, values in finetuned[key].items()})
+                for mix in MIXES for key in sorted(k for k in finetuned if k[:2] == (pool, mix))]
         groups.append((f"Finetuned on the {POOL_DISPLAY.get(pool, pool)}", rows))
 
     notes = []
     generators = {(s["pool"], s["mix"]): s["generator"] for s in stats}
-    used = sorted({generators[key] for key in finetuned if key in generators})
+    used = sorted({generators[key[:2]] for key in finetuned if key[:2] in generators})
     if used:
         notes.append(f"Training queries: {'; '.join(used)}.")
     counts = sorted({len(v) for v in seeds.values()})

@@ -23,7 +23,8 @@ DEV_METRIC = f"eval_{EVALUATOR_NAME}_cosine_ndcg@10"
 @dataclass(frozen=True)
 class DevEvaluation:
     dev_eval_steps: int | None = field(
-        default=None, metadata={"help": "evaluate retrieval of the held-out queries over the pool every N steps"})
+        default=None, metadata={"type": int,
+                                "help": "evaluate retrieval of the held-out queries over the pool every N steps"})
     keep_best: bool = field(
         default=False, metadata={"help": "keep the checkpoint with the best dev nDCG@10 as the final model"})
 

@@ -195,8 +195,8 @@ def configure_parser(parser) -> None:
 
     parser.add_argument("--train", required=True, type=Path, help="training pairs {query, passage_id} (JSONL)")
     parser.add_argument("--passages", required=True, type=Path, help="the pool's passages.jsonl {id, text}")
-    parser.add_argument("--test-captions", required=True, type=Path,
-                        help="the test captions (candidates.jsonl): never negatives")
+    parser.add_argument("--test-captions", required=True, type=Path, nargs="+",
+                        help="candidates.jsonl of each evaluation view: their captions are never negatives")
     parser.add_argument("--language", required=True, choices=("zh", "en"), help="BM25's tokenisation")
     parser.add_argument("--recipe-json", help="the base model's recipe as JSON (the dense miner)")
     parser.add_argument("--cache", type=Path, help="embedding cache directory (the dense miner)")
@@ -215,7 +215,7 @@ def main(args) -> None:
     settings.check()
     pool = load_pool_texts(args.passages)
     pairs = load_pairs(args.train, pool)
-    test = [row["text"] for _, row in iter_jsonl(args.test_captions, {"text": str})]
+    test = [row["text"] for path in args.test_captions for _, row in iter_jsonl(path, {"text": str})]
     recipe = Recipe.from_json(args.recipe_json) if args.recipe_json else None
     rows, stats = mine(pairs, pool, test, settings, language=args.language, recipe=recipe, cache_root=args.cache,
                        device=args.device)

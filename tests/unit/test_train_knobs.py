@@ -193,3 +193,65 @@ def test_the_evaluators_ndcg_equals_capflows_on_the_same_ranking(tiny_model, tra
     mean, _ = metrics.evaluate(run, qrels, [10])
     assert ours == pytest.approx(mean["ndcg@10"], abs=1e-6)
     assert round(ours, 2) == round(mean["ndcg@10"], 2)
+
+
+# --- names and tables ----------------------------------------------------------------------------------
+
+def test_a_knobbed_setting_names_its_variant_everywhere():
+    from capflow.vocabulary import Setting, setting_variant
+
+    variant = setting_variant(hard_negatives=True, dev_evaluation=True, keep_best=True)
+    setting = Setting("id", "kw", 0, variant)
+    assert (setting.name, setting.label, setting.folder) == ("id-kw+hn+best", "id-kw+hn+best-seed0",
+                                                             "id-kw+hn+best/seed-0")
+    assert setting.display == "ID pool KW + hard negatives, best dev checkpoint"
+    assert setting.to_json() == {"pool": "id", "mix": "kw", "seed": 0, "variant": "hn+best"}
+    assert Setting("id", "kw", 0).to_json() == {"pool": "id", "mix": "kw", "seed": 0}  # records as before
+    assert setting_variant(False, True, False) == "dev" and setting_variant(False, False, False) == ""
+
+
+def test_table_4_gets_a_labelled_row_per_knobbed_setting(tmp_path):
+    from types import SimpleNamespace
+
+    from capflow.report import finetune
+    from capflow.runrecord import RunRecord
+    from capflow.vocabulary import Setting
+
+    def record(name, ndcg10, setting=None):
+        model = setting.label if setting else "all-MiniLM-L6-v2"
+        path = tmp_path / f"{name}.json"
+        RunRecord(benchmark="B", model=model, metrics={"ndcg@10": ndcg10}, setting=setting,
+                  display="MiniLM").write(path)
+        return path
+
+    inputs = [record("base", 0.5), record("kw", 0.6, Setting("id", "kw", 0)),
+              record("kw-hn", 0.64, Setting("id", "kw", 0, "hn+best")), record("sm", 0.55, Setting("id", "sm", 0))]
+    table = finetune.build(SimpleNamespace(inputs=inputs, benchmarks=None, ks=[10], note=None, caption=None,
+                                           labels={}))
+    rows = table.groups[1][1]
+    assert [r.label for r in rows] == ["SM", "KW", "KW + hard negatives, best dev checkpoint"]
+    assert [round(r.cells["B/ndcg@10"].value, 2) for r in rows] == [0.55, 0.6, 0.64]
+
+
+def test_retrieve_takes_a_settings_variant_and_refuses_unknown_knobs():
+    from capflow.retrieve import parse_setting
+    from capflow.vocabulary import Setting
+
+    assert parse_setting(["id", "kw", "0"], "hn+best") == Setting("id", "kw", 0, "hn+best")
+    with pytest.raises(UserError, match=r"--variant: unknown knobs 'hn\+x' \(knobs: hn, best, dev, joined by \+\)"):
+        parse_setting(["id", "kw", "0"], "hn+x")
+    with pytest.raises(UserError, match="give --setting too"):
+        parse_setting(None, "hn")
+
+
+def test_capflow_train_takes_the_knobs_from_its_command_line():
+    import argparse
+
+    from capflow.settingflags import from_args
+
+    parser = argparse.ArgumentParser()
+    tr.configure_parser(parser)
+    args = parser.parse_args(["--model", "m", "--train", "t", "--passages", "p", "--out", "o", "--loss-csv", "l",
+                              "--negatives", "n.jsonl", "--dev-eval-steps", "12", "--keep-best"])
+    assert from_args(DevEvaluation, args) == DevEvaluation(dev_eval_steps=12, keep_best=True)
+    assert str(args.negatives) == "n.jsonl"

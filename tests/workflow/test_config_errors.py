@@ -68,6 +68,22 @@ CONFIG_CASES = {
                                       "which has 3024: its test view would be empty"),
     "testview-without-holdout": ({"evaluate": {"benchmarks": [{"name": "CapRetrieval", "view": "testview"}]}},
                                  "config evaluate.benchmarks: no test view of CapRetrieval"),
+    "negatives-beyond-the-ranks": ({"finetune": {"hard_negatives": {"count": 8, "range_min": 45}}},
+                                   "config finetune.hard_negatives: 8 hard negatives per pair cannot come from "
+                                   "ranks 45 to 50"),
+    "unknown-miner": ({"finetune": {"hard_negatives": {"miner": "tfidf"}}},
+                      "config finetune.hard_negatives.miner: 'tfidf' is not one of ['bm25', 'dense']"),
+    "eval-without-steps": ({"finetune": {"eval": {"keep_best": True}}},
+                           "config finetune.eval: 'steps' is a required property"),
+    "eval-without-heldout": ({"finetune": {"eval": {"steps": 5}}, "trainsets": {"heldout_fraction": 0}},
+                             "config finetune.eval: the dev view is the held-out pairs, but "
+                             "trainsets.heldout_fraction is 0"),
+    "unknown-knob-setting": ({"finetune": {"eval": {"steps": 5}, "knob_settings": ["ood-qa"]}},
+                             "config finetune.knob_settings: unknown setting(s) ood-qa (known: id-kw, id-sm, "
+                             "id-smkw, ood-kw, ood-sm, ood-smkw)"),
+    "misspelt-knob": ({"finetune": {"hard_negatives": {"counts": 2}}},
+                      "unknown config key 'finetune.hard_negatives.counts' (did you mean "
+                      "'finetune.hard_negatives.count'?)"),
 }
 
 
@@ -148,6 +164,11 @@ def test_schema_defaults_agree_with_the_code():
     for field in dataclasses.fields(TrainSettings):
         if field.name != "seed":
             assert finetune[field.name]["default"] == field.default, field.name
+    from capflow.settingflags import defaults_of
+    from capflow.train.negatives import MiningSettings
+
+    assert schema_defaults(finetune["hard_negatives"]["then"]) == defaults_of(MiningSettings)
+    assert finetune["hard_negatives"]["default"] is None and finetune["eval"]["default"] is None  # off, as the paper
 
 
 def schema_defaults(section: dict) -> dict:

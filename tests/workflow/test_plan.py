@@ -36,7 +36,9 @@ def paper():
 @pytest.mark.parametrize("configs, total, split", [
     ([], 75, {"compute": 39, "prefetch": 0, "report": 36}),
     (PAPER_OOD, 134, {"compute": 39, "prefetch": 15, "report": 80}),
-], ids=["embedded-default", "paper-ood"])
+    # the knobs beyond the paper on two settings: mining and a finetune each, their evaluations and MTEB files
+    (["config/beyond.yaml"], 83, {"compute": 45, "prefetch": 0, "report": 38}),
+], ids=["embedded-default", "paper-ood", "beyond"])
 def test_the_plan_lists_the_jobs_snakemake_plans(workflow_copy, configs, total, split):
     plan, report = plan_from_files([workflow_copy / f for f in configs], workflow_copy)
     jobs = planned_jobs(plan, report)
@@ -58,6 +60,8 @@ def test_the_plan_lists_the_jobs_snakemake_plans(workflow_copy, configs, total, 
         assert plan.pool_options(pool) in commands
     for run in plan.evaluation_runs:
         assert plan.evaluation_model_options(run) in commands
+    for pool, mix in plan.mined_trainsets():
+        assert plan.negatives_options() in commands and plan.finetune_knob_options(pool, mix) in commands
 
 
 def test_each_hub_item_is_one_prefetch_job_read_by_the_jobs_that_need_it(paper):

@@ -14,24 +14,29 @@ def add_arguments(parser) -> None:
                         help="a setting's label and its loss.csv (step, train_loss, eval_loss); repeatable")
 
 
-def read_loss(path: Path) -> dict[str, list[tuple[int, float]]]:
-    curves: dict[str, list[tuple[int, float]]] = {"train_loss": [], "eval_loss": []}
+def read_curves(path: Path, columns: tuple[str, ...]) -> dict[str, list[tuple[int, float]]]:
+    """(step, value) of each of ``columns`` of a loss file, where the row has one."""
+    curves: dict[str, list[tuple[int, float]]] = {column: [] for column in columns}
     try:
         handle = open(path, encoding="utf-8", newline="")
     except FileNotFoundError:
         raise UserError("file not found", path) from None
     with handle:
         reader = csv.DictReader(handle)
-        if not reader.fieldnames or not {"step", "train_loss", "eval_loss"} <= set(reader.fieldnames):
-            raise UserError("expected the columns step, train_loss, eval_loss", path, 1)
+        if not reader.fieldnames or not {"step", *columns} <= set(reader.fieldnames):
+            raise UserError(f"expected the columns step, {', '.join(columns)}", path, 1)
         for lineno, row in enumerate(reader, start=2):
             try:
                 for column, points in curves.items():
                     if row[column]:
                         points.append((int(row["step"]), float(row[column])))
             except ValueError:
-                raise UserError("step and losses must be numbers", path, lineno) from None
+                raise UserError(f"step and {', '.join(columns)} must be numbers", path, lineno) from None
     return curves
+
+
+def read_loss(path: Path) -> dict[str, list[tuple[int, float]]]:
+    return read_curves(path, ("train_loss", "eval_loss"))
 
 
 def draw(args):
