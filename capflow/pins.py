@@ -3,7 +3,8 @@ envs (``workflow/envs/core.yaml``, ``environment.yml``) written from the same ve
 
 ``python -m capflow.pins`` refreshes all three from the environment it runs in (the one the tests
 passed in): the installed versions of everything ``capflow[core]`` and the Slurm executor plugin
-need, found by walking the installed packages' requirements. The README's installs and ``.ci/run``
+need (and, in ``environment.yml``, ``capflow[mteb]``), found by walking the installed packages'
+requirements. The README's installs and ``.ci/run``
 pass ``-c constraints.txt``, so pip and conda install the same versions; ``tests/unit/test_envs.py``
 holds the three files equal.
 """
@@ -23,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONSTRAINTS = REPO / "constraints.txt"
 # env file -> what it installs besides capflow's own requirements
 ENVS = {"workflow/envs/core.yaml": ("capflow[core]",),
-        "environment.yml": ("capflow[core]", "snakemake-executor-plugin-slurm")}
+        "environment.yml": ("capflow[core]", "snakemake-executor-plugin-slurm", "capflow[mteb]")}
 PIN_LINE = re.compile(r"^(\s*)- ([\w.-]+)==([\w.+-]+)\s*$")
 
 

@@ -18,7 +18,7 @@ PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 # env file -> (the extras of capflow it installs, how it names the repository)
 ENVS = {
     "workflow/envs/core.yaml": (("core",), "-e ../..[core]"),
-    "environment.yml": (("core", "slurm"), "-e .[core,slurm]"),
+    "environment.yml": (("core", "slurm", "mteb"), "-e .[core,slurm,mteb]"),
     "workflow/envs/vllm.yaml": (("vllm",), "-e ../..[vllm]"),
 }
 
@@ -69,7 +69,9 @@ def test_envs_pin_the_same_versions():
     _, core, _ = read_env("workflow/envs/core.yaml")
     _, login, _ = read_env("environment.yml")
     assert {name: login[name] for name in core} == core
-    assert set(login) - set(core) == {"snakemake-executor-plugin-slurm", "snakemake-executor-plugin-slurm-jobstep"}
+    # the login env adds the Slurm executor plugin, and mteb with what it needs beyond capflow[core]
+    assert set(login) - set(core) == {"snakemake-executor-plugin-slurm", "snakemake-executor-plugin-slurm-jobstep",
+                                      "mteb", "polars", "polars-runtime-32", "pytrec-eval-terrier"}
 
 
 def test_constraints_hold_the_envs_versions_and_every_install_uses_them():
