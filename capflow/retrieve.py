@@ -137,14 +137,15 @@ def main(args) -> None:
     shown_name = benchmark_label(name, args.view)
     scoring.require_judged(benchmark, shown_name)  # before any model is loaded
     query_types = benchmark_query_types(args.benchmark)
-    run = retrieve(benchmark, recipe, language=args.language, depth=args.depth, cache_root=args.cache,
-                   device=args.device, ignore_identical_ids=args.ignore_identical_ids)
-    summary, per_query = scoring.score_run(benchmark, run, query_types, args.score_threshold, shown_name)
+    with worklog.timed() as seconds:
+        run = retrieve(benchmark, recipe, language=args.language, depth=args.depth, cache_root=args.cache,
+                       device=args.device, ignore_identical_ids=args.ignore_identical_ids)
+        summary, per_query = scoring.score_run(benchmark, run, query_types, args.score_threshold, shown_name)
     sha256 = scoring.write_trec(args.run, run, label)
     write_jsonl(args.errors, error_report(benchmark, run, per_query, query_types))
     scoring.write_metrics(args.metrics, summary, benchmark=name, view=args.view, label=label, setting=setting,
                           recipe=recipe, run_file=RunFile.of(run, sha256, args.depth),
-                          base_model=base.name if args.weights else None)
+                          base_model=base.name if args.weights else None, evaluation_seconds=round(seconds(), 3))
     m = summary["metrics"]
     log.info("%s on %s: nDCG@1 %.2f  @5 %.2f  @10 %.2f  (%d queries)", label, shown_name,
              100 * m["ndcg@1"], 100 * m["ndcg@5"], 100 * m["ndcg@10"], summary["queries_evaluated"])

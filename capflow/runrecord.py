@@ -64,6 +64,7 @@ SCHEMA: dict[str, Any] = {
             "properties": {"sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "queries": _COUNT,
                            "depth": {"type": "integer", "minimum": 1}},
         },
+        "evaluation_seconds": {"type": "number", "minimum": 0},
         "display": _TEXT,
         "params": _TEXT,
     },
@@ -109,6 +110,7 @@ class RunRecord:
     fusion: dict | None = None  # a hybrid run: {"method": "rrf", "k": 60} or {"method": "minmax", "weight": 0.5}
     runs: tuple[str, str] | None = None  # a hybrid run: the lexical and the dense run's models
     run_file: RunFile | None = None
+    evaluation_seconds: float | None = None  # ranking and scoring, model loading included (mteb's evaluation_time)
     display: str | None = None
     params: str | None = None
     source: Path | None = field(default=None, compare=False, metadata={"json": None})  # the file it was read from

@@ -56,9 +56,11 @@ def summary_record(summary: dict, **fields) -> RunRecord:
 
 
 def write_metrics(path: Path, summary: dict, *, benchmark: str, label: str, recipe: Recipe, run_file: RunFile,
-                  view: str | None = None, setting: Setting | None = None, base_model: str | None = None) -> None:
+                  view: str | None = None, setting: Setting | None = None, base_model: str | None = None,
+                  evaluation_seconds: float | None = None) -> None:
     """The run's scores, its run file's digest and the recipe fields that made its vectors; table labels
     (display name, group, parameters) are not written: the report takes them from the registry
     (capflow.report.labels)."""
     summary_record(summary, benchmark=benchmark, view=view, model=label, setting=setting, base_model=base_model,
-                   recipe=json.loads(recipe.vector_json()), run_file=run_file).write(path)
+                   recipe=json.loads(recipe.vector_json()), run_file=run_file,
+                   evaluation_seconds=evaluation_seconds).write(path)

@@ -34,6 +34,7 @@ except UserError as exc:
 
 PATHS = PLAN.layout
 MODEL_LABELS = PLAN.model_labels()
+MTEB_WILDCARDS = PLAN.mteb_wildcards()
 
 
 def of(method, *names):

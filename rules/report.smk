@@ -1,5 +1,5 @@
 # The report: every table and figure, the analyses they read (per-query frame, classification sweep,
-# inversions, error analysis), hybrid runs, qrels and MTEB-shaped results. Built from finished
+# inversions, error analysis), hybrid runs, qrels and mteb results (results/mteb/). Built from finished
 # results alone: no job here loads a model (cosines beyond a run's depth come from the cache).
 
 
@@ -22,17 +22,21 @@ rule qrels:
 
 rule mteb_json:
     input:
-        metrics=PATHS.scored_metrics(),
+        of(PLAN.mteb_inputs, "mteb_model", "revision", "task"),
     output:
-        **PATHS.mteb_json().files,
+        **PATHS.mteb_result().files,
     log:
-        PATHS.mteb_json().log,
+        PATHS.mteb_result().log,
     wildcard_constraints:
-        scored=r"(zeroshot|evaluate|hybrid)/.+",
+        mteb_model=one_of(MTEB_WILDCARDS["mteb_model"]),
+        revision=one_of(MTEB_WILDCARDS["revision"]),
+        task=one_of(MTEB_WILDCARDS["task"]),
     conda:
         "../workflow/envs/core.yaml"
+    params:
+        options=of(PLAN.mteb_json_options, "mteb_model", "revision", "task"),
     shell:
-        "capflow --log {log:q} mteb-json --metrics {input.metrics:q} --out {output.json:q}"
+        "capflow --log {log:q} mteb-json {params.options} --out {output.json:q}"
 
 
 rule hybrid:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from capflow.plan.plan import Plan
 from capflow.plan.report import BATCHES, Report
+from capflow.report import mtebjson
 from capflow.vocabulary import KINDS
 
 # Rules that build the report from finished results: they load no model.
@@ -103,8 +104,10 @@ def planned_jobs(plan: Plan, report: Report) -> list[PlannedJob]:
             add("evaluate", layout.evaluation(benchmark, run), benchmark=benchmark, run=run)
     for run in plan.hybrid_runs():
         add("hybrid", layout.hybrid(*run), **dict(zip(("benchmark", "method", "model"), run, strict=True)))
-    for run in plan.scored_runs():
-        add("mteb_json", layout.mteb_json(layout.scored_folder(run.metrics)))
+    for result in plan.mteb_results.values():
+        folder = mtebjson.model_folder(result.model)
+        add("mteb_json", layout.mteb_result(folder, result.revision, result.task), mteb_model=folder,
+            revision=result.revision, task=result.task)
     add("per_query", layout.per_query)
     for benchmark in analysis_benchmarks(plan):
         if plan.dense_zeroshot_models:

@@ -132,17 +132,17 @@ class Layout:
         job = f"{benchmark}/{method}-{model}"
         return self.job("hybrid", job, f"hybrid/{job}", {"run": "run.trec", "metrics": "metrics.json"})
 
-    def mteb_json(self, scored: str = "{scored}") -> JobPaths:
-        """The MTEB-shaped result beside the metrics JSON of a zero-shot, evaluation or hybrid run."""
-        return self.job("mteb_json", scored, scored, {"json": "mteb.json"})
+    @property
+    def mteb_cache(self) -> str:
+        """The folder mteb reads as a results cache: ``mteb.ResultCache(<this>)``."""
+        return f"{self.results}/mteb"
 
-    def scored_metrics(self, scored: str = "{scored}") -> str:
-        """The metrics JSON of a zero-shot, evaluation or hybrid run's folder."""
-        return f"{self.results}/{scored}/metrics.json"
-
-    def scored_folder(self, metrics_file: str) -> str:
-        """The folder of a metrics JSON relative to the results, the `scored` of :meth:`mteb_json`."""
-        return metrics_file.removeprefix(f"{self.results}/").rsplit("/", 1)[0]
+    def mteb_result(self, model_folder: str = "{mteb_model}", revision: str = "{revision}",
+                    task: str = "{task}") -> JobPaths:
+        """A model's mteb result on one benchmark, where mteb keeps it below its cache folder:
+        results/<model folder>/<revision>/<task>.json (capflow.report.mtebjson)."""
+        key = f"{model_folder}/{revision}/{task}"
+        return self.job("mteb_json", key, f"mteb/results/{model_folder}/{revision}", {"json": f"{task}.json"})
 
     @property
     def per_query(self) -> JobPaths:

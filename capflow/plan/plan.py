@@ -21,6 +21,7 @@ from capflow.errors import UserError
 from capflow.generate.backend import OpenAIOptions, Sampling, TransformersOptions, VllmOptions
 from capflow.plan.layout import JobPaths, Layout
 from capflow.plan.options import cli_options, words
+from capflow.report import mtebjson
 from capflow.runtime.cpus import ThreadPolicy
 from capflow.runtime.slurm import SlurmSite
 from capflow.settingflags import switches, valued_options
@@ -67,6 +68,17 @@ class ScoredRun:
     metrics: str
     run: str
     model: str | None = None
+    mteb_model: tuple[str, str] = ("", "")  # the model's name and revision folder in mteb's results
+
+
+@dataclass(frozen=True)
+class MtebResult:
+    """One model's mteb result on one benchmark: the metrics JSON scored on each split."""
+
+    model: str  # mteb's name for the model, e.g. sentence-transformers/all-MiniLM-L6-v2 or capflow/bm25
+    revision: str
+    task: str
+    runs: tuple[tuple[str, str], ...]  # (split, metrics JSON)
 
 
 class Plan:
@@ -592,25 +604,77 @@ class Plan:
     def scored_runs(self) -> list[ScoredRun]:
         """Every scored run, each (benchmark label, model) once."""
         runs, seen = [], set()
+        names = self.mteb_models
         for b in self.zeroshot_config["benchmarks"]:
             view = self.layout.data(b).files
             for m in self.zeroshot_config["models"]:
                 files = self.layout.zeroshot(b, m).files
-                runs.append(ScoredRun(b, b, view, files["metrics"], files["run"], m))
+                runs.append(ScoredRun(b, b, view, files["metrics"], files["run"], m, names[m]))
                 seen.add((b, m))
             for _, method, m in [r for r in self.hybrid_runs() if r[0] == b]:
                 files = self.layout.hybrid(b, method, m).files
-                runs.append(ScoredRun(b, b, view, files["metrics"], files["run"]))
+                mteb_model = mtebjson.capflow_model(f"{method}-{m}")
+                runs.append(ScoredRun(b, b, view, files["metrics"], files["run"], mteb_model=mteb_model))
         for b in self.evaluation_views:
             label = self.evaluation_label(b)
             for row in self.evaluation_runs.values():
                 if not row.finetuned and (label, row.model) in seen:
                     continue  # the same ranking as the zero-shot job's
                 files = self.layout.evaluation(b, row.name).files
-                runs.append(
-                    ScoredRun(b, label, self.evaluation_view_files(b), files["metrics"], files["run"], row.model)
-                )
+                mteb_model = mtebjson.capflow_model(row.setting.label) if row.finetuned else names[row.model]
+                runs.append(ScoredRun(b, label, self.evaluation_view_files(b), files["metrics"], files["run"],
+                                      row.model, mteb_model))
         return runs
+
+    # --- mteb results ------------------------------------------------------------------------------
+    @cached_property
+    def mteb_models(self) -> dict[str, tuple[str, str]]:
+        """Registry name -> the model's name and revision folder in mteb's results."""
+        return mtebjson.registry_models(self.recipes)
+
+    def mteb_split(self, run: ScoredRun) -> str:
+        """The split an mteb result gives a run: test (a full benchmark), testview, or an MTEB view's own."""
+        if self.evaluation_views.get(run.benchmark) == "mteb":
+            return self.evaluate["mteb"][run.benchmark]["split"]
+        return mtebjson.TESTVIEW_SPLIT if run.label != run.benchmark else mtebjson.TEST_SPLIT
+
+    @cached_property
+    def mteb_results(self) -> dict[str, MtebResult]:
+        """Each model's mteb result per benchmark, by its file: every scored run in the file of its model
+        and benchmark, under its split."""
+        grouped: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
+        for run in self.scored_runs():
+            grouped.setdefault((*run.mteb_model, run.benchmark), []).append((self.mteb_split(run), run.metrics))
+        results = {}
+        for (model, revision, task), runs in grouped.items():
+            splits = [split for split, _ in runs]
+            if len(set(splits)) < len(splits):
+                raise UserError(f"two runs of {model} on {task} share a split: {', '.join(splits)}")
+            path = self.layout.mteb_result(mtebjson.model_folder(model), revision, task).files["json"]
+            results[path] = MtebResult(model, revision, task, tuple(runs))
+        return results
+
+    def mteb_result(self, model_folder: str, revision: str, task: str) -> MtebResult:
+        return self.mteb_results[self.layout.mteb_result(model_folder, revision, task).files["json"]]
+
+    def mteb_wildcards(self) -> dict[str, list[str]]:
+        """The values the mteb_json rule's wildcards take: model folders, revisions and tasks."""
+        results = self.mteb_results.values()
+        return {"mteb_model": sorted({mtebjson.model_folder(r.model) for r in results}),
+                "revision": sorted({r.revision for r in results}), "task": sorted({r.task for r in results})}
+
+    def mteb_inputs(self, model_folder: str, revision: str, task: str) -> list[str]:
+        return [metrics for _, metrics in self.mteb_result(model_folder, revision, task).runs]
+
+    def mteb_json_options(self, model_folder: str, revision: str, task: str) -> str:
+        result = self.mteb_result(model_folder, revision, task)
+        if self.evaluation_views.get(task) == "mteb":
+            dataset_revision = self.evaluate["mteb"][task]["revision"] or mtebjson.DEFAULT_REVISION
+        else:
+            dataset_revision = self.config["data"]["revision"]
+        language = mtebjson.LANGUAGES[self.benchmark_language(task)]
+        runs = " ".join(f"--run {words(split, metrics)}" for split, metrics in result.runs)
+        return f"{runs} {cli_options({'dataset-revision': dataset_revision, 'languages': language})}"
 
     def benchmark_label_words(self) -> list[str]:
         """`--benchmark LABEL DIR` and `--query-types LABEL FILE` for every benchmark label of the scored runs."""

@@ -205,12 +205,12 @@ def benchmark_dir(files: dict[str, str]) -> str:
 
 def all_targets(plan: Plan, report: Report) -> dict[str, list[str]]:
     """What `snakemake tables`, `figures` and `all` build: every table (and the per-query frame), every
-    figure, and the results other tools load (qrels, an MTEB-shaped JSON beside every metrics JSON)."""
+    figure, and the results other tools load (qrels, each model's mteb results below results/mteb/)."""
     layout = plan.layout
     tables = report.targets("tables") + [layout.per_query.files["csv"]]
     figures = report.targets("figures")
     extra = [layout.qrels(b, root).files["qrels"] for root, b in plan.qrels_views()]
-    extra += [layout.mteb_json(layout.scored_folder(run.metrics)).files["json"] for run in plan.scored_runs()]
+    extra += list(plan.mteb_results)
     return {
         "tables": tables,
         "figures": figures,

@@ -85,6 +85,7 @@ def main(args) -> None:
     from capflow.benchmark import benchmark_query_types, load_benchmark
     from capflow.runrecord import RunFile, read_checked_run, read_run_record
     from capflow.scoring import score_run, summary_record, write_trec
+    from capflow.worklog import timed
 
     if args.rrf_k < 0:
         raise UserError(f"--rrf-k must be at least 0, got {args.rrf_k}")
@@ -101,18 +102,22 @@ def main(args) -> None:
     lexical_run = read_checked_run(Path(args.lexical[0]), lexical, query_ids)
     dense_run = read_checked_run(Path(args.dense[0]), dense, query_ids)
     query_types = benchmark_query_types(args.benchmark)
-    if args.method == "rrf":
-        run = rrf(lexical_run, dense_run, args.rrf_k, args.depth)
-        fusion = {"method": "rrf", "k": args.rrf_k}
-    else:
-        run = interpolate(lexical_run, dense_run, args.weight, args.depth)
-        fusion = {"method": "minmax", "weight": args.weight}
-    summary, _ = score_run(benchmark, run, query_types)
+    with timed() as seconds:
+        if args.method == "rrf":
+            run = rrf(lexical_run, dense_run, args.rrf_k, args.depth)
+            fusion = {"method": "rrf", "k": args.rrf_k}
+        else:
+            run = interpolate(lexical_run, dense_run, args.weight, args.depth)
+            fusion = {"method": "minmax", "weight": args.weight}
+        summary, _ = score_run(benchmark, run, query_types)
+    # the hybrid's evaluation: both rankings, then the fusion and its scoring
+    parts = [lexical.evaluation_seconds, dense.evaluation_seconds, seconds()]
     label = args.label or f"{lexical.model}+{dense.model}-{args.method}"
     sha256 = write_trec(args.run, run, label)
     # no table labels: the report derives them from "runs" and "fusion" (capflow.report.labels), so a
     # renamed model does not rerun this job
     record = summary_record(summary, benchmark=dense.benchmark, view=dense.view, model=label, group="hybrid",
                             fusion=fusion, runs=(lexical.model, dense.model),
-                            run_file=RunFile.of(run, sha256, args.depth))
+                            run_file=RunFile.of(run, sha256, args.depth),
+                            evaluation_seconds=None if None in parts else round(sum(parts), 3))
     record.write(args.metrics)
