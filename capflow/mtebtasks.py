@@ -11,7 +11,7 @@ the hub: by default the dataset's own copy, found where the data step looks ($CA
     from capflow.mtebtasks import CapRetrievalEn
 
     model = mteb.get_model("sentence-transformers/all-MiniLM-L6-v2")
-    mteb.evaluate(model, CapRetrievalEn(), cache=mteb.ResultCache("results/mteb"))
+    mteb.evaluate(model, CapRetrievalEn(), cache=mteb.ResultCache("mteb-cache"))
 
 mteb embeds the texts as the files hold them; ``prepare`` (a function of the text and its role,
 ``"query"`` or ``"passage"``, such as a capflow recipe's :meth:`~capflow.recipes.Recipe.prepare`) gives

@@ -184,7 +184,8 @@ def test_generated_metrics_json_is_a_record_or_one_line_naming_the_file(workdir)
             assert all(isinstance(v, (int, float)) and math.isfinite(v) for v in record.metrics.values())
         out = folder / "mteb.json"
         try:
-            mtebjson.main(argparse.Namespace(metrics=path, split="test", languages=[], out=out))
+            mtebjson.main(argparse.Namespace(run=[("test", path)], dataset_revision="main", languages=["eng-Latn"],
+                                             out=out))
         except UserError as error:
             assert_one_line_naming(error, path)
             assert not out.exists()

@@ -188,12 +188,16 @@ def test_english_error_categories_match_query_words_after_stemming(runs, tmp_pat
 
 
 def test_mteb_json(runs, tmp_path):
+    from mteb.results import TaskResult
+
     metrics_path = run_files(runs, "CapRetrieval", "bm25")[0]
-    _ok("mteb-json", "--metrics", metrics_path, "--languages", "cmn-Hans", "--out", tmp_path / "mteb.json")
-    result = json.loads((tmp_path / "mteb.json").read_text())
-    entry = result["scores"]["test"][0]
-    assert result["task_name"] == "CapRetrieval" and entry["main_score"] == entry["ndcg_at_10"] == 0.665435
-    assert entry["languages"] == ["cmn-Hans"] and "recall_at_100" in entry and "hit_at_10" not in entry
+    out = tmp_path / "CapRetrieval.json"
+    _ok("mteb-json", "--run", "test", metrics_path, "--languages", "cmn-Hans", "--out", out)
+    result = TaskResult.from_disk(out)  # mteb's own loader validates it
+    entry = result.scores["test"][0]
+    assert result.task_name == "CapRetrieval" and entry["main_score"] == entry["ndcg_at_10"] == 0.665435
+    assert entry["languages"] == ["cmn-Hans"] and "recall_at_100" in entry and "hit_rate_at_10" in entry
+    assert result.dataset_revision == "main" and result.evaluation_time > 0
 
 
 def test_classification_sweep_from_the_cache(runs, tmp_path):
