@@ -31,7 +31,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "inversions": ("capflow.report.inversions",
                    "label-0 captions scoring above label-2 positives, per dense model and query, from the cache"),
     "qrels": ("capflow.report.qrels", "write a benchmark's judgements as TREC qrels"),
-    "mteb-json": ("capflow.report.mtebjson", "write a metrics JSON in MTEB's result layout"),
+    "mteb-json": ("capflow.report.mtebjson", "write a model's runs on one benchmark as an mteb TaskResult"),
     "hybrid": ("capflow.report.hybrid", "fuse a BM25 run and a dense run (RRF or min-max interpolation), and score it"),
     "latex": ("capflow.report.latex", "write all.tex, which inputs every table and figure (XeLaTeX + xeCJK)"),
     "figures": ("capflow.report.figures_step", "draw one figure (PNG/PDF) of the report"),
