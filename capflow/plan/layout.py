@@ -132,15 +132,11 @@ class Layout:
         job = f"{benchmark}/{method}-{model}"
         return self.job("hybrid", job, f"hybrid/{job}", {"run": "run.trec", "metrics": "metrics.json"})
 
-    @property
-    def mteb_cache(self) -> str:
-        """The folder mteb reads as a results cache: ``mteb.ResultCache(<this>)``."""
-        return f"{self.results}/mteb"
-
     def mteb_result(self, model_folder: str = "{mteb_model}", revision: str = "{revision}",
                     task: str = "{task}") -> JobPaths:
-        """A model's mteb result on one benchmark, where mteb keeps it below its cache folder:
-        results/<model folder>/<revision>/<task>.json (capflow.report.mtebjson)."""
+        """A model's mteb result on one benchmark, where mteb keeps it below a cache folder (here
+        results/mteb/, read by ``mteb.ResultCache``): results/<model folder>/<revision>/<task>.json
+        (capflow.report.mtebjson)."""
         key = f"{model_folder}/{revision}/{task}"
         return self.job("mteb_json", key, f"mteb/results/{model_folder}/{revision}", {"json": f"{task}.json"})
 
