@@ -42,6 +42,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "generate": ("capflow.generate", "generate SM or KW training queries for one shard of a passage pool"),
     "trainset": ("capflow.trainsets", "assemble a training set (SM, KW or SM+KW) with held-out queries and its stats"),
     "train": ("capflow.train", "finetune an encoder on a training set (in-batch negatives, no duplicate passages)"),
+    "model-card": ("capflow.model_card", "add a finetuned model's benchmark scores (nDCG@10) to its model card"),
     "estimate": ("capflow.estimate", "scale a rehearsal's measured times to the full configuration"),
     "mteb-data": ("capflow.mteb_data",
                   "convert an MTEB retrieval dataset (corpus, queries, qrels) into a benchmark dir"),
