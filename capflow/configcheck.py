@@ -136,6 +136,7 @@ def check_planned_config(config: dict, recipes: dict) -> None:
         _check_holdout_size(pools["id"]["source"], config["data"]["local_dirs"])
     _check_report(config["report"], zeroshot["models"], recipes)
     _check_pool_files(pools, config["trainsets"]["pools"])
+    _check_text_limit(config["data"]["max_text_chars"], pools, config["trainsets"]["pools"])
     for key in ("threshold", "exact_from"):
         parse_fraction(leakage[key], f"config leakage.{key}")
 
@@ -154,6 +155,14 @@ def _check_holdout_size(source: dict, local_dirs: list[str]) -> None:
     if size and source["holdout"] >= size:
         raise UserError(f"config pools.id.source.holdout: {source['holdout']} captions held out of "
                         f"{source['benchmark']}, which has {size}: its test view would be empty")
+
+
+def _check_text_limit(limit: int, pools: dict, used: list[str]) -> None:
+    """A pool whose shortest kept passage is longer than any text a source may hold would be empty."""
+    for pool in used:
+        if pools[pool]["min_chars"] > limit:
+            raise UserError(f"config data.max_text_chars: {limit} is less than pools.{pool}.min_chars "
+                            f"({pools[pool]['min_chars']}): every passage of that pool would be refused or dropped")
 
 
 def _check_report(report: dict, models: list[str], recipes: dict) -> None:
