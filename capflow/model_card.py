@@ -159,13 +159,14 @@ def write_model_card(model_dir: Path, recipe: Recipe, *, train_path: Path, passa
 # --- capflow model-card: the benchmark scores ---------------------------------------------------------
 
 def score_result(record, datasets: dict[str, str]):
-    """A run's nDCG@10 as a model-index result; the dataset is its hub repo where ``datasets`` names one."""
+    """A run's nDCG@10 as a model-index result; the dataset is its hub repo where ``datasets`` names one,
+    and a view of it (the test view) its config, so that each view is a result of its own."""
     from huggingface_hub import EvalResult
 
     metric_type, metric_name, key = NDCG10
-    return EvalResult(task_type="retrieval", task_name="Retrieval", dataset_type=datasets.get(record.benchmark,
-                                                                                             record.benchmark),
-                      dataset_name=record.benchmark_label, dataset_config=record.view, dataset_split="test",
+    return EvalResult(task_type="retrieval", task_name="Retrieval",
+                      dataset_type=datasets.get(record.benchmark, record.benchmark),
+                      dataset_name=record.benchmark_label, dataset_config=record.view,
                       metric_type=metric_type, metric_name=metric_name, metric_value=round(record.metric(key), 4))
 
 
@@ -188,15 +189,16 @@ def with_section(body: str, section: list[str]) -> str:
 
 
 def load_card(path: Path):
+    import yaml
     from huggingface_hub import ModelCard
 
     if not path.is_file():
         raise UserError("no model card here (capflow train writes README.md into the model folder)", path)
     try:
         return ModelCard.load(path)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise UserError(f"not a readable model card: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
-                        path) from None
+    except (UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"not a readable model card: {first}", path) from None
 
 
 def check_record_of(record, model_dir: Path) -> None:
@@ -220,7 +222,7 @@ def add_scores(model_dir: Path, metrics: list[Path], datasets: dict[str, str] | 
         check_record_of(record, model_dir)
     card = load_card(model_dir / CARD)
     data = card.data
-    new = {(r.benchmark_label): score_result(r, datasets) for r in records}
+    new = {r.benchmark_label: score_result(r, datasets) for r in records}
     kept = [r for r in data.eval_results or [] if not (r.metric_type == NDCG10[0] and r.dataset_name in new)]
     data.eval_results = kept + list(new.values())
     data.model_name = data.model_name or model_dir.name

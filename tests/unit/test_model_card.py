@@ -115,6 +115,9 @@ def test_model_card_adds_the_benchmark_scores_to_the_front_matter(trained, tmp_p
     card = (model_dir / "README.md").read_text(encoding="utf-8")
     assert "| CapRetrievalEn | 0.7123 |" in card and "| CapRetrievalEn (test view) | 0.6500 |" in card
     assert "Not evaluated yet" not in card and 'model = SentenceTransformer("path/to/this/folder")' in card
+    written = (model_dir / "README.md").read_bytes()
+    assert run_capflow(*args, "--metrics", full, view).returncode == 0
+    assert (model_dir / "README.md").read_bytes() == written  # the same runs give the same card
     # scored again: the benchmark's score is replaced, not repeated
     assert run_capflow(*args, "--metrics", scored(full, model_dir, "CapRetrievalEn", 0.8)).returncode == 0
     results = ModelCard.load(model_dir / "README.md").data.eval_results
@@ -123,7 +126,7 @@ def test_model_card_adds_the_benchmark_scores_to_the_front_matter(trained, tmp_p
     assert (model_dir / "README.md").read_text(encoding="utf-8").count("## Benchmark scores") == 1
 
 
-def test_model_card_refuses_another_models_run(trained, tmp_path):
+def test_model_card_refuses_another_models_run_and_a_broken_card(trained, tmp_path):
     model_dir = trained[0]
     before = (model_dir / "README.md").read_bytes()
     other = scored(tmp_path / "other.json", tmp_path / "elsewhere", "CapRetrieval", 0.5)
@@ -132,6 +135,16 @@ def test_model_card_refuses_another_models_run(trained, tmp_path):
     assert result.stderr.strip() == (f"capflow model-card: error: {other}: a run of {tmp_path / 'elsewhere'}, "
                                      f"not of the model in {model_dir}")
     assert (model_dir / "README.md").read_bytes() == before
+    own = scored(tmp_path / "own.json", model_dir, "CapRetrieval", 0.5)
+    (model_dir / "README.md").write_text("---\nlicense: [mit\n---\n# a card\n", encoding="utf-8")
+    result = run_capflow("model-card", "--model", model_dir, "--metrics", own)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"capflow model-card: error: {model_dir / 'README.md'}: not a readable model "
+                                     "card: while parsing a flow sequence")
+    (model_dir / "README.md").unlink()
+    result = run_capflow("model-card", "--model", model_dir, "--metrics", own)
+    assert result.stderr.strip() == (f"capflow model-card: error: {model_dir / 'README.md'}: no model card here "
+                                     "(capflow train writes README.md into the model folder)")
 
 
 def test_language_and_prompts_of_a_recipe():
