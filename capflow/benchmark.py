@@ -23,6 +23,8 @@ SOURCE_TYPES = "types.json"  # {type: [query text]}, as the dataset authors ship
 QUERY_TYPES = "query_types.json"  # {query id: type}, in every validated benchmark dir
 VALID_LABELS = (0, 1, 2)
 # Captions and queries are sentences; a longer "text" is a broken file, and would stall BM25 for minutes.
+# The default of config data.max_text_chars, which `capflow data`, `mteb-data` and `pool` enforce where
+# texts enter the workflow (``--max-text-chars``); the files they write are read back without it.
 MAX_TEXT_CHARS = 100_000
 
 _WHITESPACE = re.compile(r"\s+")
@@ -43,9 +45,25 @@ def check_id(value: str, what: str, path: Path, lineno: int) -> None:
         raise UserError(f"{what} id {value!r} is empty or contains whitespace", path, lineno)
 
 
-def check_text_length(text: str, what: str, path: Path, lineno: int, limit: int = MAX_TEXT_CHARS) -> None:
-    if len(text) > limit:
+def check_text_length(text: str, what: str, path: Path | None, lineno: int | None, limit: int | None) -> None:
+    """A text within ``limit`` characters (None: no limit); a longer one is an error naming file and line."""
+    if limit is not None and len(text) > limit:
         raise UserError(f"{what} is {len(text)} characters long, more than the limit of {limit}", path, lineno)
+
+
+def text_limit(text: str) -> int:
+    """A --max-text-chars value: a positive number of characters."""
+    import argparse
+
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number of characters, got {text!r}")
+    return int(text)
+
+
+def add_text_limit_argument(parser) -> None:
+    parser.add_argument("--max-text-chars", type=text_limit, default=MAX_TEXT_CHARS,
+                        help="refuse a text longer than this many characters (config data.max_text_chars; "
+                             "default %(default)s)")
 
 
 @dataclass
@@ -68,7 +86,7 @@ class Benchmark:
 
 
 def check_entry(kind: str, entry_id: str, text: str, named: str, seen: dict[str, int], path: Path, lineno: int,
-                max_chars: int) -> None:
+                max_chars: int | None) -> None:
     """A candidate's or query's id (unique: ``seen`` holds the ids so far, by line) and its text (visible,
     within ``max_chars``, called ``named`` in the message)."""
     check_id(entry_id, kind, path, lineno)
@@ -80,7 +98,7 @@ def check_entry(kind: str, entry_id: str, text: str, named: str, seen: dict[str,
     seen[entry_id] = lineno
 
 
-def load_candidates(path: Path, max_chars: int = MAX_TEXT_CHARS) -> tuple[list[str], list[str]]:
+def load_candidates(path: Path, max_chars: int | None = None) -> tuple[list[str], list[str]]:
     ids: list[str] = []
     texts: list[str] = []
     seen: dict[str, int] = {}
@@ -94,7 +112,7 @@ def load_candidates(path: Path, max_chars: int = MAX_TEXT_CHARS) -> tuple[list[s
     return ids, texts
 
 
-def load_queries(path: Path, candidate_ids: set[str], max_chars: int = MAX_TEXT_CHARS) -> list[Query]:
+def load_queries(path: Path, candidate_ids: set[str], max_chars: int | None = None) -> list[Query]:
     queries: list[Query] = []
     seen: dict[str, int] = {}
     for lineno, obj in iter_jsonl(path, {"id": str, "query": str, "positives": list}):
@@ -157,12 +175,14 @@ def unknown_type_entries(queries: list[Query], types: dict[str, list[str]]) -> l
     return [text for texts in types.values() for text in texts if normalise_whitespace(text) not in known]
 
 
-def load_benchmark(directory: str | Path) -> Benchmark:
+def load_benchmark(directory: str | Path, max_chars: int | None = None) -> Benchmark:
+    """A benchmark dir, each text within ``max_chars`` characters: `capflow data` reads a source with the
+    configured limit; the dirs it writes are read back with none (None)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise UserError("benchmark directory not found", directory)
-    ids, texts = load_candidates(directory / CANDIDATES)
-    queries = load_queries(directory / QUERIES, set(ids))
+    ids, texts = load_candidates(directory / CANDIDATES, max_chars)
+    queries = load_queries(directory / QUERIES, set(ids), max_chars)
     types_path = directory / SOURCE_TYPES
     types = load_types(types_path) if types_path.exists() else {}
     return Benchmark(ids, texts, queries, types)

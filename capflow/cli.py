@@ -44,6 +44,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "negatives": ("capflow.train.negatives",
                   "mine hard negatives for a training set from its pool (BM25 or the base model), never a positive"),
     "train": ("capflow.train", "finetune an encoder on a training set (in-batch negatives, no duplicate passages)"),
+    "model-card": ("capflow.model_card", "add a finetuned model's benchmark scores (nDCG@10) to its model card"),
     "estimate": ("capflow.estimate", "scale a rehearsal's measured times to the full configuration"),
     "mteb-data": ("capflow.mteb_data",
                   "convert an MTEB retrieval dataset (corpus, queries, qrels) into a benchmark dir"),

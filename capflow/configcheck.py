@@ -140,6 +140,7 @@ def check_planned_config(config: dict, recipes: dict) -> None:
     _check_knobs(finetune, config["trainsets"])
     _check_report(config["report"], zeroshot["models"], recipes)
     _check_pool_files(pools, config["trainsets"]["pools"])
+    _check_text_limit(config["data"]["max_text_chars"], pools, config["trainsets"]["pools"])
     for key in ("threshold", "exact_from"):
         parse_fraction(leakage[key], f"config leakage.{key}")
 
@@ -176,6 +177,14 @@ def _check_knobs(finetune: dict, trainsets: dict) -> None:
                         "is 0; hold some out or set finetune.eval to null")
     trained = [setting_name(pool, mix) for pool in trainsets["pools"] for mix in trainsets["mixes"]]
     _check_known("setting(s)", finetune["knob_settings"] or [], trained, "finetune.knob_settings")
+
+
+def _check_text_limit(limit: int, pools: dict, used: list[str]) -> None:
+    """A pool whose shortest kept passage is longer than any text a source may hold would be empty."""
+    for pool in used:
+        if pools[pool]["min_chars"] > limit:
+            raise UserError(f"config data.max_text_chars: {limit} is less than pools.{pool}.min_chars "
+                            f"({pools[pool]['min_chars']}): every passage of that pool would be refused or dropped")
 
 
 def _check_report(report: dict, models: list[str], recipes: dict) -> None:

@@ -60,17 +60,18 @@ def fetch_from_hub(repo: str, revision: str, endpoint: str | None, into: Path) -
 
 
 def materialise(name: str, *, local_dirs: list[str], repo: str | None, revision: str = "main",
-                endpoint: str | None = None) -> tuple[bm.Benchmark, dict[str, str]]:
-    """The validated benchmark and its query-type map, from the local copy or else the hub."""
+                endpoint: str | None = None, max_chars: int = bm.MAX_TEXT_CHARS) -> tuple[bm.Benchmark, dict[str, str]]:
+    """The validated benchmark and its query-type map, from the local copy or else the hub; a text longer
+    than ``max_chars`` characters is an error naming its file and line."""
     local = source_dir(name, local_dirs)
     if local is not None:
         log.info("source of %s: the local copy %s", name, local)
-        benchmark = bm.load_benchmark(local)
+        benchmark = bm.load_benchmark(local, max_chars)
     elif repo:
         log.info("source of %s: the hub repo %s (revision %s), no local copy found", name, repo, revision)
         with tempfile.TemporaryDirectory(prefix=f"capflow-{name}.download.") as tmp:
             fetch_from_hub(repo, revision, endpoint, Path(tmp))
-            benchmark = bm.load_benchmark(tmp)
+            benchmark = bm.load_benchmark(tmp, max_chars)
     else:
         raise UserError(f"benchmark '{name}' is neither under data.local_dirs (or ${DATA_DIR_ENV}) "
                         "nor given a hub repo")
@@ -110,13 +111,14 @@ def configure_parser(parser) -> None:
     parser.add_argument("--candidates", required=True, type=Path, help="output candidates JSONL {id, text}")
     parser.add_argument("--queries", required=True, type=Path, help="output queries JSONL {id, query, positives}")
     parser.add_argument("--types", required=True, type=Path, help="output query-type map JSON {query id: type}")
+    bm.add_text_limit_argument(parser)
     slicing.add_arguments(parser)
 
 
 def main(args) -> None:
     with worklog.timed() as seconds:
         full, query_types = materialise(args.name, local_dirs=args.local_dirs, repo=args.repo,
-                                        revision=args.revision, endpoint=args.endpoint)
+                                        revision=args.revision, endpoint=args.endpoint, max_chars=args.max_text_chars)
     benchmark = slicing.from_args(args).apply(full)
     kept = {q.id for q in benchmark.queries}
     query_types = {qid: name for qid, name in query_types.items() if qid in kept}

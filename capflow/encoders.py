@@ -161,6 +161,20 @@ def load_encoder(recipe: Recipe, device: str | None = None, weights: Path | None
     return model
 
 
+def pin_max_length(model: SentenceTransformer) -> int:
+    """Make the tokenizer carry ``model.max_seq_length`` as its own limit and as its truncation, and
+    return it. Training leaves the length of its last batch (a query's or a passage's) in the fast
+    tokenizer's truncation, which ``save_pretrained`` writes into ``tokenizer.json``; pinned, a saved
+    folder truncates as capflow's evaluation does, whichever library reads it."""
+    length = model.max_seq_length
+    tokenizer = model.tokenizer
+    tokenizer.model_max_length = length
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        backend.enable_truncation(max_length=length)
+    return length
+
+
 def prepared_texts(recipe: Recipe, texts: Sequence[str], role: str, eos: str | None) -> list[str]:
     suffix = eos if recipe.append_eos and eos else ""
     return [recipe.prepare(t, role) + suffix for t in texts]

@@ -55,7 +55,7 @@ def document_text(row: dict) -> str:
     return f"{title} {row['text'] or ''}".strip()
 
 
-def read_texts(rows, label: str, with_title: bool) -> tuple[list[str], list[str]]:
+def read_texts(rows, label: str, with_title: bool, max_chars: int | None = None) -> tuple[list[str], list[str]]:
     column = id_column(rows, label)
     require_columns(rows, ["text"], label)
     ids, texts, seen = [], [], set()
@@ -67,6 +67,7 @@ def read_texts(rows, label: str, with_title: bool) -> tuple[list[str], list[str]
         text = document_text(row) if with_title else (row["text"] or "").strip()
         if not text:
             raise UserError(f"{label}: empty text for id '{rid}' (row {index})")
+        bm.check_text_length(text, f"{label}: row {index}: the text of id '{rid}'", None, None, max_chars)
         ids.append(rid)
         texts.append(text)
     if not ids:
@@ -93,11 +94,12 @@ def read_qrels(rows, label: str, query_ids: set[str], corpus_ids: set[str]) -> d
 
 
 def load_mteb_retrieval(source: str, split: str = "dev", revision: str | None = None,
-                        cache_dir: str | None = None) -> bm.Benchmark:
-    """The three configurations of an MTEB retrieval dataset (a hub id or a local dataset dir)."""
+                        cache_dir: str | None = None, max_chars: int = bm.MAX_TEXT_CHARS) -> bm.Benchmark:
+    """The three configurations of an MTEB retrieval dataset (a hub id or a local dataset dir); a text
+    longer than ``max_chars`` characters is an error naming its row."""
     corpus, queries, qrels_rows = (load_config(source, config, split, revision, cache_dir) for config in CONFIGS)
-    doc_ids, doc_texts = read_texts(corpus, f"{source} corpus", with_title=True)
-    query_ids, query_texts = read_texts(queries, f"{source} queries", with_title=False)
+    doc_ids, doc_texts = read_texts(corpus, f"{source} corpus", with_title=True, max_chars=max_chars)
+    query_ids, query_texts = read_texts(queries, f"{source} queries", with_title=False, max_chars=max_chars)
     qrels = read_qrels(qrels_rows, f"{source} qrels", set(query_ids), set(doc_ids))
     judged = [bm.Query(qid, text, qrels.get(qid, {})) for qid, text in zip(query_ids, query_texts)]
     return bm.Benchmark(doc_ids, doc_texts, judged)
@@ -119,6 +121,7 @@ def configure_parser(parser) -> None:
     parser.add_argument("--types", required=True, type=Path, help="output query-type map JSON (empty: MTEB has none)")
     parser.add_argument("--stats", required=True, type=Path,
                         help="output stats JSON (sizes, and the query ids that are also document ids)")
+    bm.add_text_limit_argument(parser)
     slicing.add_arguments(parser)
 
 
@@ -137,7 +140,7 @@ def conversion_stats(benchmark: bm.Benchmark, source: str, split: str, revision:
 
 def main(args) -> None:
     with worklog.timed() as seconds:
-        full = load_mteb_retrieval(args.source, args.split, args.revision)
+        full = load_mteb_retrieval(args.source, args.split, args.revision, max_chars=args.max_text_chars)
     benchmark = slicing.from_args(args).apply(full)
     stats = conversion_stats(benchmark, args.source, args.split, args.revision)
     bm.write_benchmark(benchmark, args.candidates, args.queries)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from capflow import hub, worklog
-from capflow.benchmark import MAX_TEXT_CHARS, check_text_length, normalise_whitespace
+from capflow.benchmark import MAX_TEXT_CHARS, add_text_limit_argument, check_text_length, normalise_whitespace
 from capflow.errors import UserError
 from capflow.io import decode_utf8, iter_jsonl, open_binary, write_json, write_jsonl
 
@@ -61,7 +61,9 @@ def require_file(path: str | Path | None, key: str, what: str) -> Path:
     return path
 
 
-def read_jsonl_source(path: Path, *, text_field: str = "text", id_field: str | None = "id") -> Iterator[Passage]:
+def read_jsonl_source(path: Path, *, text_field: str = "text", id_field: str | None = "id",
+                      limit: int = MAX_TEXT_CHARS) -> Iterator[Passage]:
+    """Passages of a JSONL file; a text longer than ``limit`` characters is an error naming its line."""
     required = {text_field: str}
     for lineno, obj in iter_jsonl(path, required):
         if id_field and id_field in obj:
@@ -71,25 +73,26 @@ def read_jsonl_source(path: Path, *, text_field: str = "text", id_field: str | N
             pid = str(pid)
         else:
             pid = f"{path.stem}:{lineno}"
-        check_text_length(obj[text_field], f"field '{text_field}'", path, lineno)
+        check_text_length(obj[text_field], f"field '{text_field}'", path, lineno, limit)
         source = obj.get("source")
         yield Passage(pid, obj[text_field], source if isinstance(source, str) and source else path.name,
                       str(path), lineno)
 
 
-def read_text_source(path: Path) -> Iterator[Passage]:
+def read_text_source(path: Path, limit: int = MAX_TEXT_CHARS) -> Iterator[Passage]:
     with open_binary(path) as handle:
         for lineno, raw in enumerate(handle, start=1):
             line = decode_utf8(raw, path, lineno)
             if line.strip():
-                check_text_length(line.rstrip("\r\n"), "the line", path, lineno)
+                check_text_length(line.rstrip("\r\n"), "the line", path, lineno, limit)
                 yield Passage(f"{path.stem}:{lineno}", line, path.name, str(path), lineno)
 
 
 def read_hub_source(dataset: str, *, key: str, config: str | None = None, split: str = "train",
                     revision: str | None = None, text_field: str = "text",
-                    id_field: str | None = "id") -> Iterator[Passage]:
-    """Rows of ``datasets.load_dataset(dataset, config, split=split)``; ``dataset`` may be a local dir."""
+                    id_field: str | None = "id", limit: int = MAX_TEXT_CHARS) -> Iterator[Passage]:
+    """Rows of ``datasets.load_dataset(dataset, config, split=split)``; ``dataset`` may be a local dir. A
+    text longer than ``limit`` characters is an error naming its row."""
     label = f"{dataset}/{split}" if config is None else f"{dataset}/{config}/{split}"
     rows = hub.load_dataset(dataset, config, split=split, revision=revision,
                             what=f"{key}.dataset: cannot load '{label}'")
@@ -102,9 +105,7 @@ def read_hub_source(dataset: str, *, key: str, config: str | None = None, split:
         text = row[text_field]
         if not isinstance(text, str):
             raise UserError(f"{key}: row {index} of '{label}' has a non-string '{text_field}'")
-        if len(text) > MAX_TEXT_CHARS:
-            raise UserError(f"{key}: row {index} of '{label}': '{text_field}' is {len(text)} characters long, "
-                            f"more than the limit of {MAX_TEXT_CHARS}")
+        check_text_length(text, f"{key}: row {index} of '{label}': '{text_field}'", None, None, limit)
         pid = str(row[id_field]) if use_id else f"row{index}"
         yield Passage(pid, text, label, label, index)
 
@@ -214,6 +215,7 @@ def configure_parser(parser) -> None:
     parser.add_argument("--revision", help="hub: dataset revision")
     parser.add_argument("--min-chars", type=int, default=1, help="drop passages shorter than this")
     parser.add_argument("--max-chars", type=int, help="drop passages longer than this")
+    add_text_limit_argument(parser)
     parser.add_argument("--size", type=int, help="sample this many passages (default: keep all)")
     parser.add_argument("--seed", type=int, default=0, help="seed for sampling and hold-out")
     parser.add_argument("--out", required=True, type=Path, help="output passages.jsonl")
@@ -224,16 +226,18 @@ def read_source(args) -> Iterator[Passage]:
     kind, key = args.kind, args.key
     if kind == "jsonl":
         path = require_file(args.path, f"{key}.path", "JSONL passage file")
-        return read_jsonl_source(path, text_field=args.text_field, id_field=args.id_field)
+        return read_jsonl_source(path, text_field=args.text_field, id_field=args.id_field, limit=args.max_text_chars)
     if kind == "holdout":
-        return read_jsonl_source(require_file(args.path, f"{key}.path", "held-out captions file"))
+        return read_jsonl_source(require_file(args.path, f"{key}.path", "held-out captions file"),
+                                 limit=args.max_text_chars)
     if kind == "text":
-        return read_text_source(require_file(args.path, f"{key}.path", "text passage file"))
+        return read_text_source(require_file(args.path, f"{key}.path", "text passage file"), args.max_text_chars)
     if kind == "hub":
         if not args.dataset:
             raise UserError(f"{key}.dataset is not set: give a dataset id for source kind 'hub'")
         return read_hub_source(args.dataset, key=key, config=args.config, split=args.split,
-                               revision=args.revision, text_field=args.text_field, id_field=args.id_field)
+                               revision=args.revision, text_field=args.text_field, id_field=args.id_field,
+                               limit=args.max_text_chars)
     if kind == "pydoc-topics":
         return read_pydoc_topics()
     if kind == "peoples-daily":

@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 
 from capflow import prefetch
+from capflow.benchmark import MAX_TEXT_CHARS
 from capflow.data import local_source_files
 from capflow.errors import UserError
 from capflow.generate.backend import OpenAIOptions, Sampling, TransformersOptions, VllmOptions
@@ -181,7 +182,14 @@ class Plan:
         options = cli_options(
             {"repo": self.benchmark_repo(benchmark), "revision": data["revision"], "endpoint": data["endpoint"]}
         )
-        return " ".join([options, *self.benchmark_slice.options()])
+        return " ".join([options, *self.text_limit_options(), *self.benchmark_slice.options()])
+
+    def text_limit_options(self) -> list[str]:
+        """`--max-text-chars` for the steps that read texts into the workflow (data, mteb-data, pool).
+        Left out at its default, which the steps share: results built before the key existed keep
+        their params, and so are not rerun."""
+        limit = self.config["data"]["max_text_chars"]
+        return [] if limit == MAX_TEXT_CHARS else ["--max-text-chars", str(limit)]
 
     def benchmark_language(self, benchmark: str) -> str:
         if self.evaluation_views.get(benchmark) == "mteb":
@@ -194,7 +202,7 @@ class Plan:
     def mteb_options(self, benchmark: str) -> str:
         source = self.evaluate["mteb"][benchmark]
         options = cli_options({"source": source["repo"], "split": source["split"], "revision": source["revision"]})
-        return " ".join([options, *self.benchmark_slice.options()])
+        return " ".join([options, *self.text_limit_options(), *self.benchmark_slice.options()])
 
     # --- zero-shot --------------------------------------------------------------------------------
     # A retrieval or training job's recipe param is `Recipe.vector_json()`: what changes vectors. Table
@@ -273,7 +281,7 @@ class Plan:
             options.update({key: source[key] for key in ("dataset", "config", "split", "revision")})
         for key in ("min_chars", "max_chars", "size", "seed"):
             options[key.replace("_", "-")] = settings[key]
-        return cli_options(options)
+        return " ".join([cli_options(options), *self.text_limit_options()])
 
     def leakage_test_captions(self) -> str:
         """The test captions: the test view's when the id pool is a hold-out of that benchmark, else

@@ -122,6 +122,7 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
         rows = loss_rows(trainer.state.log_history)
 
     staged = work / "model"
+    max_seq_length = encoders.pin_max_length(model)  # what evaluation loads it with, not the last batch's
     with write_errors_named(work):
         model.save_pretrained(str(staged))
     write_json(staged / RUN_RECORD, record)
@@ -132,6 +133,7 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
         "pairs": len(pairs), "heldout_pairs": len(heldout), "steps": trainer.state.global_step,
         "resumed_from_step": resumed_step,
         "epochs": round(trainer.state.epoch or 0.0, 4), "batch_size": settings.batch_size,
+        "query_max_length": min(settings.query_max_length, max_seq_length), "max_seq_length": max_seq_length,
         "train_seconds": round(elapsed, 2),
         "pairs_per_second": round(steps_run * settings.batch_size / elapsed, 2) if elapsed else None,
         "final_train_loss": next((r["train_loss"] for r in reversed(rows) if "train_loss" in r), None),

@@ -169,6 +169,16 @@ CASES = [
     bad_candidate("candidates-text-too-long", json.dumps({"id": "c4", "text": "x" * (MAX_TEXT_CHARS + 1)}),
                   rf"the text of candidate 'c4' is {MAX_TEXT_CHARS + 1} characters long, more than the limit "
                   rf"of {MAX_TEXT_CHARS}$"),
+    # data.max_text_chars, lowered below the benchmark's texts
+    Case("candidates-above-the-configured-limit", "data", no_op,
+         r"src/Tiny/candidates\.jsonl:1: the text of candidate 'c1' is 29 characters long, more than the limit "
+         r"of 20$", args=["--max-text-chars", "20"]),
+    Case("queries-above-the-configured-limit", "data",
+         append("src/Tiny/queries.jsonl", json.dumps({"id": "q4", "query": "c" * 40, "positives": []})),
+         r"src/Tiny/queries\.jsonl:4: query 'q4' is 40 characters long, more than the limit of 35$",
+         args=["--max-text-chars", "35"]),
+    Case("text-limit-zero", "data", no_op, r"argument --max-text-chars: must be a positive number of characters, "
+                                           r"got '0'$", args=["--max-text-chars", "0"]),
     Case("candidates-none", "data", replace_file("src/Tiny/candidates.jsonl", "\n"),
          r"src/Tiny/candidates\.jsonl: no candidates"),
     Case("candidates-is-a-directory", "data", make_dir("src/Tiny/candidates.jsonl"),
@@ -240,6 +250,9 @@ CASES = [
     bad_source("pool-source-text-too-long", json.dumps({"text": "y" * (MAX_TEXT_CHARS + 1)}),
                rf"field 'text' is {MAX_TEXT_CHARS + 1} characters long, more than the limit of {MAX_TEXT_CHARS}$"),
     bad_source("pool-source-missing-text", '{"body": "x"}', r"missing field 'text'"),
+    Case("pool-source-above-the-configured-limit", "pool", no_op,
+         r"raw/source\.jsonl:1: field 'text' is 44 characters long, more than the limit of 30$",
+         args=["--max-text-chars", "30"]),
     Case("pool-source-not-found", "pool", remove("raw/source.jsonl"),
          r"pools\.ood\.source\.path: JSONL passage file not found: raw/source\.jsonl"),
     Case("pool-text-source-invalid-utf8", "pool", replace_file("raw/source.txt", b"one line\nbad \xff line\n"),

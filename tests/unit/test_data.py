@@ -37,6 +37,24 @@ def test_env_var_replaces_config_dirs(tiny_benchmark, tmp_path):
     assert (out / "candidates.jsonl").exists()
 
 
+def test_the_text_limit_is_the_configured_one(tiny_benchmark, tmp_path):
+    """A limit raised in the config (data.max_text_chars) admits a longer text, which the steps after
+    `capflow data` read back from its output; at the default the same text is refused."""
+    from capflow.benchmark import MAX_TEXT_CHARS
+
+    long_text = "a cat " * 20_000  # 120000 characters
+    rows = [json.loads(line) for line in (tiny_benchmark / "candidates.jsonl").read_text().splitlines()]
+    write_jsonl(tiny_benchmark / "candidates.jsonl", [*rows, {"id": "c5", "text": long_text}])
+    refused = materialise_cli("Tiny", tiny_benchmark.parent, tmp_path / "default")
+    assert refused.returncode == 2 and refused.stderr.strip().endswith(
+        f"{tiny_benchmark / 'candidates.jsonl'}:5: the text of candidate 'c5' is 120000 characters long, "
+        f"more than the limit of {MAX_TEXT_CHARS}")
+    assert not (tmp_path / "default").exists()
+    out = tmp_path / "raised"
+    assert materialise_cli("Tiny", tiny_benchmark.parent, out, "--max-text-chars", "200000").returncode == 0
+    assert load_benchmark(out).candidate_texts[-1] == long_text
+
+
 def test_types_match_after_whitespace_normalisation():
     queries = [Query("a", " train \t ticket ", {}), Query("b", "plane", {})]
     assigned, unmatched = match_types(queries, {"doc": ["train ticket"]})

@@ -100,3 +100,14 @@ def test_cli_converts_and_reports_a_missing_split_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith(f"capflow mteb-data: error: cannot load {source} (corpus, test): ")
     assert not (tmp_path / "out2").exists()
+
+
+def test_a_text_above_the_limit_is_one_line_naming_its_row(tmp_path):
+    """data.max_text_chars reaches the conversion as --max-text-chars; its default holds these texts."""
+    source = write_dataset(tmp_path / "EcomMini", corpus={**CORPUS, "text": [*CORPUS["text"][:3], "壳" * 12]})
+    cache = str(tmp_path / "cache")
+    assert md.load_mteb_retrieval(str(source), "dev", cache_dir=cache).candidate_texts[3] == "壳" * 12
+    with pytest.raises(UserError) as error:
+        md.load_mteb_retrieval(str(source), "dev", cache_dir=cache, max_chars=10)
+    assert str(error.value) == (f"{source} corpus: row 3: the text of id 'd4' is 12 characters long, "
+                                "more than the limit of 10")

@@ -124,6 +124,30 @@ def test_each_figure_is_a_real_reproducible_image(report_inputs, name):
     assert (png.read_bytes(), pdf.read_bytes()) == first
 
 
+@pytest.mark.parametrize("name", sorted(FIGURE_ARGS))
+def test_legends_stay_off_the_data(report_inputs, name):
+    """Each legend lies below its axes' frame and x labels, and inside the figure, after the layout."""
+    import argparse
+
+    from capflow.report.registry import FIGURES
+
+    builder = FIGURES[name]
+    parser = argparse.ArgumentParser()
+    builder.add_options(parser)
+    fig = builder.build(parser.parse_args([str(a) for a in FIGURE_ARGS[name](report_inputs)]))
+    fig.tight_layout()
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    frames = [ax.get_window_extent(renderer) for ax in fig.axes]
+    placed = [(ax, ax.get_legend()) for ax in fig.axes if ax.get_legend()]
+    assert placed and not fig.legends
+    for ax, legend in placed:
+        box = legend.get_window_extent(renderer)
+        assert not any(box.overlaps(frame) for frame in frames), f"{name}: a legend covers a plot"
+        assert box.y1 <= ax.xaxis.get_tightbbox(renderer).y0, f"{name}: a legend covers the x labels"
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and fig.bbox.y0 <= box.y0, f"{name}: cut off"
+
+
 def test_the_sweep_marks_the_table_threshold_and_leaves_undefined_precision_out(report_inputs):
     from capflow.report.batch import options_namespace
     from capflow.report.registry import FIGURES

@@ -66,6 +66,15 @@ CONFIG_CASES = {
     "holdout-larger-than-benchmark": ({"pools": {"id": {"source": {"holdout": 5000}}}},
                                       "config pools.id.source.holdout: 5000 captions held out of CapRetrievalEn, "
                                       "which has 3024: its test view would be empty"),
+    "max-text-chars-zero": ({"data": {"max_text_chars": 0}}, "config data.max_text_chars: 0 is less than the minimum "
+                                                             "of 1"),
+    "max-text-chars-text": ({"data": {"max_text_chars": "100k"}},
+                            "config data.max_text_chars: '100k' is not of type 'integer'"),
+    "max-text-chars-fraction": ({"data": {"max_text_chars": 1.5}},
+                                "config data.max_text_chars: 1.5 is not of type 'integer'"),
+    "max-text-chars-below-pool-minimum": ({"data": {"max_text_chars": 30}},
+                                          "config data.max_text_chars: 30 is less than pools.ood.min_chars (40): "
+                                          "every passage of that pool would be refused or dropped"),
     "testview-without-holdout": ({"evaluate": {"benchmarks": [{"name": "CapRetrieval", "view": "testview"}]}},
                                  "config evaluate.benchmarks: no test view of CapRetrieval"),
     "negatives-beyond-the-ranks": ({"finetune": {"hard_negatives": {"count": 8, "range_min": 45}}},
@@ -160,6 +169,10 @@ def test_schema_defaults_agree_with_the_code():
     models = yaml.safe_load(MODELS_SCHEMA.read_text())["additionalProperties"]["properties"]
     recipe_defaults = {f.name: f.default for f in dataclasses.fields(Recipe) if f.name != "name"}
     assert {key: spec["default"] for key, spec in models.items()} == recipe_defaults
+    from capflow.benchmark import MAX_TEXT_CHARS
+
+    data = yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"]["data"]["properties"]
+    assert data["max_text_chars"]["default"] == MAX_TEXT_CHARS  # the steps' --max-text-chars default
     finetune = yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"]["finetune"]["properties"]
     for field in dataclasses.fields(TrainSettings):
         if field.name != "seed":
@@ -264,3 +277,17 @@ def test_hostile_values_are_quoted_not_run(workflow_copy, tiny_data):
     assert (workflow_copy / results / "zeroshot" / "CapRetrieval" / "bm25" / "metrics.json").is_file()
     assert sorted(p.name for p in workflow_copy.iterdir() if p.name not in (
         "Snakefile", "rules", "workflow", "config", "profiles", "hostile.yaml", ".snakemake")) == [results]
+
+
+def test_the_text_limit_reaches_every_step_that_reads_texts_in():
+    """data.max_text_chars is passed to capflow data, mteb-data and pool; at its default it is left out,
+    so that results built before the key existed keep their params."""
+    paper = [REPO / "config" / name for name in ("paper.yaml", "paper-ood.yaml")]
+    mteb, _ = plan_from_files(paper, REPO, overrides={"data": {"max_text_chars": 500}})
+    assert mteb.mteb_options("EcomRetrieval").endswith(" --max-text-chars 500")
+    limited, _ = plan_from_files([], REPO, overrides={"data": {"max_text_chars": 500}})
+    assert limited.benchmark_data_options("CapRetrieval").endswith(" --max-text-chars 500")
+    assert all(limited.pool_options(pool).endswith(" --max-text-chars 500") for pool in ("ood", "id"))
+    default, _ = plan_from_files([], REPO)
+    options = [default.benchmark_data_options("CapRetrieval"), default.pool_options("ood"), default.pool_options("id")]
+    assert not any("--max-text-chars" in o for o in options)

@@ -40,6 +40,23 @@ def save(fig, png: Path | None = None, pdf: Path | None = None) -> list[Path]:
     return [Path(p) for p, _, _ in targets]
 
 
+def legend_below(ax, handles=None, labels=None, ncols: int = 2, fontsize: float = 7):
+    """The axes' legend under its tick labels and x label, so that it never covers data; :func:`save`'s
+    tight layout makes room for it. ``handles`` and ``labels`` default to the axes' labelled artists."""
+    from matplotlib.transforms import offset_copy
+
+    fig = ax.get_figure()
+    renderer = fig.canvas.get_renderer()
+    # how far the x axis' labels reach below the frame, in points: that does not change when the layout
+    # resizes the axes, so the legend stays clear of them wherever the axes end up
+    reach = (ax.get_window_extent(renderer).y0 - ax.xaxis.get_tightbbox(renderer).y0) * 72 / fig.dpi
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    return ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), frameon=False,
+                     fontsize=fontsize, ncols=ncols,
+                     bbox_transform=offset_copy(ax.transAxes, fig=fig, y=-(reach + 4), units="points"))
+
+
 def bar_positions(n_groups: int, n_series: int, width: float = 0.8):
     """x centres of each series' bars in grouped bars, and the bar width."""
     import numpy as np

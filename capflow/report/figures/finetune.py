@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from capflow.report import finetune
-from capflow.report.figures import bar_positions, new_figure
+from capflow.report.figures import bar_positions, legend_below, new_figure
 
 
 def add_arguments(parser) -> None:
@@ -31,6 +31,6 @@ def draw(args):
     ax.set_ylim(max(0.0, min(lows) - max(spread, 2.0)), max(highs) + 0.25 * max(spread, 2.0))
     ax.set_xticks(range(len(table.columns)), [f"{c.group}\n{c.header}" for c in table.columns])
     ax.set_ylabel("nDCG (x100)")
-    ax.legend(frameon=False, fontsize=7, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     ax.set_title(args.title or "Finetuning on generated queries")
+    legend_below(ax)
     return fig

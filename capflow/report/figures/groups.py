@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from capflow.metrics import measure_label
-from capflow.report.figures import bar_positions, new_figure
+from capflow.report.figures import bar_positions, legend_below, new_figure
 from capflow.report.querygroups import SHORT
 from capflow.report.querytypes import add_arguments as add_selection_arguments
 from capflow.report.querytypes import display_names, group_scores, group_sizes, model_order, select
@@ -26,6 +26,6 @@ def draw(args):
                label=names[model], capsize=2)
     ax.set_xticks(range(len(sizes)), [f"{SHORT.get(g, g)}\n({n})" for g, n in sizes.items()])
     ax.set_ylabel(f"{measure_label(args.metric)} (x100)")
-    ax.legend(frameon=False, fontsize=7, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     ax.set_title(args.title or f"{measure_label(args.metric)} per query group on {args.benchmark}")
+    legend_below(ax)
     return fig

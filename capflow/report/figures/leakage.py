@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from capflow.errors import UserError
-from capflow.report.figures import new_figure
+from capflow.report.figures import legend_below, new_figure
 
 
 def add_arguments(parser) -> None:
@@ -48,6 +48,6 @@ def draw(args):
         ax.set_xlabel("nearest test caption, ROUGE-L F1")
         ax.set_ylabel("share")
         ax.set_title(pool)
-        ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22))  # off the data
+        legend_below(ax, ncols=1)
     fig.suptitle(args.title or "Leakage: nearest test caption per passage")
     return fig

@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from capflow.errors import UserError
-from capflow.report.figures import new_figure
+from capflow.report.figures import legend_below, new_figure
 
 
 def add_arguments(parser) -> None:
@@ -40,17 +40,24 @@ def read_loss(path: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def draw(args):
-    fig, (ax,) = new_figure(6.4, 4.0)
+    from matplotlib.lines import Line2D
+
+    fig, (ax,) = new_figure(6.4, 4.4)
     colours = iter(__import__("matplotlib").colormaps["tab10"].colors * 3)
+    # the legend: one colour per setting, then what the solid and the dashed lines are
+    handles, labels = [], []
     for label, path in args.loss:
         curves, colour = read_loss(Path(path)), next(colours)
         if curves["train_loss"]:
-            ax.plot(*zip(*curves["train_loss"]), color=colour, label=f"{label} train")
+            ax.plot(*zip(*curves["train_loss"]), color=colour)
         if curves["eval_loss"]:
-            ax.plot(*zip(*curves["eval_loss"]), color=colour, linestyle="--", marker="o", markersize=3,
-                    label=f"{label} held out")
+            ax.plot(*zip(*curves["eval_loss"]), color=colour, linestyle="--", marker="o", markersize=3)
+        handles.append(Line2D([], [], color=colour, linewidth=4))
+        labels.append(label)
+    handles += [Line2D([], [], color="black"), Line2D([], [], color="black", linestyle="--", marker="o", markersize=3)]
+    labels += ["train", "held out"]
     ax.set_xlabel("step")
     ax.set_ylabel("InfoNCE loss")
-    ax.legend(frameon=False, fontsize=7, ncols=2)
     ax.set_title(args.title or "Finetuning loss")
+    legend_below(ax, handles, labels, ncols=4)
     return fig

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from capflow.report.figures import bar_positions, new_figure
+from capflow.report.figures import bar_positions, legend_below, new_figure
 from capflow.report.perquery import load_benchmark_queries
 
 # (lowest, highest) positives per bin; None = no upper bound
@@ -24,15 +24,15 @@ def draw(args):
     series = {"all positives": [len(q.qrels) for q in bench.queries],
               "label 2": [sum(1 for g in q.qrels.values() if g == 2) for q in bench.queries],
               "label 1": [sum(1 for g in q.qrels.values() if g == 1) for q in bench.queries]}
-    fig, (ax,) = new_figure()
+    fig, (ax,) = new_figure(6.4, 4.0)
     xs, width = bar_positions(len(BINS), len(series))
     for x, (label, counts), colour in zip(xs, series.items(), ("#4C72B0", "#55A868", "#C44E52")):
         ax.bar(x, binned(counts), width, label=label, color=colour)
     ax.set_xticks(range(len(BINS)), [bin_label(*b) for b in BINS])
     ax.set_xlabel("positives per query")
     ax.set_ylabel("queries")
-    ax.legend(frameon=False)
     ax.set_title(args.title or f"Positives per query in {args.benchmark.name} ({len(bench.queries)} queries)")
+    legend_below(ax, ncols=3, fontsize=8)
     return fig
 
 

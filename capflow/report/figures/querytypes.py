@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from capflow.report.figures import new_figure
+from capflow.report.figures import legend_below, new_figure
 from capflow.report.perquery import load_benchmark_queries
 from capflow.report.querygroups import SHORT, TYPES, UNTYPED, group_of, ordered_groups
 
@@ -30,7 +30,7 @@ def type_counts(bench) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
 
 def draw(args):
     by_type, by_group = type_counts(load_benchmark_queries(args.benchmark, args.query_types))
-    fig, axes = new_figure(9.0, 3.6, ncols=2)
+    fig, axes = new_figure(9.0, 4.0, ncols=2)
     for ax, counts, labels in ((axes[0], by_type, [t.replace("_", " ") for t in by_type]),
                                (axes[1], by_group, [SHORT.get(g, g) for g in by_group])):
         judged = [c[0] for c in counts.values()]
@@ -45,6 +45,6 @@ def draw(args):
         ax.set_ylabel("queries")
     axes[0].set_title("query types")
     axes[1].set_title("the paper's groups")
-    axes[1].legend(frameon=False)
     fig.suptitle(args.title or f"Query types of {args.benchmark.name}")
+    legend_below(axes[1], fontsize=8)
     return fig

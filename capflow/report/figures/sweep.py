@@ -7,7 +7,7 @@ from pathlib import Path
 
 from capflow.errors import UserError
 from capflow.report.classification import read_sweep
-from capflow.report.figures import new_figure
+from capflow.report.figures import legend_below, new_figure
 
 
 def add_arguments(parser) -> None:
@@ -22,8 +22,11 @@ def draw(args):
     frame = frame[(frame.benchmark == args.benchmark) & (frame.view == args.view)]
     if frame.empty:
         raise UserError(f"no rows for {args.benchmark} ({args.view})", args.sweep)
-    fig, (ax, ax_empty) = new_figure(10.0, 3.8, ncols=2)
+    from matplotlib.lines import Line2D
+
+    fig, (ax, ax_empty) = new_figure(10.0, 4.2, ncols=2)
     styles = {"query_precision": "--", "query_recall": ":", "f1": "-"}
+    models: dict[str, str] = {}  # display -> colour; the legends name each model once, and each line style once
     for (_model, display), part in frame.groupby(["model", "display"], sort=False):
         part = part.sort_values("threshold")
         colour = None
@@ -31,10 +34,10 @@ def draw(args):
         defined = part.queries_with_retrieved > 0
         for key, style in styles.items():
             values = (100 * part[key]).where(defined | (key == "query_recall"))
-            line, = ax.plot(part.threshold, values, linestyle=style, color=colour,
-                            label=f"{display} {key.replace('query_', '')}")
+            line, = ax.plot(part.threshold, values, linestyle=style, color=colour)
             colour = line.get_color()
         ax_empty.plot(part.threshold, 100 * part.no_positive_retrieving_nothing, color=colour, label=display)
+        models[display] = colour
     if args.threshold is not None:
         for axis in (ax, ax_empty):
             axis.axvline(args.threshold, color="grey", linewidth=0.8, linestyle="-.", zorder=0)
@@ -42,11 +45,13 @@ def draw(args):
                     xytext=(3, -10), textcoords="offset points", fontsize=7, color="grey")
     ax.set_xlabel("threshold: squared L2 distance (2 - 2 cos)")
     ax.set_ylabel("x100")
-    ax.legend(frameon=False, fontsize=6, ncols=2)
     ax.set_title("precision, recall, F1")
     ax_empty.set_xlabel("threshold")
     ax_empty.set_ylabel("% retrieving nothing")
     ax_empty.set_title("queries without positives")
-    ax_empty.legend(frameon=False, fontsize=7)
+    handles = [Line2D([], [], color=colour, linewidth=4) for colour in models.values()]
+    handles += [Line2D([], [], color="black", linestyle=style) for style in styles.values()]
+    legend_below(ax, handles, [*models, "precision", "recall", "F1"], ncols=3)
+    legend_below(ax_empty, ncols=3)
     fig.suptitle(args.title or f"Classification setting on {args.benchmark}")
     return fig
