@@ -249,3 +249,27 @@ def test_a_prompt_change_reruns_nothing_the_heuristic_generator_made(done, small
     prompts = done / "config" / "prompts" / "en.yaml"
     prompts.write_text(prompts.read_text() + "\n# edited\n")
     assert plan_small(done, small_data, "--", "all")["jobs"] == {}
+
+
+KNOBS = """
+finetune:
+  hard_negatives: {miner: bm25, count: 1, range_max: 20}
+  eval: {steps: 1, keep_best: true}
+"""
+
+
+def test_the_training_knobs_add_their_jobs_and_a_mining_change_reruns_only_them(done, small_data):
+    (done / "knobs.yaml").write_text(KNOBS)
+    knobs = ("--configfile", "small.yaml", "knobs.yaml", "--")
+    planned = plan(done, small_data, *knobs, "all")
+    # mining and a knobbed finetune per training set, their evaluations; the plain settings stay
+    added = {"negatives": 2, "finetune_knobs": 2, "evaluate": 2, "mteb_json": 2, "per_query": 1,
+             "tables_finetune": 1, "figures_finetune": 1, "latex": 1, "all": 1}
+    assert planned["jobs"] == added, planned["jobs"]
+    assert sorted(planned["wildcards"]["finetune_knobs"]) == ["pool=id, mix=kw, variant=hn+best, seed=0",
+                                                              "pool=ood, mix=kw, variant=hn+best, seed=0"]
+    result = snakemake(done, small_data, "--cores", "2", *knobs, "all")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (done / "more.yaml").write_text("finetune:\n  hard_negatives: {count: 2}\n")
+    replanned = plan(done, small_data, "--configfile", "small.yaml", "knobs.yaml", "more.yaml", "--", "all")
+    assert replanned["jobs"] == added, replanned["jobs"]
