@@ -2,13 +2,14 @@
 # the run's runtime facts, and binds its methods to wildcards. Every decision lives in capflow.plan.
 import os
 
+from capflow.benchmark import benchmark_dir
 from capflow.runtime.cpus import ThreadPolicy, available_cpus
 from capflow.errors import UserError
 from capflow.plan import Runtime
 from capflow.plan.build import load_plan
 from capflow.plan.options import words
 from capflow.plan.plan import HUB_OFFLINE
-from capflow.plan.report import BATCHES, all_targets, benchmark_dir
+from capflow.plan.report import BATCHES, all_targets
 from capflow.runtime.slurm import SlurmSite
 from capflow.vocabulary import HYBRID_METHODS, KINDS, MIXES, POOLS, one_of
 
@@ -92,20 +93,17 @@ wildcard_constraints:
 
 
 def report_outputs(kind, batch, category):
-    """A batch's files; the one the report page shows (a table's HTML page, a figure's PNG) is marked for it."""
+    """A batch's files; the one the report page shows (a table's HTML page, a figure's PNG) is marked for
+    it, with its builder's caption (written by the batch, under the results)."""
     shown = "html" if kind == "tables" else "png"
     outputs = []
     for entry in REPORT.in_batch(kind, batch):
         for ext, path in REPORT.paths(kind, entry.name).files.items():
             if ext == shown:
-                path = report(
-                    path,
-                    caption=f"../workflow/report/{entry.caption}",
-                    category=category,
-                    labels={kind[:-1]: entry.name},
-                )
+                caption = os.path.abspath(PATHS.caption(kind, entry.builder.name))
+                path = report(path, caption=caption, category=category, labels={kind[:-1]: entry.name})
             outputs.append(path)
-    return outputs
+    return outputs + [path for path, _ in REPORT.batch_captions(kind, batch)]
 
 
 TARGETS = all_targets(PLAN, REPORT)
