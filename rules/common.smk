@@ -94,16 +94,16 @@ wildcard_constraints:
 
 def report_outputs(kind, batch, category):
     """A batch's files; the one the report page shows (a table's HTML page, a figure's PNG) is marked for
-    it, with its builder's caption (written by the batch, under the results)."""
+    it, with its builder's caption (which the batch writes under the results)."""
     shown = "html" if kind == "tables" else "png"
-    outputs = []
-    for entry in REPORT.in_batch(kind, batch):
-        for ext, path in REPORT.paths(kind, entry.name).files.items():
-            if ext == shown:
-                caption = os.path.abspath(PATHS.caption(kind, entry.builder.name))
-                path = report(path, caption=caption, category=category, labels={kind[:-1]: entry.name})
-            outputs.append(path)
-    return outputs + [path for path, _ in REPORT.batch_captions(kind, batch)]
+    entries = {REPORT.paths(kind, e.name).files[shown]: e for e in REPORT.in_batch(kind, batch)}
+    outputs = REPORT.batch_outputs(kind, batch)
+    for i, path in enumerate(outputs):
+        if path in entries:
+            caption = os.path.abspath(PATHS.caption(kind, entries[path].builder.name))
+            labels = {kind[:-1]: entries[path].name}
+            outputs[i] = report(path, caption=caption, category=category, labels=labels)
+    return outputs
 
 
 TARGETS = all_targets(PLAN, REPORT)
