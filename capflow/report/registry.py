@@ -62,6 +62,8 @@ class Item:
 
 @dataclass(frozen=True)
 class Builder:
+    """One registry entry: a builder, what it reads, the batch that calls it, its caption, its items."""
+
     kind: str  # "tables" or "figures"
     name: str  # the command-line name: capflow tables|figures NAME
     build: Callable  # build(args) -> Table, or draw(args) -> a matplotlib figure
