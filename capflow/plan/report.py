@@ -88,7 +88,10 @@ class Report:
         return files + [path for path, _ in self.batch_captions(kind, batch)]
 
     def targets(self, kind: str) -> list[str]:
-        return [file for name in self.registry(kind) for file in self.paths(kind, name).files.values()]
+        """Every file of every table or figure, then the captions the report shows beside them (targets
+        themselves, so that results from before a caption existed get it)."""
+        files = [file for name in self.registry(kind) for file in self.paths(kind, name).files.values()]
+        return files + [path for batch in BATCHES for path, _ in self.batch_captions(kind, batch)]
 
 
 def all_targets(plan: Plan, report: Report) -> dict[str, list[str]]:
