@@ -30,6 +30,11 @@ MAX_TEXT_CHARS = 100_000
 _WHITESPACE = re.compile(r"\s+")
 
 
+def benchmark_dir(files: dict[str, str]) -> str:
+    """The folder of a benchmark's files (its ``candidates`` among them), for steps that read a whole benchmark."""
+    return str(Path(files["candidates"]).parent)
+
+
 def normalise_whitespace(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 

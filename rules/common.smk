@@ -2,13 +2,14 @@
 # the run's runtime facts, and binds its methods to wildcards. Every decision lives in capflow.plan.
 import os
 
+from capflow.benchmark import benchmark_dir
 from capflow.runtime.cpus import ThreadPolicy, available_cpus
 from capflow.errors import UserError
 from capflow.plan import Runtime
 from capflow.plan.build import load_plan
 from capflow.plan.options import words
 from capflow.plan.plan import HUB_OFFLINE
-from capflow.plan.report import BATCHES, all_targets, benchmark_dir
+from capflow.plan.report import BATCHES, all_targets
 from capflow.runtime.slurm import SlurmSite
 from capflow.vocabulary import HYBRID_METHODS, KINDS, MIXES, POOLS, one_of
 
@@ -93,19 +94,16 @@ wildcard_constraints:
 
 
 def report_outputs(kind, batch, category):
-    """A batch's files; the one the report page shows (a table's HTML page, a figure's PNG) is marked for it."""
+    """A batch's files; the one the report page shows (a table's HTML page, a figure's PNG) is marked for
+    it, with its builder's caption (which the batch writes under the results)."""
     shown = "html" if kind == "tables" else "png"
-    outputs = []
-    for entry in REPORT.in_batch(kind, batch):
-        for ext, path in REPORT.paths(kind, entry.name).files.items():
-            if ext == shown:
-                path = report(
-                    path,
-                    caption=f"../workflow/report/{entry.caption}",
-                    category=category,
-                    labels={kind[:-1]: entry.name},
-                )
-            outputs.append(path)
+    entries = {REPORT.paths(kind, e.name).files[shown]: e for e in REPORT.in_batch(kind, batch)}
+    outputs = REPORT.batch_outputs(kind, batch)
+    for i, path in enumerate(outputs):
+        if path in entries:
+            caption = os.path.abspath(PATHS.caption(kind, entries[path].builder.name))
+            labels = {kind[:-1]: entries[path].name}
+            outputs[i] = report(path, caption=caption, category=category, labels=labels)
     return outputs
 
 

@@ -155,6 +155,7 @@ for batch in BATCHES:
             params:
                 kind=kind,
                 batch=REPORT.batch_items(kind, batch),
+                captions=REPORT.batch_captions(kind, batch),
             script:
                 "../workflow/scripts/report_batch.py"
 

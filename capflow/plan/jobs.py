@@ -117,9 +117,8 @@ def planned_jobs(plan: Plan, report: Report) -> list[PlannedJob]:
             add("error_analysis", layout.analysis("errors", benchmark, ("sheet",)))
     for kind in ("tables", "figures"):
         for batch in BATCHES:
-            entries = report.in_batch(kind, batch)
-            if entries:
-                outputs = [f for e in entries for f in report.paths(kind, e.name).files.values()]
+            if report.in_batch(kind, batch):
+                outputs = report.batch_outputs(kind, batch)
                 jobs.append(PlannedJob(f"{kind}_{batch}", tuple(outputs), layout.batch_log(kind, batch)))
     add("latex", layout.latex)
     jobs.append(PlannedJob("all", ()))

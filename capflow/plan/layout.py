@@ -123,6 +123,10 @@ class Layout:
     def batch_log(self, kind: str, batch: str) -> str:
         return self.job(kind, batch, kind, {}).log
 
+    def caption(self, kind: str, builder: str) -> str:
+        """The caption of a registry builder's files, as the Snakemake report shows it (a batch job writes it)."""
+        return f"{self.results}/captions/{kind}/{builder}.rst"
+
     def analysis(self, analysis: str, benchmark: str = "{benchmark}", extra: tuple[str, ...] = ()) -> JobPaths:
         """An analysis CSV of one benchmark (plus extra CSVs, e.g. the annotation sheet)."""
         files = {"csv": f"{benchmark}.csv", **{name: f"{benchmark}.{name}.csv" for name in extra}}

@@ -4,7 +4,9 @@ Tables and figures take well under a second each; as one process apiece they spe
 time starting Python, pandas and matplotlib (36 processes took 22 s on the embedded default, one
 process under 5 s). The plan hands a batch's items to the job as Python values (Snakemake's
 ``script:`` passes the rule's params to :func:`main`); each item's options are the values the
-builder's own options would hold, so nothing is rendered as command-line text and parsed back.
+builder's own options would hold, so nothing is rendered as command-line text and parsed back. The
+batch also writes the caption of each builder it calls, which the Snakemake report shows; the text
+is a param, so an edited caption reruns the batch.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import argparse
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from capflow.errors import UserError
+from capflow.io import write_text
 from capflow.report.registry import BUILDERS, Builder
 
 log = logging.getLogger(__name__)
@@ -58,8 +62,8 @@ def options_namespace(builder: Builder, options: Mapping[str, object]) -> argpar
     return argparse.Namespace(**values)
 
 
-def build_batch(kind: str, items: Sequence[BatchItem]) -> None:
-    """Build every item; a mistake in one is one line naming the item."""
+def build_batch(kind: str, items: Sequence[BatchItem], captions: Sequence[tuple[str, str]] = ()) -> None:
+    """Build every item, then write each (file, text) caption; a mistake in one item is one line naming it."""
     what = kind[:-1]  # "table", "figure"
     for item in items:
         builder = BUILDERS[kind][item.builder]
@@ -68,11 +72,15 @@ def build_batch(kind: str, items: Sequence[BatchItem]) -> None:
             builder.run(options_namespace(builder, dict(item.options)))
         except UserError as exc:
             raise UserError(f"{what} {item.name}: {exc}") from None
+    for path, text in captions:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        write_text(path, text + "\n")
 
 
 def main(smk) -> int:
-    """The ``script:`` of the report rules: the batch of ``smk.params.kind`` with ``smk.params.batch``,
-    logged to the rule's log, a failure one line on the console."""
+    """The ``script:`` of the report rules: the batch of ``smk.params.kind`` with ``smk.params.batch`` and
+    its ``smk.params.captions``, logged to the rule's log, a failure one line on the console."""
     from capflow.cli import run_step
 
-    return run_step(f"{smk.params.kind} batch", lambda: build_batch(smk.params.kind, smk.params.batch), smk.log[0])
+    params = smk.params
+    return run_step(f"{params.kind} batch", lambda: build_batch(params.kind, params.batch, params.captions), smk.log[0])

@@ -96,8 +96,11 @@ def test_a_batch_builds_several_tables_in_one_process_and_names_the_one_that_fai
               metrics_file(tmp_path / "2.json", "Cap", "small", "small", (0.81, 0.79, 0.7886))]
     both = (("inputs", [str(p) for p in inputs]), ("md", str(tmp_path / "both.md")))
     small = (("inputs", [str(inputs[1])]), ("ks", [10]), ("csv", str(tmp_path / "small.csv")))
-    build_batch("tables", [BatchItem("zeroshot", "both", both), BatchItem("zeroshot", "small", small)])
+    caption = tmp_path / "captions" / "zeroshot.rst"
+    build_batch("tables", [BatchItem("zeroshot", "both", both), BatchItem("zeroshot", "small", small)],
+                [(str(caption), "Zero-shot retrieval.")])
     assert "| bm25 | 1B | 74.40 | 69.30 | 66.54 |" in (tmp_path / "both.md").read_text()
+    assert caption.read_text(encoding="utf-8") == "Zero-shot retrieval.\n"  # the report's caption of the builder
     # the last column: the standard deviation over seeds, empty for one run
     assert (tmp_path / "small.csv").read_text().splitlines()[1] == "Embedding models (< 1B),small,1B,78.8600,"
     broken = tmp_path / "broken.json"

@@ -114,6 +114,7 @@ def test_a_vllm_plan_needs_its_tensor_parallel_gpus_where_they_are_counted():
 
 # --- the report's registry ----------------------------------------------------------------------------
 def test_every_report_entry_declares_a_batch_that_matches_what_it_reads(paper):
+    """The batch is declared in the registry; this holds each declaration against the files read."""
     plan, report = paper
     finetune_roots = tuple(f"{plan.layout.results}/{stage}/" for stage in
                            ("pools", "generate", "trainsets", "finetune", "evaluate"))
@@ -123,16 +124,52 @@ def test_every_report_entry_declares_a_batch_that_matches_what_it_reads(paper):
             reads_finetuning = any(f == per_query or f.startswith(finetune_roots) for f in entry.inputs)
             assert entry.batch == ("finetune" if reads_finetuning else "zeroshot"), entry.name
     assert len(report.tables) == 13 and len(report.figures) == 7
-    assert [e.name for e in report.in_batch("tables", "zeroshot")][:2] == ["zeroshot", "datasets"]
+    # all.tex in the registry's order: the paper's tables first, in its order
+    assert list(report.tables)[:5] == ["datasets", "zeroshot", "query_types-CapRetrieval", "finetune", "generated"]
 
 
-def test_every_builder_has_its_own_caption_in_the_report():
-    from capflow.report.registry import BUILDERS
+def test_every_builder_has_its_own_caption_which_its_batch_writes_for_the_report(paper):
+    from capflow.report.registry import BATCHES, BUILDERS
 
+    plan, report = paper
     captions = [b.caption for builders in BUILDERS.values() for b in builders.values()]
-    assert len(captions) == len(set(captions)) == 22
-    for caption in captions:
-        assert (REPO / "workflow" / "report" / caption).read_text(encoding="utf-8").strip(), caption
+    assert len(captions) == len(set(captions)) == 22 and all(captions)
+    assert not (REPO / "workflow" / "report" / "tables").exists()  # no caption files beside the registry
+    for kind, builders in BUILDERS.items():
+        for builder in builders.values():
+            assert builder.batch in BATCHES
+            if any(entry.builder is builder for entry in report.registry(kind).values()):
+                caption = (plan.layout.caption(kind, builder.name), builder.caption)
+                assert caption in report.batch_captions(kind, builder.batch), builder.name
+                assert caption[0] in report.batch_outputs(kind, builder.batch)
+                assert caption[0] == f"results/captions/{kind}/{builder.name}.rst"
+                assert caption[0] in report.targets(kind)  # results from before it existed get it too
+
+
+def test_a_new_figure_is_one_registry_entry(paper, tmp_path):
+    """Its module and one entry: the plan then builds it in the declared batch, with its caption."""
+    from capflow.plan.report import Report
+    from capflow.report.figures import positives
+    from capflow.report.registry import FIGURES, Item, figure
+
+    plan, _ = paper
+    try:
+        @figure("positives-again", positives, "finetune", help="a second positives figure", caption="Again.")
+        def _again(plan):
+            data = plan.layout.data("CapRetrieval").files
+            yield Item("again", list(data.values()), {"benchmark": str(tmp_path)})
+
+        report = Report(plan)
+        assert [i.name for i in report.batch_items("figures", "finetune")][-1] == "again"
+        assert "results/figures/again.png" in report.batch_outputs("figures", "finetune")
+        assert ("results/captions/figures/positives-again.rst", "Again.") in report.batch_captions("figures",
+                                                                                                   "finetune")
+        with pytest.raises(ValueError, match="figures positives-again is registered twice"):
+            figure("positives-again", positives, "finetune", help="", caption="")(_again)
+        with pytest.raises(ValueError, match="batch 'later' is not one of zeroshot, finetune"):
+            figure("positives-later", positives, "later", help="", caption="")
+    finally:
+        FIGURES.pop("positives-again", None)
 
 
 @pytest.mark.parametrize("configs", [[], PAPER_OOD], ids=["embedded-default", "paper-ood"])
@@ -162,7 +199,7 @@ def test_a_bm25_only_config_leaves_out_what_needs_a_dense_model_and_builds_table
     plan, report = plan_from_files([workflow_copy / "bm25.yaml"], workflow_copy)
     rules = {job.rule for job in planned_jobs(plan, report)}
     assert not rules & {"error_analysis", "classification_sweep", "inversions", "hybrid"}
-    assert [e.name for e in report.in_batch("tables", "zeroshot")] == ["zeroshot", "datasets"]
+    assert [e.name for e in report.in_batch("tables", "zeroshot")] == ["datasets", "zeroshot"]
     run = run_snakemake(workflow_copy, "--cores", "2", "--configfile", "bm25.yaml", "--", "results/tables/zeroshot.md")
     assert run.returncode == 0, run.stderr[-3000:]
     table = (workflow_copy / "results/tables/zeroshot.md").read_text()

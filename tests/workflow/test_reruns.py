@@ -223,6 +223,9 @@ def test_the_report_page_holds_every_figure_and_table(done, small_data):
     tables = sorted(p.name for p in (done / "results" / "tables").glob("*.csv") if p.name != "per_query.csv")
     assert figures and tables
     assert [name for name in figures + tables if name not in page] == []
+    # each table and figure shows its builder's caption, which the registry holds and the batch wrote
+    assert "grouped by model size, with BM25 + dense hybrid rows" in page  # Table 2's
+    assert "all labels and by label (2: relevant, 1: partly relevant), in widening bins" in page  # Figure 2's
 
 
 # Under Snakemake's default rerun triggers (mtime, params, input, software-env, code), as users run it.

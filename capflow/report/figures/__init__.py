@@ -1,5 +1,6 @@
 """Figures of the report: one module per figure, each with ``add_arguments(parser)`` and ``draw(args)``
-returning a matplotlib figure; :func:`save` writes it as PNG and/or PDF, atomically and reproducibly."""
+returning a matplotlib figure, and one entry in :mod:`capflow.report.registry`; :func:`save` writes it
+as PNG and/or PDF, atomically and reproducibly."""
 
 from __future__ import annotations
 
