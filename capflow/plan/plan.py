@@ -411,6 +411,12 @@ class Plan:
         chosen = self.finetune["knob_settings"]
         return bool(self.knob_variant) and (chosen is None or setting_name(pool, mix) in chosen)
 
+    def dev_evaluated_settings(self) -> list[Setting]:
+        """The settings whose loss files hold dev nDCG@10 (finetune.eval): the knobbed ones."""
+        if self.finetune["eval"] is None:
+            return []
+        return [s for s in self.finetuned_settings() if s.variant]
+
     def mined_trainsets(self) -> list[tuple[str, str]]:
         """(pool, mix) of each training set hard negatives are mined for."""
         if self.finetune["hard_negatives"] is None:

@@ -37,8 +37,8 @@ from capflow.report import (
     trainsets,
     zeroshot,
 )
+from capflow.report.figures import devndcg, groups, leakage, loss, positives, sweep
 from capflow.report.figures import finetune as finetune_figure
-from capflow.report.figures import groups, leakage, loss, positives, sweep
 from capflow.report.figures import querytypes as querytypes_figure
 from capflow.vocabulary import KINDS
 
@@ -403,6 +403,18 @@ def _loss(plan: Plan) -> Iterator[Item]:
     settings = plan.finetuned_settings()
     losses = [plan.finetune_job(s).files["loss"] for s in settings]
     yield Item("loss", losses, {"loss": [[s.label, f] for s, f in zip(settings, losses, strict=True)]})
+
+
+@figure("dev-ndcg", devndcg, FINETUNE, help="dev nDCG@10 per evaluation step of the settings that scored it",
+        caption="""Retrieval during finetuning (``finetune.eval``): nDCG@10 of the held-out generated
+        queries over their own pool at each evaluation step, per knobbed setting; the star marks the
+        best step, the checkpoint kept as the final model when ``keep_best`` is on. The test view
+        takes no part in it.""")
+def _dev_ndcg(plan: Plan) -> Iterator[Item]:
+    settings = plan.dev_evaluated_settings()
+    if settings:
+        files = [plan.finetune_job(s).files["loss"] for s in settings]
+        yield Item("dev_ndcg", files, {"dev": [[s.label, f] for s, f in zip(settings, files, strict=True)]})
 
 
 @figure("leakage", leakage, FINETUNE, help="nearest-caption ROUGE-L histograms per pool",

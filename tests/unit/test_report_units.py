@@ -77,6 +77,8 @@ def report_inputs(tmp_path, tiny_benchmark):
             frame.append(f"Tiny,full,{model},{model.upper()},x,{seed},{qid},{qtype},{group},ndcg@10,{value}")
     (tmp_path / "per_query.csv").write_text("\n".join(frame) + "\n")
     (tmp_path / "loss.csv").write_text("step,train_loss,eval_loss\n1,2.0,\n2,1.5,1.7\n3,1.2,\n4,1.0,1.3\n")
+    (tmp_path / "dev-loss.csv").write_text("step,train_loss,eval_loss,dev_ndcg@10\n1,2.0,,\n2,1.5,1.7,0.41\n"
+                                           "3,1.2,,\n4,1.0,1.3,0.47\n")
     (tmp_path / "hist.csv").write_text("from,to,pool_passages,test_captions\n" +
                                        "".join(f"{i / 10:.1f},{(i + 1) / 10:.1f},{10 - i},{i}\n" for i in range(10)))
     rows = [{"benchmark": "Tiny", "view": "full", "model": "m", "display": "M", "threshold": t,
@@ -100,6 +102,7 @@ FIGURE_ARGS = {
     "positives": lambda d: ["--benchmark", d / "data/Tiny"],
     "query-groups": lambda d: ["--per-query", d / "per_query.csv", "--benchmark", "Tiny"],
     "loss": lambda d: ["--loss", "ood-kw", d / "loss.csv", "--loss", "id-kw", d / "loss.csv"],
+    "dev-ndcg": lambda d: ["--dev", "ood-kw+hn+best", d / "dev-loss.csv", "--dev", "id-kw+hn+best", d / "dev-loss.csv"],
     "leakage": lambda d: ["--histogram", "ood", d / "hist.csv", "--histogram", "id", d / "hist.csv",
                           "--threshold", "0.7"],
     "finetune": lambda d: ["--inputs", d / "base.json", d / "s0.json", d / "s1.json", "--ks", "1", "10"],
@@ -402,3 +405,11 @@ def test_query_group_tables_average_seeds_and_keep_untyped_queries(report_inputs
                          "--md", report_inputs / "t.md")
     assert result.returncode == 2
     assert result.stderr.strip() == "capflow tables: error: query-types needs --featured MODEL"
+
+
+def test_the_dev_figure_refuses_a_run_without_dev_evaluations(report_inputs):
+    result = run_capflow("figures", "dev-ndcg", "--dev", "ood-kw", report_inputs / "loss.csv",
+                         "--png", report_inputs / "x.png")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"capflow figures: error: {report_inputs / 'loss.csv'}:1: expected the columns "
+                                     "step, dev_ndcg@10")

@@ -170,8 +170,8 @@ def test_data_log_lists_the_untyped_queries(tables):
 # README "Beyond the paper": the knobbed rows of Table 4 (CapRetrievalEn test view, nDCG@1/5/10)
 KNOBBED = " + hard negatives, best dev checkpoint"
 TABLE_4_BEYOND = {
-    ("OOD", "KW" + KNOBBED): [BEYOND_OOD_KW],
-    ("ID", "KW" + KNOBBED): [BEYOND_ID_KW],
+    ("OOD", "KW" + KNOBBED): [72.49, 72.42, 72.21],
+    ("ID", "KW" + KNOBBED): [73.64, 73.51, 74.04],
 }
 
 

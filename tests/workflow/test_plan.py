@@ -133,7 +133,7 @@ def test_every_builder_has_its_own_caption_which_its_batch_writes_for_the_report
 
     plan, report = paper
     captions = [b.caption for builders in BUILDERS.values() for b in builders.values()]
-    assert len(captions) == len(set(captions)) == 22 and all(captions)
+    assert len(captions) == len(set(captions)) == 23 and all(captions)
     assert not (REPO / "workflow" / "report" / "tables").exists()  # no caption files beside the registry
     for kind, builders in BUILDERS.items():
         for builder in builders.values():

@@ -4,6 +4,7 @@ as PNG and/or PDF, atomically and reproducibly."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from capflow.errors import UserError
@@ -34,6 +35,8 @@ def save(fig, png: Path | None = None, pdf: Path | None = None) -> list[Path]:
     if not targets:
         raise UserError("no output file given (--png or --pdf)")
     fig.tight_layout()
+    # embedding TrueType fonts in the PDF subsets them with fontTools, which logs every glyph at INFO
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     for path, fmt, meta in targets:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, dpi=DPI, metadata=meta)

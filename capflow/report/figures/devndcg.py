@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from capflow.errors import UserError
-from capflow.report.figures import new_figure
+from capflow.report.figures import legend_below, new_figure
 from capflow.report.figures.loss import read_curves
 from capflow.train.losslog import DEV_COLUMN
 
@@ -18,7 +18,7 @@ def add_arguments(parser) -> None:
 
 def read_dev(path: Path) -> list[tuple[int, float]]:
     """(step, dev nDCG@10) of each evaluation in a loss file."""
-    points = read_curves(path, (DEV_COLUMN,))[DEV_COLUMN]
+    points = read_curves(path, (DEV_COLUMN,), DEV_COLUMN)[DEV_COLUMN]
     if not points:
         raise UserError(f"no {DEV_COLUMN} value: the run evaluated nothing during training", path)
     return points
@@ -35,6 +35,6 @@ def draw(args):
         ax.plot([best[0]], [100 * best[1]], color=colour, marker="*", markersize=11, linestyle="none")
     ax.set_xlabel("step")
     ax.set_ylabel("dev nDCG@10 (x100)")
-    ax.legend(frameon=False, fontsize=7, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     ax.set_title(args.title or "Dev-view retrieval during finetuning (star: best)")
+    legend_below(ax)
     return fig

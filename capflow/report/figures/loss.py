@@ -14,8 +14,9 @@ def add_arguments(parser) -> None:
                         help="a setting's label and its loss.csv (step, train_loss, eval_loss); repeatable")
 
 
-def read_curves(path: Path, columns: tuple[str, ...]) -> dict[str, list[tuple[int, float]]]:
-    """(step, value) of each of ``columns`` of a loss file, where the row has one."""
+def read_curves(path: Path, columns: tuple[str, ...], what: str) -> dict[str, list[tuple[int, float]]]:
+    """(step, value) of each of ``columns`` (``what`` they hold, for errors) of a loss file, where the row
+    has one."""
     curves: dict[str, list[tuple[int, float]]] = {column: [] for column in columns}
     try:
         handle = open(path, encoding="utf-8", newline="")
@@ -31,12 +32,12 @@ def read_curves(path: Path, columns: tuple[str, ...]) -> dict[str, list[tuple[in
                     if row[column]:
                         points.append((int(row["step"]), float(row[column])))
             except ValueError:
-                raise UserError(f"step and {', '.join(columns)} must be numbers", path, lineno) from None
+                raise UserError(f"step and {what} must be numbers", path, lineno) from None
     return curves
 
 
 def read_loss(path: Path) -> dict[str, list[tuple[int, float]]]:
-    return read_curves(path, ("train_loss", "eval_loss"))
+    return read_curves(path, ("train_loss", "eval_loss"), "losses")
 
 
 def draw(args):
