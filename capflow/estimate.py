@@ -39,6 +39,7 @@ WORK_UNITS = {
     "leakage": "pairs",
     "generate": "queries",
     "finetune": "pairs",
+    "finetune_knobs": "pairs",
 }
 
 
@@ -150,7 +151,7 @@ class Estimator:
             kind = job.wildcard("kind")
             per_shard = passages * self.kept_after_leakage(pool) / self.full.generate["shards"]
             return per_shard * self.full.generate["queries_per_passage"][kind]
-        if rule == "finetune":
+        if rule in ("finetune", "finetune_knobs"):
             return self.full.finetune["max_steps"] * self.full.finetune["batch_size"]
         return None
 
@@ -172,8 +173,10 @@ class Estimator:
             return plan.evaluation_gpus(job.wildcard("run"))
         if job.rule == "generate":
             return plan.generation_gpus()
-        if job.rule == "finetune":
+        if job.rule in ("finetune", "finetune_knobs"):
             return plan.finetune["gpus"]
+        if job.rule == "negatives":
+            return plan.negatives_gpus()
         return 0
 
     def estimate(self, job: PlannedJob) -> JobEstimate:
