@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +75,13 @@ def build_batch(kind: str, items: Sequence[BatchItem], captions: Sequence[tuple[
             raise UserError(f"{what} {item.name}: {exc}") from None
     for path, text in captions:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        write_text(path, text + "\n")
+        write_text(path, rst_caption(text) + "\n")
+
+
+def rst_caption(text: str) -> str:
+    """A caption as reStructuredText for the report: an ``@`` inside a word is escaped, since docutils
+    would otherwise make ``nDCG@10`` a mailto link."""
+    return re.sub(r"(?<=\w)@(?=\w)", r"\\@", text)
 
 
 def main(smk) -> int:

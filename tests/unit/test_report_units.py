@@ -413,3 +413,14 @@ def test_the_dev_figure_refuses_a_run_without_dev_evaluations(report_inputs):
     assert result.returncode == 2
     assert result.stderr.strip() == (f"capflow figures: error: {report_inputs / 'loss.csv'}:1: expected the columns "
                                      "step, dev_ndcg@10")
+
+
+def test_a_caption_shows_ndcg_at_10_as_text_not_as_an_email_link(tmp_path):
+    import docutils.core
+
+    from capflow.report.batch import build_batch
+
+    path = tmp_path / "captions" / "figures" / "x.rst"
+    build_batch("figures", [], [(str(path), "nDCG@10 per step; mail @ noon")])
+    html = docutils.core.publish_parts(path.read_text(encoding="utf-8"), writer_name="html")["body"]
+    assert "mailto" not in html and "nDCG&#64;10 per step; mail &#64; noon" in html
