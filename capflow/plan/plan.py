@@ -28,6 +28,7 @@ from capflow.runtime.slurm import SlurmSite
 from capflow.settingflags import switches, valued_options
 from capflow.slicing import BenchmarkSlice
 from capflow.train import TrainSettings
+from capflow.train.deveval import DevEvaluation
 from capflow.train.negatives import MiningSettings
 from capflow.vocabulary import KINDS, MIXES, TESTVIEW, Setting, benchmark_label, setting_name, setting_variant
 
@@ -434,19 +435,23 @@ class Plan:
         """`capflow negatives` settings: a param, so a change re-mines (and retrains what reads it)."""
         mining = self.finetune["hard_negatives"]
         options = cli_options(valued_options(MiningSettings, mining))
-        if mining["miner"] == "dense":  # the base model, its embeddings in the shared cache
+        if self.dense_miner:  # the base model, its embeddings in the shared cache
             recipe, cache = self.finetune_recipe_json(), self.layout.embedding_cache
             options += f" --recipe-json {words(recipe)} --cache {words(cache)}"
         return f"--language {words(self.generate['language'])} {options}"
 
+    @property
+    def dense_miner(self) -> bool:
+        """Hard negatives mined with the base model (which then needs its weights and GPUs)."""
+        mining = self.finetune["hard_negatives"]
+        return mining is not None and mining["miner"] == "dense"
+
     def negatives_gpus(self) -> int:
         """The dense miner encodes the pool with the base model: on the GPUs a finetune job gets."""
-        mining = self.finetune["hard_negatives"]
-        return self.finetune["gpus"] if mining and mining["miner"] == "dense" else 0
+        return self.finetune["gpus"] if self.dense_miner else 0
 
     def prefetched_miner(self) -> list[str]:
-        mining = self.finetune["hard_negatives"]
-        return self.prefetched_base_model() if mining and mining["miner"] == "dense" else []
+        return self.prefetched_base_model() if self.dense_miner else []
 
     def finetune_knob_inputs(self, pool: str, mix: str) -> dict:
         files = self.finetune_inputs(pool, mix)
@@ -456,14 +461,14 @@ class Plan:
 
     def finetune_knob_options(self, pool: str, mix: str) -> str:
         """`capflow train` settings of a knobbed setting: the plain ones, then the knobs."""
-        extra = {}
+        parts = [self.finetune_options()]
         if self.finetune["hard_negatives"] is not None:
-            extra["negatives"] = self.layout.negatives(pool, mix).files["negatives"]
+            parts.append(cli_options({"negatives": self.layout.negatives(pool, mix).files["negatives"]}))
         dev = self.finetune["eval"]
         if dev is not None:
-            extra["dev-eval-steps"] = dev["steps"]
-        knobs = cli_options(extra) + (" --keep-best" if dev and dev["keep_best"] else "")
-        return f"{self.finetune_options()} {knobs}"
+            values = {"dev_eval_steps": dev["steps"], "keep_best": dev["keep_best"]}
+            parts += [cli_options(valued_options(DevEvaluation, values)), *switches(DevEvaluation, values)]
+        return " ".join(parts)
 
     # --- evaluation -------------------------------------------------------------------------------
     @cached_property

@@ -111,6 +111,7 @@ def mine_dense(queries: Sequence[str], positives: Sequence[set[int]], texts: Seq
     # Excluded passages leave the corpus; a positive stays, and the miner never returns it.
     kept = [i for i in range(len(texts)) if i not in excluded or any(i in p for p in positives)]
     prepared_corpus = encoders.prepared_texts(recipe, [texts[i] for i in kept], "passage", eos)
+    prepared_of = dict(zip(kept, prepared_corpus, strict=True))
     index_of = {}
     for i, text in zip(kept, prepared_corpus, strict=True):
         index_of.setdefault(text, i)  # duplicates: the first in pool order
@@ -119,7 +120,7 @@ def mine_dense(queries: Sequence[str], positives: Sequence[set[int]], texts: Seq
     for query, positive in zip(prepared_queries, positives, strict=True):
         for i in sorted(positive):
             anchors.append(query)
-            positive_texts.append(prepared_corpus[kept.index(i)])
+            positive_texts.append(prepared_of[i])
     cache = Path(cache_root) / "mining" / dense.cache_key(recipe, weights) if cache_root else None
     mined = mine_hard_negatives(
         Dataset.from_dict({"anchor": anchors, "positive": positive_texts}), model, corpus=prepared_corpus,

@@ -99,11 +99,10 @@ def train(recipe: Recipe, settings: TrainSettings, *, train_path: Path, passages
     evaluator = None
     if dev.enabled and heldout:
         queries, corpus, relevant = dev_task(heldout, passages)
-        evaluator = build_evaluator(dict(zip(queries, encoders.prepared_texts(recipe, list(queries.values()),
-                                                                            "query", eos))),
-                                    dict(zip(corpus, encoders.prepared_texts(recipe, list(corpus.values()),
-                                                                           "passage", eos))),
-                                    relevant, settings.batch_size)
+        prepared_queries = encoders.prepared_texts(recipe, list(queries.values()), "query", eos)
+        # the corpus is the whole pool in pool order: its texts are prepared already (pool_texts)
+        evaluator = build_evaluator(dict(zip(queries, prepared_queries, strict=True)),
+                                    dict(zip(corpus, pool_texts, strict=True)), relevant, settings.batch_size)
     trainer = build_trainer(model, pair_columns(recipe, pairs, passages, eos, negatives),
                             pair_columns(recipe, heldout, passages, eos) if heldout else None,
                             settings, work / "checkpoints", device,

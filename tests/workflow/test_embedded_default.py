@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import re
 import shutil
 import subprocess
 
@@ -20,7 +19,7 @@ import pytest
 from capflow.plan.jobs import REPORT_RULES
 from capflow.runtime.hardware import cpu_has_native_bf16
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, job_stats, run_snakemake
 
 pytestmark = pytest.mark.e2e
 
@@ -184,8 +183,7 @@ def beyond(tables, benchmark_root):
 
 def test_beyond_adds_only_the_knobbed_jobs(beyond):
     _, output = beyond
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", output.split("Job stats:")[1].split("total")[0], re.MULTILINE))
-    assert {rule: int(n) for rule, n in counts.items() if rule not in REPORT_RULES} == {
+    assert {rule: n for rule, n in job_stats(output).items() if rule not in REPORT_RULES} == {
         "negatives": 1, "finetune_knobs": 1, "evaluate": 1}
 
 
