@@ -46,6 +46,8 @@ STEPS: dict[str, tuple[str, str]] = {
     "train": ("capflow.train", "finetune an encoder on a training set (in-batch negatives, no duplicate passages)"),
     "model-card": ("capflow.model_card", "add a finetuned model's benchmark scores (nDCG@10) to its model card"),
     "estimate": ("capflow.estimate", "scale a rehearsal's measured times to the full configuration"),
+    "nltk-data": ("capflow.nltkdata",
+                  "install NLTK's English Punkt model (the authors' English BM25) from the package index"),
     "mteb-data": ("capflow.mteb_data",
                   "convert an MTEB retrieval dataset (corpus, queries, qrels) into a benchmark dir"),
 }

@@ -86,6 +86,43 @@ def _check_known(kind: str, names, known, key: str) -> None:
         raise UserError(f"config {key}: unknown {kind} {', '.join(unknown)} (known: {', '.join(sorted(known))})")
 
 
+def zeroshot_models(zeroshot: dict) -> list[str]:
+    """Every zero-shot model of the config, each once: zeroshot.models where a benchmark has no list of
+    its own in zeroshot.benchmark_models."""
+    lists = [zeroshot["benchmark_models"].get(b) or zeroshot["models"] for b in zeroshot["benchmarks"]]
+    return list(dict.fromkeys(m for models in lists for m in models))
+
+
+def _check_benchmark_models(zeroshot: dict, benchmarks: dict, recipes: dict) -> None:
+    for benchmark, models in zeroshot["benchmark_models"].items():
+        key = f"zeroshot.benchmark_models.{benchmark}"
+        # a list for a benchmark outside zeroshot.benchmarks is unused, as a config merged over another leaves it
+        if benchmark not in benchmarks:
+            raise UserError(f"config {key}: unknown benchmark '{benchmark}' (known: {', '.join(sorted(benchmarks))})")
+        _check_known("model(s)", models, recipes, key)
+    for benchmark in zeroshot["benchmarks"]:
+        language = benchmarks[benchmark]["language"]
+        for model in zeroshot["benchmark_models"].get(benchmark) or zeroshot["models"]:
+            tokenizer = recipes[model].tokenizer
+            if tokenizer is not None and language != "en":
+                raise UserError(f"config zeroshot: model '{model}' (BM25 tokenizer {tokenizer}) is for English, "
+                                f"but benchmark '{benchmark}' is in '{language}'; list it in "
+                                f"zeroshot.benchmark_models of an English benchmark")
+
+
+def _check_evaluated_tokenizers(config: dict, recipes: dict) -> None:
+    evaluate = config["evaluate"]
+    for model in evaluate["zeroshot_models"]:
+        tokenizer = recipes[model].tokenizer
+        for entry in evaluate["benchmarks"] if tokenizer is not None else ():
+            name = entry["name"]
+            source = evaluate["mteb"] if entry.get("view") == "mteb" else config["benchmarks"]
+            language = source.get(name, {}).get("language")
+            if language != "en":
+                raise UserError(f"config evaluate.zeroshot_models: model '{model}' (BM25 tokenizer {tokenizer}) is "
+                                f"for English, but evaluate.benchmarks has '{name}' in '{language}'")
+
+
 def _check_pool_files(pools: dict, used) -> None:
     """A pool read from the user's own file needs that file named before 88 jobs are planned around it."""
     for name in used:
@@ -107,6 +144,8 @@ def check_planned_config(config: dict, recipes: dict) -> None:
     zeroshot, evaluate, finetune = config["zeroshot"], config["evaluate"], config["finetune"]
     _check_known("model(s)", zeroshot["models"], recipes, "zeroshot.models")
     _check_known("benchmark(s)", zeroshot["benchmarks"], config["benchmarks"], "zeroshot.benchmarks")
+    _check_benchmark_models(zeroshot, config["benchmarks"], recipes)
+    _check_evaluated_tokenizers(config, recipes)
     _check_known("model", [finetune["base_model"]], recipes, "finetune.base_model")
     if recipes[finetune["base_model"]].kind != "dense":
         raise UserError(f"config finetune.base_model: '{finetune['base_model']}' is not a dense encoder "
@@ -138,7 +177,7 @@ def check_planned_config(config: dict, recipes: dict) -> None:
     if held is not None:
         _check_holdout_size(pools["id"]["source"], config["data"]["local_dirs"])
     _check_knobs(finetune, config["trainsets"])
-    _check_report(config["report"], zeroshot["models"], recipes)
+    _check_report(config["report"], zeroshot_models(zeroshot), recipes)
     _check_pool_files(pools, config["trainsets"]["pools"])
     _check_text_limit(config["data"]["max_text_chars"], pools, config["trainsets"]["pools"])
     for key in ("threshold", "exact_from"):

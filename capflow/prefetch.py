@@ -27,6 +27,7 @@ from pathlib import Path
 
 from capflow import hub
 from capflow.benchmark import SOURCE_TYPES
+from capflow.configcheck import zeroshot_models
 from capflow.data import HUB_FILES
 from capflow.errors import UserError
 from capflow.io import write_json
@@ -59,7 +60,10 @@ def plan(config: dict, recipes: dict, local_benchmarks: set[str]) -> list[dict]:
     defaults; ``local_benchmarks`` are the benchmarks read from a local copy (nothing to fetch)."""
     items: dict = {}
     finetune, evaluate = config["finetune"], config["evaluate"]
-    models = [(m, "zeroshot.models") for m in config["zeroshot"]["models"]]
+    zeroshot = config["zeroshot"]
+    models = [(m, "zeroshot.models") for m in zeroshot["models"] if m in zeroshot_models(zeroshot)]
+    models += [(m, f"zeroshot.benchmark_models.{b}") for b, listed in zeroshot["benchmark_models"].items()
+               for m in listed]
     models += [(finetune["base_model"], "finetune.base_model")]
     models += [(m, "evaluate.zeroshot_models") for m in evaluate["zeroshot_models"]]
     for name, key in models:

@@ -19,6 +19,8 @@ POOLINGS = ("cls", "mean", "last", "model")
 # auto = the checkpoint's stored dtype (transformers' torch_dtype="auto"), as the paper's runs loaded them.
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 PADDING_SIDES = ("left", "right", None)  # None: the tokenizer's own default
+# BM25 tokenisers beside each language's default (capflow.bm25): None = jieba (zh) or Snowball (en)
+BM25_TOKENIZERS = (None, "nltk-porter")
 # The longest input any recipe encodes; each model is further capped at its own max positions.
 MAX_LENGTH = 8192
 # Fields that change no vector: table labels, and the inference batch size (batches are padded per
@@ -47,6 +49,7 @@ class Recipe:
     batch_size: int = 128
     dtype: str = "auto"
     trust_remote_code: bool = False
+    tokenizer: str | None = None  # BM25 only: one of BM25_TOKENIZERS
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
@@ -59,6 +62,9 @@ class Recipe:
         """The recipe without what only labels tables or sets the inference batch size: what a job
         that computes vectors depends on (its labels come from the registry at table time)."""
         fields_ = {k: v for k, v in asdict(self).items() if k not in LABEL_FIELDS}
+        if fields_["tokenizer"] is None:
+            # left out at its default, so the runs made before the field existed stay finished
+            del fields_["tokenizer"]
         return json.dumps(fields_, sort_keys=True, ensure_ascii=False)
 
     @classmethod
@@ -95,6 +101,10 @@ def from_mapping(name: str, mapping: dict, source: str = "recipe") -> Recipe:
     recipe = Recipe(name=name, **values)
     if recipe.kind not in ("dense", "bm25"):
         raise UserError(f"model '{name}': kind must be dense or bm25, not {recipe.kind!r}", source)
+    if recipe.tokenizer not in BM25_TOKENIZERS:
+        raise UserError(f"model '{name}': tokenizer must be nltk-porter or null, not {recipe.tokenizer!r}", source)
+    if recipe.tokenizer is not None and recipe.kind != "bm25":
+        raise UserError(f"model '{name}': tokenizer is a BM25 setting; this model's kind is {recipe.kind}", source)
     if recipe.kind == "dense":
         if recipe.pooling not in POOLINGS:
             raise UserError(f"model '{name}': pooling must be one of {', '.join(POOLINGS)}", source)

@@ -43,10 +43,8 @@ def retrieve(benchmark: Benchmark, recipe: Recipe, *, language: str, depth: int,
     query_texts = [q.text for q in benchmark.queries]
     search_depth = depth + 1 if ignore_identical_ids else depth
     if recipe.kind == "bm25":
-        if language not in bm25.TOKENIZERS:
-            raise UserError(f"BM25 has no tokenizer for language '{language}' (known: zh, en)")
         with worklog.timed() as seconds:
-            ranked = bm25.search(benchmark.candidate_texts, query_texts, language, search_depth)
+            ranked = bm25.search(benchmark.candidate_texts, query_texts, language, search_depth, recipe.tokenizer)
         texts = len(benchmark.candidate_texts) + len(query_texts)
         worklog.write(worklog.WorkRecord("retrieve", {"texts": texts}, seconds(), device=hardware.device_name()))
     else:

@@ -2,11 +2,13 @@
 # the run's runtime facts, and binds its methods to wildcards. Every decision lives in capflow.plan.
 import os
 
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
 from capflow.benchmark import benchmark_dir
 from capflow.runtime.cpus import ThreadPolicy, available_cpus
 from capflow.errors import UserError
 from capflow.plan import Runtime
-from capflow.plan.build import load_plan
+from capflow.plan.build import check_job_software, load_plan
 from capflow.plan.options import words
 from capflow.plan.plan import HUB_OFFLINE
 from capflow.plan.report import BATCHES, all_targets
@@ -30,6 +32,8 @@ def runtime():
 
 try:
     PLAN, REPORT = load_plan(config, workflow.basedir, runtime())
+    if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
+        check_job_software(PLAN)
 except UserError as exc:
     raise WorkflowError(str(exc)) from None
 

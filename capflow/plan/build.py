@@ -35,6 +35,17 @@ def load_plan(config: dict, root: str | Path, runtime: Runtime | None = None) ->
     return plan, Report(plan)
 
 
+def check_job_software(plan: Plan) -> None:
+    """What jobs need installed beyond Python packages, checked where Snakemake plans (the jobs' own
+    environment unless Snakemake builds conda envs, whose post-deploy script installs it): NLTK's
+    English Punkt model, for the dataset authors' English BM25."""
+    models = [*plan.all_zeroshot_models, *plan.evaluate["zeroshot_models"]]
+    if any(plan.recipes[m].tokenizer == "nltk-porter" for m in models):
+        from capflow import nltkdata
+
+        nltkdata.require()
+
+
 def plan_from_files(
     config_files=(), root: str | Path = ".", overrides: dict | None = None, runtime: Runtime | None = None
 ) -> tuple[Plan, Report]:

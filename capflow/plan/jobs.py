@@ -79,7 +79,7 @@ def planned_jobs(plan: Plan, report: Report) -> list[PlannedJob]:
     for root, benchmark in plan.qrels_views():
         add("qrels", layout.qrels(benchmark, root), root=root, benchmark=benchmark)
     for benchmark in plan.zeroshot_config["benchmarks"]:
-        for model in plan.zeroshot_config["models"]:
+        for model in plan.zeroshot_models(benchmark):
             add("zeroshot", layout.zeroshot(benchmark, model), benchmark=benchmark, model=model)
     for benchmark in testview_benchmarks(plan):
         add("testview", layout.testview(benchmark), benchmark=benchmark)
@@ -110,10 +110,10 @@ def planned_jobs(plan: Plan, report: Report) -> list[PlannedJob]:
             revision=result.revision, task=result.task)
     add("per_query", layout.per_query)
     for benchmark in analysis_benchmarks(plan):
-        if plan.dense_zeroshot_models:
+        if plan.dense_models(benchmark):
             add("classification_sweep", layout.analysis("classification", benchmark))
             add("inversions", layout.analysis("inversions", benchmark))
-        if plan.has_bm25 and plan.dense_zeroshot_models:
+        if plan.has_bm25_on(benchmark) and plan.dense_models(benchmark):
             add("error_analysis", layout.analysis("errors", benchmark, ("sheet",)))
     for kind in ("tables", "figures"):
         for batch in BATCHES:

@@ -226,20 +226,35 @@ class Plan:
     def zeroshot_threads(self, model: str) -> int:
         return self.job_threads("encode") if self.is_dense(model) else 1
 
-    def zeroshot_metrics(self, benchmarks=None, models=None) -> list[str]:
+    def zeroshot_models(self, benchmark: str) -> list[str]:
+        """The zero-shot models of ``benchmark``: its list in zeroshot.benchmark_models, else zeroshot.models."""
+        return self.zeroshot_config["benchmark_models"].get(benchmark) or self.zeroshot_config["models"]
+
+    @property
+    def all_zeroshot_models(self) -> list[str]:
+        """Every benchmark's zero-shot models, each once, in the order the benchmarks list them."""
+        return list(dict.fromkeys(m for b in self.zeroshot_config["benchmarks"] for m in self.zeroshot_models(b)))
+
+    def zeroshot_metrics(self, benchmarks=None) -> list[str]:
         return [
             self.layout.zeroshot(b, m).files["metrics"]
             for b in benchmarks or self.zeroshot_config["benchmarks"]
-            for m in models or self.zeroshot_config["models"]
+            for m in self.zeroshot_models(b)
         ]
+
+    def dense_models(self, benchmark: str) -> list[str]:
+        return [m for m in self.zeroshot_models(benchmark) if self.is_dense(m)]
+
+    def has_bm25_on(self, benchmark: str) -> bool:
+        return "bm25" in self.zeroshot_models(benchmark)
 
     @property
     def dense_zeroshot_models(self) -> list[str]:
-        return [m for m in self.zeroshot_config["models"] if self.is_dense(m)]
+        return [m for m in self.all_zeroshot_models if self.is_dense(m)]
 
     @property
     def has_bm25(self) -> bool:
-        return "bm25" in self.zeroshot_config["models"]
+        return "bm25" in self.all_zeroshot_models
 
     # --- pools ------------------------------------------------------------------------------------
     def holdout_benchmark(self) -> str | None:
@@ -519,10 +534,10 @@ class Plan:
         elif (
             self.is_dense(row.model)
             and benchmark in self.zeroshot_config["benchmarks"]
-            and row.model in self.zeroshot_config["models"]
+            and row.model in self.zeroshot_models(benchmark)
         ):
             # After the zero-shot job on the same texts, whose embeddings then come from the cache.
-            files["after"] = self.zeroshot_metrics([benchmark], [row.model])
+            files["after"] = [self.layout.zeroshot(benchmark, row.model).files["metrics"]]
         return files
 
     def evaluation_model(self, run: str) -> str:
@@ -570,24 +585,25 @@ class Plan:
     def model_labels(self) -> str:
         """The table labels of every model the report names (`--labels`): a param of the report jobs
         alone, so a renamed model reruns them and nothing upstream."""
-        names = dict.fromkeys([*self.zeroshot_config["models"], self.base_model, *self.evaluate["zeroshot_models"]])
+        names = dict.fromkeys([*self.all_zeroshot_models, self.base_model, *self.evaluate["zeroshot_models"]])
         return json.dumps({n: self.recipes[n].labels() for n in names}, sort_keys=True, ensure_ascii=False)
 
-    def featured_model(self) -> str | None:
-        """Table 3's dense model: the configured one, else the first dense zero-shot model; none without one."""
-        if not self.dense_zeroshot_models:
+    def featured_model(self, benchmark: str) -> str | None:
+        """Table 3's dense model on ``benchmark``: the configured one where that benchmark runs it, else
+        the benchmark's first dense zero-shot model; none without one."""
+        dense = self.dense_models(benchmark)
+        if not dense:
             return None
-        return self.report["featured_model"] or self.dense_zeroshot_models[0]
+        return self.report["featured_model"] if self.report["featured_model"] in dense else dense[0]
 
     def hybrid_runs(self) -> list[tuple[str, str, str]]:
         """(benchmark, method, dense model): BM25 fused with each dense zero-shot model."""
-        if not self.has_bm25:
-            return []
         return [
             (b, method, m)
             for b in self.zeroshot_config["benchmarks"]
+            if self.has_bm25_on(b)
             for method in self.report["hybrid"]["methods"]
-            for m in self.dense_zeroshot_models
+            for m in self.dense_models(b)
         ]
 
     def hybrid_inputs(self, benchmark: str, model: str) -> dict:
@@ -626,7 +642,7 @@ class Plan:
         names = self.mteb_models
         for b in self.zeroshot_config["benchmarks"]:
             view = self.layout.data(b).files
-            for m in self.zeroshot_config["models"]:
+            for m in self.zeroshot_models(b):
                 files = self.layout.zeroshot(b, m).files
                 runs.append(ScoredRun(b, b, view, files["metrics"], files["run"], m, names[m]))
                 seen.add((b, m))
@@ -717,7 +733,7 @@ class Plan:
 
     def dense_analysis_inputs(self, benchmark: str) -> dict:
         """The dense zero-shot runs of a benchmark, its candidates and its query types."""
-        runs = [self.layout.zeroshot(benchmark, m).files for m in self.dense_zeroshot_models]
+        runs = [self.layout.zeroshot(benchmark, m).files for m in self.dense_models(benchmark)]
         return {
             "metrics": [r["metrics"] for r in runs],
             "runs": [r["run"] for r in runs],

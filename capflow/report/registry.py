@@ -165,7 +165,7 @@ def _views(plan: Plan) -> Iterator[tuple[dict, str, str]]:
 
 def _dense_benchmarks(plan: Plan) -> list[str]:
     """The benchmarks with the analyses of dense zero-shot runs (none without a dense model)."""
-    return _benchmarks(plan) if plan.dense_zeroshot_models else []
+    return [b for b in _benchmarks(plan) if plan.dense_models(b)]
 
 
 def _inversions_csv(plan: Plan, benchmark: str) -> str:
@@ -182,7 +182,7 @@ def _inversion_selection(plan: Plan, benchmark: str) -> dict:
 
 def _error_benchmarks(plan: Plan) -> list[str]:
     """The benchmarks with an error analysis: BM25 against a dense model."""
-    return _benchmarks(plan) if plan.has_bm25 and plan.dense_zeroshot_models else []
+    return [b for b in _benchmarks(plan) if plan.has_bm25_on(b) and plan.dense_models(b)]
 
 
 def _classification(plan: Plan, benchmark: str) -> Item:
@@ -216,11 +216,10 @@ def _zeroshot(plan: Plan) -> Iterator[Item]:
        caption="""The paper's Table 3: nDCG@10 per query group for BM25 and the featured dense model,
        and the share of queries where the dense model beats (E>B), loses to (E<B) or ties (E=B) BM25.""")
 def _query_types(plan: Plan) -> Iterator[Item]:
-    featured = plan.featured_model()
-    if plan.has_bm25 and featured:
-        for selection, view, name in _views(plan):
-            if view == "full":
-                yield Item(f"query_types-{name}", [_per_query(plan)], {**selection, "featured": featured})
+    for selection, view, name in _views(plan):
+        featured = plan.featured_model(selection["benchmark"])
+        if view == "full" and plan.has_bm25_on(selection["benchmark"]) and featured:
+            yield Item(f"query_types-{name}", [_per_query(plan)], {**selection, "featured": featured})
 
 
 @table("finetune", finetune, finetune.build, FINETUNE,
@@ -308,8 +307,8 @@ def _query_groups_table(plan: Plan) -> Iterator[Item]:
        caption="""Per query group, the share of queries on which each dense model's nDCG@10 is above,
        below or equal to BM25's.""")
 def _query_wins(plan: Plan) -> Iterator[Item]:
-    if plan.has_bm25:
-        for selection, _, name in _views(plan):
+    for selection, _, name in _views(plan):
+        if plan.has_bm25_on(selection["benchmark"]):
             yield Item(f"query_wins-{name}", [_per_query(plan)], selection)
 
 

@@ -85,9 +85,9 @@ def mine_bm25(queries: Sequence[str], positives: Sequence[set[int]], texts: Sequ
     """Per unique query, its negatives as pool indices."""
     from rank_bm25 import BM25Okapi
 
-    from capflow.bm25 import TOKENIZERS
+    from capflow.bm25 import tokenizers
 
-    tokenize_candidate, tokenize_query = TOKENIZERS[language]()
+    tokenize_candidate, tokenize_query = tokenizers(language)
     index = BM25Okapi([tokenize_candidate(t) for t in texts])
     out = []
     for query, positive in zip(queries, positives, strict=True):

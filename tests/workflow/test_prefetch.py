@@ -48,9 +48,14 @@ def test_paper_plan_lists_every_hub_model_and_dataset(repo_root, monkeypatch, tm
     monkeypatch.setenv("CAPFLOW_DATA_DIR", str(tmp_path / "no-local-copies"))
     items = prefetch.plan_from_config_files([repo_root / "config/paper.yaml", repo_root / "config/paper-ood.yaml"])
     models = [i["repo"] for i in items if i["kind"] == "model"]
-    assert len(models) == 12 and models[0] == "BAAI/bge-base-zh-v1.5" and models[-1] == "Qwen/Qwen3-32B"
+    assert len(models) == 14 and models[0] == "BAAI/bge-base-zh-v1.5" and models[-1] == "Qwen/Qwen3-32B"
     assert items[0]["used_by"] == ["zeroshot.models: bge-base-zh-v1.5", "finetune.base_model: bge-base-zh-v1.5"]
-    assert [i["repo"] for i in items if i["kind"] == "files"] == ["lxucs/CapRetrieval"]
+    # CapRetrievalEn's own list: the English BGE models, and the multilingual ones it shares
+    by_repo = {i["repo"]: i["used_by"] for i in items}
+    assert by_repo["BAAI/bge-base-en-v1.5"] == ["zeroshot.benchmark_models.CapRetrievalEn: bge-base-en-v1.5"]
+    assert by_repo["intfloat/multilingual-e5-base"] == [
+        "zeroshot.models: multilingual-e5-base", "zeroshot.benchmark_models.CapRetrievalEn: multilingual-e5-base"]
+    assert [i["repo"] for i in items if i["kind"] == "files"] == ["lxucs/CapRetrieval", "lxucs/CapRetrievalEn"]
     datasets = {i["repo"]: i for i in items if i["kind"] == "dataset"}
     assert list(datasets) == ["mteb/EcomRetrieval", "mteb/VideoRetrieval", "C-MTEB/DuRetrieval"]
     assert datasets["mteb/EcomRetrieval"]["loads"] == [["corpus", "dev"], ["queries", "dev"], ["default", "dev"]]
@@ -72,12 +77,12 @@ def test_paper_plan_pins_each_item_at_the_revision_its_jobs_ask_for(repo_root, m
     items = prefetch.plan_from_config_files([repo_root / "config/paper.yaml", repo_root / "config/paper-ood.yaml"])
     recipes = load_recipes("config/models.yaml", prefetch.MODELS_SCHEMA)
     revisions = {(i["kind"], i["repo"]): i["revision"] for i in items}
-    assert len(items) == len(revisions) == 16
+    assert len(items) == len(revisions) == 19
     assert revisions.pop(("model", "Qwen/Qwen3-32B")) == "9216db5781bf21249d130ec9da846c4624c16137"
     encoders = {recipes[use.split(": ")[1]].hub_id: recipes[use.split(": ")[1]].revision
                 for i in items if i["kind"] == "model" for use in i["used_by"] if ": " in use}
-    assert len(encoders) == 11 and all(revisions.pop(("model", repo)) == rev for repo, rev in encoders.items())
-    assert revisions == {("files", "lxucs/CapRetrieval"): "main",
+    assert len(encoders) == 13 and all(revisions.pop(("model", repo)) == rev for repo, rev in encoders.items())
+    assert revisions == {("files", "lxucs/CapRetrieval"): "main", ("files", "lxucs/CapRetrievalEn"): "main",
                          ("dataset", "mteb/EcomRetrieval"): "fa705ce5418e91636b1eaeaf43f34c15aa3f5a8a",
                          ("dataset", "mteb/VideoRetrieval"): "146a9d5e4fd7a9c182b6b92cccb6a3753994305c",
                          ("dataset", "C-MTEB/DuRetrieval"): "a1a333e290fe30b10f3f56498e3a0d911a693ced"}
@@ -190,7 +195,7 @@ def test_paper_jobs_read_the_prefetched_revision_they_ask_for(workflow_copy):
     names = [re.match(r"(?:local)?rule (\w+):", job).group(1) for job in jobs]
     fetched = {re.search(r"output: results/prefetch/(\S+)\.json", job).group(1)
                for name, job in zip(names, jobs, strict=True) if name == "prefetch_item"}
-    assert len(fetched) == names.count("prefetch_item") == 15
+    assert len(fetched) == names.count("prefetch_item") == 17
     assert "model--Qwen--Qwen3-32B@9216db5781bf21249d130ec9da846c4624c16137" in fetched
     assert {name for name in names if name in NETWORK_RULES} == set(NETWORK_RULES)
     read = set()

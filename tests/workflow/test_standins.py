@@ -31,7 +31,7 @@ def _paper_plan():
 
 
 PLAN, ITEMS = _paper_plan()
-ENCODERS = [name for name in PLAN.config["zeroshot"]["models"] if PLAN.recipes[name].kind == "dense"]
+ENCODERS = [name for name in PLAN.all_zeroshot_models if PLAN.recipes[name].kind == "dense"]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_every_planned_item_is_served_and_prefetched_at_its_revision(built, pref
     _, manifest = prefetched
     served = {(e["kind"], e["repo"]): e["revision"] for e in built}
     assert len(manifest["items"]) == len(ITEMS)
-    assert sum(item["kind"] == "model" for item in ITEMS) == 12  # 11 encoders and the LLM
+    assert sum(item["kind"] == "model" for item in ITEMS) == 14  # 13 encoders (two English BGE) and the LLM
     assert sum(item["kind"] == "dataset" for item in ITEMS) == 3  # Ecom, Video, DuReader
     for item in manifest["items"]:
         assert item["state"] == "downloaded"
