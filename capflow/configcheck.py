@@ -24,7 +24,7 @@ def unknown_keys(config, schema: dict, prefix: str = "") -> list[str]:
     extra = schema.get("additionalProperties", True)
     problems = []
     for key, value in config.items():
-        path = f"{prefix}{key}"
+        path = f"{prefix}{key if str(key).isprintable() else repr(str(key))[1:-1]}"  # a line break stays one line
         if key in known:
             problems += unknown_keys(value, known[key], path + ".")
         elif isinstance(extra, dict):

@@ -16,13 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from capflow.io import atomic_path
+from capflow.io import atomic_path, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
 
 # What np.load raises for a truncated, emptied or bit-flipped chunk (the zip's CRC catches a flip).
 CORRUPT_CHUNK_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError, OSError, NotImplementedError,
                         RuntimeError)
+
+
+CHUNK_NAME = r"chunk-[0-9a-f]{32}\.npz"
 
 
 def text_key(text: str) -> bytes:
@@ -68,6 +71,8 @@ class EmbeddingCache:
         if not len(keys):
             return
         self.dir.mkdir(parents=True, exist_ok=True)
+        # each chunk has a new name, so no later write of the same name would clean up after a killed one
+        remove_stale_temporaries(self.dir, CHUNK_NAME)
         with atomic_path(self.dir / f"chunk-{uuid.uuid4().hex}.npz") as tmp:
             with open(tmp, "wb") as handle:
                 keys_array = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 32)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import glob
 import json
 import os
 import re
@@ -55,12 +54,11 @@ def give_default_modes(directory: str | os.PathLike) -> None:
             os.chmod(path, mode)
 
 
-def _stale(tmp: Path, target: Path) -> bool:
-    """Whether ``tmp`` is a temporary file of an earlier write of ``target`` whose writer is gone: named
-    ``.<target>.<host>-<pid>.<random>.tmp`` by a process of this host that no longer runs (or, without
-    host and pid, by an earlier version of this writer)."""
-    match = re.fullmatch(rf"\.{re.escape(target.name)}\.(?:(?P<host>[A-Za-z0-9-]+)-(?P<pid>\d+)\.)?[a-z0-9_]{{8}}\.tmp",
-                         tmp.name)
+def _stale(tmp: Path, names: str) -> bool:
+    """Whether ``tmp`` is a temporary file of an earlier write of a file named as the regex ``names`` says,
+    whose writer is gone: named ``.<target>.<host>-<pid>.<random>.tmp`` by a process of this host that no
+    longer runs (or, without host and pid, by an earlier version of this writer)."""
+    match = re.fullmatch(rf"\.(?:{names})\.(?:(?P<host>[A-Za-z0-9-]+)-(?P<pid>\d+)\.)?[a-z0-9_]{{8}}\.tmp", tmp.name)
     if match is None:
         return False
     if match["host"] is None:
@@ -76,10 +74,11 @@ def _stale(tmp: Path, target: Path) -> bool:
     return False
 
 
-def remove_stale_temporaries(target: Path) -> None:
-    """Temporary files of earlier writes of ``target`` whose writer was killed (SIGKILL skips cleanup)."""
-    for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
-        if _stale(tmp, target):
+def remove_stale_temporaries(folder: Path, names: str) -> None:
+    """Temporary files in ``folder`` of earlier writes of files named as the regex ``names`` says whose
+    writer was killed (SIGKILL skips cleanup)."""
+    for tmp in folder.glob(".*.tmp"):
+        if _stale(tmp, names):
             with contextlib.suppress(OSError):
                 tmp.unlink()
 
@@ -96,7 +95,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise UserError("is a directory, not a file", target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(target)
+        remove_stale_temporaries(target.parent, re.escape(target.name))
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{_HOST}-{os.getpid()}.", suffix=".tmp",
                                    dir=target.parent)
     except OSError as exc:

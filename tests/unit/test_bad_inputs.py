@@ -271,6 +271,8 @@ CASES = [
          r"src/Tiny/candidates\.jsonl:4: not valid UTF-8"),
     # capflow generate
     bad_pool_line("generate-pool-invalid-utf8", b'{"id": "p9", "text": "\xc3"}\n', r"not valid UTF-8"),
+    bad_pool_line("generate-pool-lone-surrogate", '{"id": "p9", "text": "harbour \\udc00"}',
+                  r"a string holds a lone UTF-16 surrogate, which is not text"),
     bad_pool_line("generate-pool-duplicate-id", '{"id": "p1", "text": "x"}',
                   r"duplicate passage id 'p1' \(first on line 2\)"),
     Case("generate-pool-is-a-directory", "generate", make_dir("pool/passages.jsonl"),

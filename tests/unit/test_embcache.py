@@ -4,6 +4,9 @@ and its texts are encoded again: the vectors come out as if the cache had been w
 from __future__ import annotations
 
 import logging
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -87,3 +90,23 @@ def test_dense_embedding_recomputes_what_a_damaged_chunk_held(tmp_path, tiny_ben
     assert state["encoded"] == len(bench.candidate_texts)
     assert np.allclose(again, vectors, atol=1e-6)
     assert len(list(cache.rglob("chunk-*.npz"))) == 1  # the damaged chunk gone, the new one in its place
+
+
+def test_a_killed_writer_s_temporary_chunk_is_removed_by_the_next_store(tmp_path):
+    """A chunk's name is new on every write: the next store cleans up after a killed one, not a rewrite."""
+    cache = EmbeddingCache(tmp_path, "model")
+    killed = subprocess.run([sys.executable, "-c", (
+        "import os, signal, sys, uuid\n"
+        "from pathlib import Path\n"
+        "from capflow.io import atomic_open\n"
+        "with atomic_open(Path(sys.argv[1]) / f'chunk-{uuid.uuid4().hex}.npz', 'wb') as handle:\n"
+        "    handle.write(b'half')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"), str(cache.dir)])
+    assert killed.returncode == -signal.SIGKILL
+    [left] = cache.dir.iterdir()
+    assert left.name.startswith(".chunk-") and left.name.endswith(".tmp")
+    unrelated = cache.dir / ".notes.tmp"
+    unrelated.write_text("keep")
+    cache.store(KEYS, VECTORS)
+    assert sorted(p.name for p in cache.dir.iterdir() if p.name.startswith(".")) == [".notes.tmp"]
+    assert list(cache.lookup(KEYS)) == KEYS
