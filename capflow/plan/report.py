@@ -96,12 +96,13 @@ class Report:
 
 def all_targets(plan: Plan, report: Report) -> dict[str, list[str]]:
     """What `snakemake tables`, `figures` and `all` build: every table (and the per-query frame), every
-    figure, and the results other tools load (qrels, each model's mteb results below results/mteb/)."""
+    figure, and the results other tools load (qrels, each model's mteb results below results/mteb/, each
+    finetuned model's card with its scores)."""
     layout = plan.layout
     tables = report.targets("tables") + [layout.per_query.files["csv"]]
     figures = report.targets("figures")
     extra = [layout.qrels(b, root).files["qrels"] for root, b in plan.qrels_views()]
-    extra += list(plan.mteb_results)
+    extra += list(plan.mteb_results) + plan.model_cards()
     return {
         "tables": tables,
         "figures": figures,

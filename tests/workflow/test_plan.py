@@ -10,6 +10,7 @@ from capflow.errors import UserError
 from capflow.plan import Runtime
 from capflow.plan.build import plan_from_files
 from capflow.plan.jobs import job_counts, job_parts, planned_jobs
+from capflow.plan.report import all_targets
 from capflow.runtime.cpus import ThreadPolicy
 
 from conftest import REPO, run_snakemake
@@ -35,11 +36,11 @@ def paper():
 # --- the jobs ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("configs, total, split", [
     # the embedded default: 14 mteb results, one per model and benchmark (the zero-shot MiniLM and BM25 rows
-    # of the test view share their model's file with its full-benchmark run)
-    ([], 73, {"compute": 39, "prefetch": 0, "report": 34}),
-    (PAPER_OOD, 134, {"compute": 39, "prefetch": 15, "report": 80}),
-    # the knobs beyond the paper on one setting: mining, a finetune, its evaluation and its MTEB result
-    (["config/beyond.yaml"], 77, {"compute": 42, "prefetch": 0, "report": 35}),
+    # of the test view share their model's file with its full-benchmark run), and a card per finetuned model
+    ([], 79, {"compute": 39, "prefetch": 0, "report": 40}),
+    (PAPER_OOD, 137, {"compute": 39, "prefetch": 15, "report": 83}),
+    # the knobs beyond the paper on one setting: mining, a finetune, its evaluation, MTEB result and card
+    (["config/beyond.yaml"], 84, {"compute": 42, "prefetch": 0, "report": 42}),
 ], ids=["embedded-default", "paper-ood", "beyond"])
 def test_the_plan_lists_the_jobs_snakemake_plans(workflow_copy, configs, total, split):
     plan, report = plan_from_files([workflow_copy / f for f in configs], workflow_copy)
@@ -64,6 +65,8 @@ def test_the_plan_lists_the_jobs_snakemake_plans(workflow_copy, configs, total, 
         assert plan.evaluation_model_options(run) in commands
     for pool, mix in plan.mined_trainsets():
         assert plan.negatives_options() in commands and plan.finetune_knob_options(pool, mix) in commands
+    assert f"model-card --model results/finetune/{plan.finetuned_runs[0]}/model" in commands
+    assert commands.count(plan.model_card_options()) == len(plan.finetuned_runs)
 
 
 def test_each_hub_item_is_one_prefetch_job_read_by_the_jobs_that_need_it(paper):
@@ -82,6 +85,22 @@ def test_each_hub_item_is_one_prefetch_job_read_by_the_jobs_that_need_it(paper):
     assert plan.prefetched_model("bm25") == []
     item = json.loads(plan.prefetch_item_json(keys[0]))
     assert [i["repo"] for i in item] == ["BAAI/bge-base-zh-v1.5"]
+
+
+def test_each_finetuned_model_has_a_card_job_that_reads_its_evaluations(paper):
+    plan, report = paper
+    cards = [job for job in planned_jobs(plan, report) if job.rule == "model_card"]
+    assert [job.wildcard("run") for job in cards] == ["ood-sm/seed-0", "ood-kw/seed-0", "ood-smkw/seed-0"]
+    assert cards[1].outputs == ("results/finetune/ood-kw/seed-0/card/README.md",)  # beside the model folder
+    evaluations = {job.outputs for job in planned_jobs(plan, report) if job.rule == "evaluate"}
+    inputs = plan.model_card_inputs("ood-kw/seed-0")
+    benchmarks = ("CapRetrieval", "EcomRetrieval", "VideoRetrieval")
+    assert inputs == {"model": "results/finetune/ood-kw/seed-0/model",
+                      "metrics": [f"results/evaluate/{b}/ood-kw/seed-0/metrics.json" for b in benchmarks]}
+    assert all(any(metrics in outputs for outputs in evaluations) for metrics in inputs["metrics"])
+    assert plan.model_card_options() == " ".join(f"--dataset {b}={repo}" for b, repo in zip(benchmarks, (
+        "lxucs/CapRetrieval", "mteb/EcomRetrieval", "mteb/VideoRetrieval")))
+    assert set(plan.model_cards()) <= set(all_targets(plan, report)["all"])
 
 
 # --- runtime: threads and GPUs ------------------------------------------------------------------------
