@@ -67,6 +67,7 @@ def test_the_plan_lists_the_jobs_snakemake_plans(workflow_copy, configs, total, 
         assert plan.negatives_options() in commands and plan.finetune_knob_options(pool, mix) in commands
     assert f"model-card --model results/finetune/{plan.finetuned_runs[0]}/model" in commands
     assert commands.count(plan.model_card_options()) == len(plan.finetuned_runs)
+    assert f"--numbers {' '.join(report.table_numbers().values())} --figures" in commands
 
 
 def test_each_hub_item_is_one_prefetch_job_read_by_the_jobs_that_need_it(paper):
@@ -145,6 +146,20 @@ def test_every_report_entry_declares_a_batch_that_matches_what_it_reads(paper):
     assert len(report.tables) == 13 and len(report.figures) == 7
     # all.tex in the registry's order: the paper's tables first, in its order
     assert list(report.tables)[:5] == ["datasets", "zeroshot", "query_types-CapRetrieval", "finetune", "generated"]
+
+
+def test_all_tex_numbers_the_papers_tables_as_the_paper_does(paper):
+    """A caption's "the paper's Table 4" is printed as Table 4, whatever tables come before it."""
+    _, report = paper
+    assert list(report.table_numbers().items())[:8] == [
+        ("datasets", "1"), ("zeroshot", "2"), ("query_types-CapRetrieval", "3"), ("finetune", "4"),
+        ("generated", "5"), ("trainsets", "6"), ("inversions-CapRetrieval", "7"), ("query_groups-CapRetrieval", "A1")]
+    _, report = plan_from_files([], REPO)  # two benchmarks: two query-type and two inversion tables
+    numbers = report.table_numbers()
+    assert [numbers[name] for name in ("query_types-CapRetrieval", "query_types-CapRetrievalEn", "finetune",
+                                       "inversions-CapRetrievalEn", "inversions_paired-CapRetrieval-CapRetrievalEn",
+                                       "query_groups-CapRetrieval")] == ["3a", "3b", "4", "7b", "8", "A1"]
+    assert list(numbers) == list(report.tables) and len(set(numbers.values())) == len(numbers)
 
 
 def test_every_builder_has_its_own_caption_which_its_batch_writes_for_the_report(paper):
