@@ -31,10 +31,11 @@ include: "rules/generate.smk"
 include: "rules/trainsets.smk"
 include: "rules/finetune.smk"
 include: "rules/evaluate.smk"
+include: "rules/model_card.smk"
 include: "rules/report.smk"
 
 
-# Downloads need the internet, which cluster nodes often lack, and tables, figures and light
+# Downloads need the internet, which cluster nodes often lack, and tables, figures, model cards and light
 # analyses take a second: these run where Snakemake runs, never as cluster jobs.
 localrules:
     prefetch_item,
@@ -50,6 +51,7 @@ localrules:
     figures_zeroshot,
     figures_finetune,
     latex,
+    model_card,
     tables,
     figures,
     all,

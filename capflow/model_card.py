@@ -2,7 +2,8 @@
 ``prompts`` of its sentence-transformers config, so the folder says how it was trained and how to use it.
 
 ``capflow train`` writes the card with the held-out loss in its model-index; ``capflow model-card``
-adds the benchmark scores (nDCG@10) of the model's evaluation runs once they exist.
+adds the benchmark scores (nDCG@10) of the model's evaluation runs once they exist (in the workflow, to
+a copy beside the model folder: ``SCORED_CARD_FOLDER``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from capflow.recipes import Recipe
 ST_CONFIG = "config_sentence_transformers.json"
 ST_MODULE_CONFIG = "sentence_bert_config.json"
 CARD = "README.md"
+# The workflow's card with the scores: a folder beside the model folder, never inside it (the finetune
+# job's output), holding the README.md to publish in the folder's place.
+SCORED_CARD_FOLDER = "card"
 SCORES_HEADING = "## Benchmark scores"
 # the model-index's benchmark metric, named as MTEB's results name it
 NDCG10 = ("ndcg_at_10", "nDCG@10", "ndcg@10")  # metric type, display name, capflow's key
@@ -127,7 +131,8 @@ def card_text(recipe: Recipe, *, language: str, train_path: Path, summary: dict,
              loss_line, *length_lines, "",
              SCORES_HEADING, "",
              "Not evaluated yet: `capflow model-card --model FOLDER --metrics metrics.json` adds the nDCG@10 of "
-             "each evaluation run, here and in the model-index.", "",
+             "each evaluation run, here and in the model-index; the workflow writes that card beside this folder, "
+             f"as `{SCORED_CARD_FOLDER}/{CARD}`.", "",
              "## Input format", "",
              "Every text is lowercased and its whitespace collapsed to single spaces before the template below is "
              "applied; do the same before encoding, since sentence-transformers does neither.", "",

@@ -170,8 +170,11 @@ rule latex:
         PATHS.latex.log,
     conda:
         "../workflow/envs/core.yaml"
+    params:
+        numbers=words(*REPORT.table_numbers().values()),
     shell:
-        "capflow --log {log:q} latex --tables {input.tables:q} --figures {input.figures:q} --out {output.tex:q}"
+        "capflow --log {log:q} latex --tables {input.tables:q} --numbers {params.numbers}"
+        " --figures {input.figures:q} --out {output.tex:q}"
 
 
 rule tables:

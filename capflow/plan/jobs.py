@@ -13,7 +13,7 @@ from capflow.plan.report import BATCHES, Report
 from capflow.report import mtebjson
 from capflow.vocabulary import KINDS
 
-# Rules that build the report from finished results: they load no model.
+# Rules that build the report (and the finetuned models' cards) from finished results: they load no model.
 REPORT_RULES = frozenset(
     {
         "qrels",
@@ -28,6 +28,7 @@ REPORT_RULES = frozenset(
         "figures_zeroshot",
         "figures_finetune",
         "latex",
+        "model_card",
         "all",
     }
 )
@@ -102,6 +103,8 @@ def planned_jobs(plan: Plan, report: Report) -> list[PlannedJob]:
     for benchmark in plan.evaluation_views:
         for run in plan.evaluation_runs:
             add("evaluate", layout.evaluation(benchmark, run), benchmark=benchmark, run=run)
+    for run in plan.finetuned_runs:
+        add("model_card", layout.model_card(run), run=run)
     for run in plan.hybrid_runs():
         add("hybrid", layout.hybrid(*run), **dict(zip(("benchmark", "method", "model"), run, strict=True)))
     for result in plan.mteb_results.values():

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from capflow import benchmark as bm
+from capflow.model_card import CARD, SCORED_CARD_FOLDER
 from capflow.vocabulary import setting_folder, setting_name
 
 TABLE_FORMATS = ("tex", "md", "csv", "html")  # html: the page the Snakemake report shows
@@ -112,6 +113,11 @@ class Layout:
         return self.job(
             "finetune", job, f"finetune/{job}", {"model": "model", "loss": "loss.csv", "summary": "train.json"}
         )
+
+    def model_card(self, run: str = "{run}") -> JobPaths:
+        """A finetuned run's card with its benchmark scores, in a folder beside its model folder (which is
+        the finetune job's output, so no later job writes into it): the README.md to publish with it."""
+        return self.job("model_card", run, f"finetune/{run}/{SCORED_CARD_FOLDER}", {"card": CARD})
 
     # --- report ------------------------------------------------------------------------------------
     def table(self, table: str) -> JobPaths:

@@ -581,6 +581,34 @@ class Plan:
             for run in self.evaluation_runs
         ]
 
+    # --- model cards ------------------------------------------------------------------------------
+    @property
+    def finetuned_runs(self) -> list[str]:
+        """The evaluation runs of finetuned models: each has a card with its benchmark scores."""
+        return [name for name, row in self.evaluation_runs.items() if row.finetuned]
+
+    def model_card_inputs(self, run: str) -> dict:
+        """The model folder (its card) and the metrics of the run's evaluation on every evaluation view."""
+        return {
+            "model": self.finetuned_model(self.evaluation_runs[run].setting),
+            "metrics": [self.layout.evaluation(b, run).files["metrics"] for b in self.evaluation_views],
+        }
+
+    def evaluation_repo(self, benchmark: str) -> str | None:
+        """The hub dataset an evaluation view comes from; None for a benchmark that is only local."""
+        if self.evaluation_views[benchmark] == "mteb":
+            return self.mteb_repo(benchmark)
+        return self.benchmark_repo(benchmark)
+
+    def model_card_options(self) -> str:
+        """`--dataset BENCHMARK=REPO` of each evaluation view from the hub, which the card names. Labels are
+        not among them: the card names a benchmark as its run record does, so a relabel reruns no card."""
+        pairs = [(b, self.evaluation_repo(b)) for b in self.evaluation_views]
+        return " ".join(f"--dataset {words(f'{b}={repo}')}" for b, repo in pairs if repo)
+
+    def model_cards(self) -> list[str]:
+        return [self.layout.model_card(run).files["card"] for run in self.finetuned_runs]
+
     # --- report inputs ----------------------------------------------------------------------------
     def model_labels(self) -> str:
         """The table labels of every model the report names (`--labels`): a param of the report jobs

@@ -8,7 +8,9 @@ a second each, so each batch is one job that calls its builders in one process
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
+from string import ascii_lowercase
 
 from capflow.plan.plan import Plan
 from capflow.report.batch import BatchItem
@@ -55,6 +57,24 @@ class Report:
                 entries[item.name] = ReportEntry(kind, item.name, builder, tuple(item.inputs), options)
         return entries
 
+    def table_numbers(self) -> dict[str, str]:
+        """The number all.tex prints for each table: the paper's for its tables, so that "the paper's Table 4"
+        is printed as Table 4 (a letter after it where a builder makes several, one per benchmark: 3a,
+        3b), then A1, A2, ... for the analyses beyond the paper."""
+        per_builder = Counter(entry.builder.name for entry in self.tables.values())
+        seen: Counter = Counter()
+        numbers, analyses = {}, 0
+        for name, entry in self.tables.items():
+            builder = entry.builder
+            if builder.paper_table is None:
+                analyses += 1
+                numbers[name] = f"A{analyses}"
+                continue
+            seen[builder.name] += 1
+            letter = ascii_lowercase[seen[builder.name] - 1] if per_builder[builder.name] > 1 else ""
+            numbers[name] = f"{builder.paper_table}{letter}"
+        return numbers
+
     # --- batches ----------------------------------------------------------------------------------
     def registry(self, kind: str) -> dict[str, ReportEntry]:
         return self.tables if kind == "tables" else self.figures
@@ -96,12 +116,13 @@ class Report:
 
 def all_targets(plan: Plan, report: Report) -> dict[str, list[str]]:
     """What `snakemake tables`, `figures` and `all` build: every table (and the per-query frame), every
-    figure, and the results other tools load (qrels, each model's mteb results below results/mteb/)."""
+    figure, and the results other tools load (qrels, each model's mteb results below results/mteb/, each
+    finetuned model's card with its scores)."""
     layout = plan.layout
     tables = report.targets("tables") + [layout.per_query.files["csv"]]
     figures = report.targets("figures")
     extra = [layout.qrels(b, root).files["qrels"] for root, b in plan.qrels_views()]
-    extra += list(plan.mteb_results)
+    extra += list(plan.mteb_results) + plan.model_cards()
     return {
         "tables": tables,
         "figures": figures,

@@ -72,6 +72,7 @@ class Builder:
     batch: str  # ZEROSHOT or FINETUNE
     caption: str  # reStructuredText the Snakemake report shows beside each of its files
     items: Callable[[Plan], Iterator[Item]]  # what it makes in a plan
+    paper_table: int | None = None  # the paper's number for this table; None for an analysis beyond it
 
     def add_options(self, parser) -> None:
         """Its own options, then the output files and the caption or title that replaces its own."""
@@ -109,23 +110,27 @@ FIGURES: dict[str, Builder] = {}
 BUILDERS = {"tables": TABLES, "figures": FIGURES}
 
 
-def _entry(kind: str, name: str, build: Callable, add_arguments: Callable, batch: str, help: str, caption: str):
+def _entry(kind: str, name: str, build: Callable, add_arguments: Callable, batch: str, help: str, caption: str,
+           paper_table: int | None = None):
     """The decorator of one entry: registers the builder with the decorated function as its items."""
     if batch not in BATCHES:
         raise ValueError(f"{kind} {name}: batch {batch!r} is not one of {', '.join(BATCHES)}")
+    numbered_help = f"Table {paper_table}: {help}" if paper_table is not None else help
 
     def register(items: Callable[[Plan], Iterator[Item]]):
         if name in BUILDERS[kind]:
             raise ValueError(f"{kind} {name} is registered twice")
-        BUILDERS[kind][name] = Builder(kind, name, build, add_arguments, help, batch, " ".join(caption.split()), items)
+        BUILDERS[kind][name] = Builder(kind, name, build, add_arguments, numbered_help, batch,
+                                       " ".join(caption.split()), items, paper_table)
         return items
 
     return register
 
 
-def table(name: str, module, build: Callable, batch: str, *, help: str, caption: str):
-    """A table entry: ``build`` one of ``module``'s table functions, its options ``module.add_arguments``."""
-    return _entry("tables", name, build, module.add_arguments, batch, help, caption)
+def table(name: str, module, build: Callable, batch: str, *, help: str, caption: str, paper_table: int | None = None):
+    """A table entry: ``build`` one of ``module``'s table functions, its options ``module.add_arguments``;
+    ``paper_table`` the paper's number for it, which all.tex prints."""
+    return _entry("tables", name, build, module.add_arguments, batch, help, caption, paper_table)
 
 
 def figure(name: str, module, batch: str, *, help: str, caption: str):
@@ -192,7 +197,8 @@ def _classification(plan: Plan, benchmark: str) -> Item:
 
 
 # --- tables, in the order all.tex shows them: the paper's tables in its order, then the analyses ----
-@table("datasets", datasets, datasets.build, ZEROSHOT, help="Table 1: dataset statistics per benchmark",
+@table("datasets", datasets, datasets.build, ZEROSHOT, paper_table=1,
+       help="dataset statistics per benchmark",
        caption="""Dataset statistics per benchmark (the paper's Table 1): passages, queries, positive
        pairs, per-label counts and lengths, from the validated benchmark files.""")
 def _datasets(plan: Plan) -> Iterator[Item]:
@@ -202,7 +208,8 @@ def _datasets(plan: Plan) -> Iterator[Item]:
                               for b, data in zip(_benchmarks(plan), files, strict=True)]})
 
 
-@table("zeroshot", zeroshot, zeroshot.build, ZEROSHOT, help="Table 2: zero-shot nDCG@k from metrics JSON",
+@table("zeroshot", zeroshot, zeroshot.build, ZEROSHOT, paper_table=2,
+       help="zero-shot nDCG@k from metrics JSON",
        caption="""Zero-shot retrieval (the paper's Table 2): nDCG@1/5/10 of BM25 and every encoder on
        each benchmark, grouped by model size, with BM25 + dense hybrid rows (reciprocal rank fusion
        and min-max interpolation). The best value per column is bold.""")
@@ -212,7 +219,7 @@ def _zeroshot(plan: Plan) -> Iterator[Item]:
 
 
 @table("query-types", querytypes, querytypes.build_paper, FINETUNE,
-       help="Table 3: per query group, BM25 and a featured model's nDCG@10 and E>B/E<B/E=B shares",
+       paper_table=3, help="per query group, BM25 and a featured model's nDCG@10 and E>B/E<B/E=B shares",
        caption="""The paper's Table 3: nDCG@10 per query group for BM25 and the featured dense model,
        and the share of queries where the dense model beats (E>B), loses to (E<B) or ties (E=B) BM25.""")
 def _query_types(plan: Plan) -> Iterator[Item]:
@@ -223,7 +230,7 @@ def _query_types(plan: Plan) -> Iterator[Item]:
 
 
 @table("finetune", finetune, finetune.build, FINETUNE,
-       help="Table 4: finetuned models from metrics JSON and trainset stats",
+       paper_table=4, help="finetuned models from metrics JSON and trainset stats",
        caption="""Finetuning on generated queries (the paper's Table 4): nDCG@k of the zero-shot
        models (the base model marked) and of each pool and mix, the mean over seeds with its standard
        deviation where several seeds ran.""")
@@ -234,7 +241,7 @@ def _finetune(plan: Plan) -> Iterator[Item]:
 
 
 @table("generated", generated, generated.build, FINETUNE,
-       help="Table 5: SM and KW queries generated for one passage per pool",
+       paper_table=5, help="SM and KW queries generated for one passage per pool",
        caption="""The SM (summary) and KW (keyword) queries generated for one passage of each pool
        (the paper's Table 5), the passage chosen by a seeded rule.""")
 def _generated(plan: Plan) -> Iterator[Item]:
@@ -250,7 +257,7 @@ def _generated(plan: Plan) -> Iterator[Item]:
 
 
 @table("trainsets", trainsets, trainsets.build, FINETUNE,
-       help="Table 6: generated training data from trainset stats",
+       paper_table=6, help="generated training data from trainset stats",
        caption="""The generated training data (the paper's Table 6): per pool and mix, the pool after
        the leakage filter, its tokens, queries per pool passage and query length, then the queries,
        the passages that got one, and those held out for the loss.""")
@@ -265,7 +272,7 @@ def _trainsets(plan: Plan) -> Iterator[Item]:
 
 
 @table("inversions", inversions, inversions.build_cases, ZEROSHOT,
-       help="Table 7: label-0 captions above label-2 positives",
+       paper_table=7, help="label-0 captions above label-2 positives",
        caption="""Inversion cases (the paper's Table 7): a caption judged irrelevant ranked above a
        label-2 positive by the dense model, for the paper's named queries and the queries with the
        widest margin.""")
@@ -280,7 +287,7 @@ def _inversions(plan: Plan) -> Iterator[Item]:
 
 
 @table("inversions-paired", inversions, inversions.build_paired, ZEROSHOT,
-       help="Table 8: the same inversion cases on two benchmarks side by side",
+       paper_table=8, help="the same inversion cases on two benchmarks side by side",
        caption="""The same inversion cases on the two benchmarks side by side (the paper's Table 8):
        the Chinese query and its English counterpart, by query id.""")
 def _inversions_paired(plan: Plan) -> Iterator[Item]:

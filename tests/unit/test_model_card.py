@@ -126,6 +126,31 @@ def test_model_card_adds_the_benchmark_scores_to_the_front_matter(trained, tmp_p
     assert (model_dir / "README.md").read_text(encoding="utf-8").count("## Benchmark scores") == 1
 
 
+def test_the_scored_card_beside_the_model_folder_leaves_the_folder_as_it_is(trained, tmp_path):
+    """The workflow's layout: the finetune job's folder keeps its card; the scored one is written beside it."""
+    from huggingface_hub import ModelCard
+    from huggingface_hub.repocard import metadata_load
+
+    model_dir = trained[0]
+    before = (model_dir / "README.md").read_bytes()
+    assert b"the workflow writes that card beside this folder, as `card/README.md`" in before
+    metrics = [scored(tmp_path / "zh.json", model_dir, "CapRetrieval", 0.712349),
+               scored(tmp_path / "en.json", model_dir, "CapRetrievalEn", 0.65, view="test view")]
+    out = model_dir.parent / model_card.SCORED_CARD_FOLDER / model_card.CARD
+    args = ("model-card", "--model", model_dir, "--metrics", *metrics, "--out", out)
+    assert run_capflow(*args).returncode == 0
+    assert (model_dir / "README.md").read_bytes() == before
+    [index] = metadata_load(out)["model-index"]
+    scores = {r["dataset"]["name"]: m["value"] for r in index["results"] for m in r["metrics"]
+              if m["type"] == "ndcg_at_10"}
+    # the tables' nDCG@10, to their 2 decimals
+    assert {name: f"{100 * value:.2f}" for name, value in scores.items()} == {
+        "CapRetrieval": "71.23", "CapRetrievalEn (test view)": "65.00"}
+    assert len(ModelCard.load(out).data.eval_results) == 3  # the held-out loss kept
+    written = out.read_bytes()
+    assert run_capflow(*args).returncode == 0 and out.read_bytes() == written
+
+
 def test_model_card_refuses_another_models_run_and_a_broken_card(trained, tmp_path):
     model_dir = trained[0]
     before = (model_dir / "README.md").read_bytes()

@@ -217,8 +217,8 @@ def test_all_tex_compiles_with_chinese_cells(report_inputs, tmp_path):
                        "--pdf", out / "fig" / "loss.pdf").returncode == 0
     figure = (out / "fig" / "loss.pdf").read_bytes()
     assert b"/Type3" not in figure and b"/FontFile2" in figure  # TrueType fonts, as conference checks want
-    result = run_capflow("latex", "--tables", out / "t3.tex", out / "t3-again.tex", "--figures",
-                         out / "fig" / "loss.pdf", "--out", out / "all.tex")
+    result = run_capflow("latex", "--tables", out / "t3.tex", out / "t3-again.tex", "--numbers", "3a", "3b",
+                         "--figures", out / "fig" / "loss.pdf", "--out", out / "all.tex")
     assert result.returncode == 0, result.stderr
     assert r"\input{t3.tex}" in (out / "all.tex").read_text()
     compiled = subprocess.run(["xelatex", "-interaction=nonstopmode", "-halt-on-error", "all.tex"], cwd=out,
@@ -226,6 +226,8 @@ def test_all_tex_compiles_with_chinese_cells(report_inputs, tmp_path):
     assert compiled.returncode == 0, compiled.stdout[-3000:]
     log = (out / "all.log").read_text()
     assert "Missing character" not in log and "multiply defined" not in log
+    aux = (out / "all.aux").read_text()  # each table printed (and referenced) with its given number
+    assert "\\newlabel{tab:t3}{{3a}" in aux and "\\newlabel{tab:t3-again}{{3b}" in aux
     assert (out / "all.pdf").read_bytes().startswith(b"%PDF")
     if shutil.which("pdftoppm"):  # the table page renders to ink, not a blank page
         from PIL import Image

@@ -175,3 +175,16 @@ def test_the_document_title_is_escaped(tmp_path):
     (tmp_path / "t.tex").write_text("")
     text = document([tmp_path / "t.tex"], [], tmp_path / "all.tex", "100% of R&D", "Noto Serif CJK SC")
     assert r"\title{100\% of R\&D}" in text
+
+
+def test_all_tex_prints_each_table_with_the_number_it_is_given(tmp_path):
+    from capflow.errors import UserError
+    from capflow.report.latex import document
+
+    tables = [tmp_path / "query_types.tex", tmp_path / "finetune.tex"]
+    text = document(tables, [], tmp_path / "all.tex", "t", "Noto Serif CJK SC", numbers=["3a", "4"])
+    assert "\\renewcommand{\\thetable}{3a}\n\\input{query_types.tex}" in text
+    assert "\\renewcommand{\\thetable}{4}\n\\input{finetune.tex}" in text
+    assert "\\thetable" not in document(tables, [], tmp_path / "all.tex", "t", "Noto Serif CJK SC")  # LaTeX counts
+    with pytest.raises(UserError, match="1 table numbers for 2 tables"):
+        document(tables, [], tmp_path / "all.tex", "t", "Noto Serif CJK SC", numbers=["4"])

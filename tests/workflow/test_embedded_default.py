@@ -9,6 +9,7 @@ About 6 minutes on a quiet 2-core machine, so the plain `pytest` run leaves it o
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import pytest
 
 from capflow.plan.jobs import REPORT_RULES
 from capflow.runtime.hardware import cpu_has_native_bf16
+from capflow.vocabulary import MIX_DISPLAY
 
 from conftest import REPO, job_stats, run_snakemake
 
@@ -157,6 +159,18 @@ def test_table_4_finding_holds_at_any_tolerance():
     base = TABLE_4[("zero-shot", "all-MiniLM-L6-v2")]
     for key in (("ID", "KW"), ("ID", "SM+KW")):
         assert all(value - zero_shot > 2 * 1.0 for value, zero_shot in zip(TABLE_4[key], base)), key
+
+
+def test_each_finetuned_models_card_holds_its_table_4_ndcg10(tables):
+    """The card beside each model folder carries the nDCG@10 of its Table 4 row, to the table's 2 decimals."""
+    from huggingface_hub.repocard import metadata_load
+
+    rows = table_4_rows(tables["finetune"])
+    for pool, mix in itertools.product(("ood", "id"), ("sm", "kw", "smkw")):
+        card = tables["workdir"] / "results" / "finetune" / f"{pool}-{mix}" / "seed-0" / "card" / "README.md"
+        [index] = metadata_load(card)["model-index"]
+        [ndcg10] = [m["value"] for r in index["results"] for m in r["metrics"] if m["type"] == "ndcg_at_10"]
+        assert f"{100 * ndcg10:.2f}" == f"{rows[(pool.upper(), MIX_DISPLAY[mix])][-1]:.2f}", (pool, mix)
 
 
 def test_data_log_lists_the_untyped_queries(tables):

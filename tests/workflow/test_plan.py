@@ -10,6 +10,7 @@ from capflow.errors import UserError
 from capflow.plan import Runtime
 from capflow.plan.build import plan_from_files
 from capflow.plan.jobs import job_counts, job_parts, planned_jobs
+from capflow.plan.report import all_targets
 from capflow.runtime.cpus import ThreadPolicy
 
 from conftest import REPO, run_snakemake
@@ -35,11 +36,11 @@ def paper():
 # --- the jobs ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("configs, total, split", [
     # the embedded default: 15 mteb results, one per model and benchmark (the zero-shot MiniLM and BM25 rows
-    # of the test view share their model's file with its full-benchmark run)
-    ([], 75, {"compute": 40, "prefetch": 0, "report": 35}),
-    (PAPER_OOD, 205, {"compute": 52, "prefetch": 17, "report": 136}),
-    # the knobs beyond the paper on one setting: mining, a finetune, its evaluation and its MTEB result
-    (["config/beyond.yaml"], 79, {"compute": 43, "prefetch": 0, "report": 36}),
+    # of the test view share their model's file with its full-benchmark run), and a card per finetuned model
+    ([], 81, {"compute": 40, "prefetch": 0, "report": 41}),
+    (PAPER_OOD, 208, {"compute": 52, "prefetch": 17, "report": 139}),
+    # the knobs beyond the paper on one setting: mining, a finetune, its evaluation, MTEB result and card
+    (["config/beyond.yaml"], 86, {"compute": 43, "prefetch": 0, "report": 43}),
 ], ids=["embedded-default", "paper-ood", "beyond"])
 def test_the_plan_lists_the_jobs_snakemake_plans(workflow_copy, configs, total, split):
     plan, report = plan_from_files([workflow_copy / f for f in configs], workflow_copy)
@@ -64,6 +65,9 @@ def test_the_plan_lists_the_jobs_snakemake_plans(workflow_copy, configs, total, 
         assert plan.evaluation_model_options(run) in commands
     for pool, mix in plan.mined_trainsets():
         assert plan.negatives_options() in commands and plan.finetune_knob_options(pool, mix) in commands
+    assert f"model-card --model results/finetune/{plan.finetuned_runs[0]}/model" in commands
+    assert commands.count(plan.model_card_options()) == len(plan.finetuned_runs)
+    assert f"--numbers {' '.join(report.table_numbers().values())} --figures" in commands
 
 
 def test_each_hub_item_is_one_prefetch_job_read_by_the_jobs_that_need_it(paper):
@@ -82,6 +86,22 @@ def test_each_hub_item_is_one_prefetch_job_read_by_the_jobs_that_need_it(paper):
     assert plan.prefetched_model("bm25") == []
     item = json.loads(plan.prefetch_item_json(keys[0]))
     assert [i["repo"] for i in item] == ["BAAI/bge-base-zh-v1.5"]
+
+
+def test_each_finetuned_model_has_a_card_job_that_reads_its_evaluations(paper):
+    plan, report = paper
+    cards = [job for job in planned_jobs(plan, report) if job.rule == "model_card"]
+    assert [job.wildcard("run") for job in cards] == ["ood-sm/seed-0", "ood-kw/seed-0", "ood-smkw/seed-0"]
+    assert cards[1].outputs == ("results/finetune/ood-kw/seed-0/card/README.md",)  # beside the model folder
+    evaluations = {job.outputs for job in planned_jobs(plan, report) if job.rule == "evaluate"}
+    inputs = plan.model_card_inputs("ood-kw/seed-0")
+    benchmarks = ("CapRetrieval", "EcomRetrieval", "VideoRetrieval")
+    assert inputs == {"model": "results/finetune/ood-kw/seed-0/model",
+                      "metrics": [f"results/evaluate/{b}/ood-kw/seed-0/metrics.json" for b in benchmarks]}
+    assert all(any(metrics in outputs for outputs in evaluations) for metrics in inputs["metrics"])
+    assert plan.model_card_options() == " ".join(f"--dataset {b}={repo}" for b, repo in zip(benchmarks, (
+        "lxucs/CapRetrieval", "mteb/EcomRetrieval", "mteb/VideoRetrieval")))
+    assert set(plan.model_cards()) <= set(all_targets(plan, report)["all"])
 
 
 # --- runtime: threads and GPUs ------------------------------------------------------------------------
@@ -127,6 +147,26 @@ def test_every_report_entry_declares_a_batch_that_matches_what_it_reads(paper):
     # all.tex in the registry's order: the paper's tables first, in its order
     assert list(report.tables)[:6] == ["datasets", "zeroshot", "query_types-CapRetrieval", "query_types-CapRetrievalEn",
                                        "finetune", "generated"]
+
+
+def test_all_tex_numbers_the_papers_tables_as_the_paper_does(paper):
+    """A caption's "the paper's Table 4" is printed as Table 4, whatever tables come before it."""
+    _, report = paper
+    assert list(report.table_numbers().items())[:10] == [
+        ("datasets", "1"), ("zeroshot", "2"), ("query_types-CapRetrieval", "3a"), ("query_types-CapRetrievalEn", "3b"),
+        ("finetune", "4"), ("generated", "5"), ("trainsets", "6"), ("inversions-CapRetrieval", "7a"),
+        ("inversions-CapRetrievalEn", "7b"), ("inversions_paired-CapRetrieval-CapRetrievalEn", "8")]
+    bm25_only = {"zeroshot": {"benchmarks": ["CapRetrieval"], "models": ["bm25", "all-MiniLM-L6-v2"]}}
+    _, report = plan_from_files([], REPO, overrides=bm25_only)  # one benchmark: one of each, unlettered
+    numbers = report.table_numbers()
+    assert [numbers[name] for name in ("query_types-CapRetrieval", "finetune", "inversions-CapRetrieval")] == \
+        ["3", "4", "7"]
+    _, report = plan_from_files([], REPO)  # two benchmarks: two query-type and two inversion tables
+    numbers = report.table_numbers()
+    assert [numbers[name] for name in ("query_types-CapRetrieval", "query_types-CapRetrievalEn", "finetune",
+                                       "inversions-CapRetrievalEn", "inversions_paired-CapRetrieval-CapRetrievalEn",
+                                       "query_groups-CapRetrieval")] == ["3a", "3b", "4", "7b", "8", "A1"]
+    assert list(numbers) == list(report.tables) and len(set(numbers.values())) == len(numbers)
 
 
 def test_every_builder_has_its_own_caption_which_its_batch_writes_for_the_report(paper):

@@ -7,6 +7,7 @@ would do is then read from Snakemake's dry-run plan: which rules, how many jobs,
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import shutil
 from pathlib import Path
@@ -122,11 +123,36 @@ def test_one_finetune_setting_alone(done, small_data):
 
 def test_one_finetune_setting_and_what_depends_on_it(done, small_data):
     planned = plan_small(done, small_data, "--forcerun", ID_KW, "--", "all")
-    # its evaluation, the per-query frame, and the report's tables and figures of the finetuning
+    # its evaluation and card, the per-query frame, and the report's tables and figures of the finetuning
     # stages; not those that need only the zero-shot stages (Table 2 and its analyses)
-    assert planned["jobs"] == {"finetune": 1, "evaluate": 1, "mteb_json": 1, "per_query": 1, "tables_finetune": 1,
-                               "figures_finetune": 1, "latex": 1, "all": 1}
+    assert planned["jobs"] == {"finetune": 1, "evaluate": 1, "model_card": 1, "mteb_json": 1, "per_query": 1,
+                               "tables_finetune": 1, "figures_finetune": 1, "latex": 1, "all": 1}
     assert planned["wildcards"]["evaluate"] == ["benchmark=CapRetrievalEn, run=id-kw/seed-0"]
+
+
+def test_each_finetuned_model_has_a_card_with_its_scores_beside_its_folder(done, small_data):
+    from huggingface_hub import ModelCard
+    from huggingface_hub.repocard import metadata_load
+
+    runs = ("ood-kw/seed-0", "id-kw/seed-0")
+    cards = [done / "results" / "finetune" / run / "card" / "README.md" for run in runs]
+    for run, card in zip(runs, cards):
+        record = json.loads((done / "results" / "evaluate" / "CapRetrievalEn" / run / "metrics.json").read_text())
+        ndcg10 = record["metrics"]["ndcg@10"]
+        [index] = metadata_load(card)["model-index"]
+        scores = {r["dataset"]["name"]: m["value"] for r in index["results"] for m in r["metrics"]
+                  if m["type"] == "ndcg_at_10"}
+        assert scores == {"CapRetrievalEn (test view)": round(ndcg10, 4)}, run
+        assert f"{100 * scores['CapRetrievalEn (test view)']:.2f}" == f"{100 * ndcg10:.2f}"  # the tables' digits
+        assert ModelCard.load(card).data.datasets == ["lxucs/CapRetrievalEn"]
+        model_card = (done / "results" / "finetune" / run / "model" / "README.md").read_text(encoding="utf-8")
+        assert "Not evaluated yet" in model_card  # the finetune job's own folder, as it wrote it
+    written = [card.read_bytes() for card in cards]
+    again = snakemake(done, small_data, "--cores", "1", "--configfile=small.yaml", "--forcerun", "model_card",
+                      "--", "all")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert job_stats(again.stdout + again.stderr) == {"model_card": 2, "all": 1}
+    assert [card.read_bytes() for card in cards] == written
 
 
 def test_one_models_zeroshot(done, small_data):
@@ -170,7 +196,8 @@ def test_changing_one_recipe_reruns_only_that_models_jobs(done, small_data):
     # MiniLM is a zero-shot model on both benchmarks, the base of both finetunes and, beside them, a
     # zero-shot row of the evaluation (in its CapRetrievalEn mteb result, with the zero-shot run); BM25, the
     # pools, generation and the training sets stay as they are
-    assert planned["jobs"] == {"zeroshot": 2, "finetune": 2, "evaluate": 3, "hybrid": 4, "mteb_json": 8,
+    assert planned["jobs"] == {"zeroshot": 2, "finetune": 2, "evaluate": 3, "model_card": 2, "hybrid": 4,
+                               "mteb_json": 8,
                                "per_query": 1, "classification_sweep": 2, "inversions": 2, "error_analysis": 2,
                                "tables_zeroshot": 1, "tables_finetune": 1, "figures_zeroshot": 1,
                                "figures_finetune": 1, "latex": 1, "all": 1}, planned["jobs"]
@@ -233,17 +260,17 @@ def test_a_leakage_threshold_change_reruns_the_filter_and_everything_after_it(do
     (done / "threshold.yaml").write_text("leakage:\n  threshold: 0.98\n")
     planned = plan(done, small_data, "--configfile", "small.yaml", "threshold.yaml", "--", "all")
     # both pools' filters, their 2 kinds x 2 shards, the KW training sets and finetunes, and their
-    # evaluation on the test view
+    # evaluation on the test view and cards
     assert planned["jobs"] == {"leakage": 2, "generate": 8, "trainset": 2, "finetune": 2, "evaluate": 2,
-                               "mteb_json": 2, "per_query": 1, "tables_finetune": 1, "figures_finetune": 1,
-                               "latex": 1, "all": 1}, planned["jobs"]
+                               "model_card": 2, "mteb_json": 2, "per_query": 1, "tables_finetune": 1,
+                               "figures_finetune": 1, "latex": 1, "all": 1}, planned["jobs"]
 
 
 def test_a_pool_change_reruns_that_pool_alone(done, small_data):
     (done / "pool.yaml").write_text("pools:\n  ood:\n    size: 50\n")
     planned = plan(done, small_data, "--configfile", "small.yaml", "pool.yaml", "--", "all")
     assert planned["jobs"] == {"pool": 1, "leakage": 1, "generate": 4, "trainset": 1, "finetune": 1,
-                               "evaluate": 1, "mteb_json": 1, "per_query": 1, "tables_finetune": 1,
+                               "evaluate": 1, "model_card": 1, "mteb_json": 1, "per_query": 1, "tables_finetune": 1,
                                "figures_finetune": 1, "latex": 1, "all": 1}, planned["jobs"]
     assert planned["wildcards"]["pool"] == ["pool=ood"]
 
@@ -265,8 +292,8 @@ def test_the_training_knobs_add_their_jobs_and_a_mining_change_reruns_only_them(
     (done / "knobs.yaml").write_text(KNOBS)
     knobs = ("--configfile", "small.yaml", "knobs.yaml", "--")
     planned = plan(done, small_data, *knobs, "all")
-    # mining and a knobbed finetune per training set, their evaluations; the plain settings stay
-    added = {"negatives": 2, "finetune_knobs": 2, "evaluate": 2, "mteb_json": 2, "per_query": 1,
+    # mining and a knobbed finetune per training set, their evaluations and cards; the plain settings stay
+    added = {"negatives": 2, "finetune_knobs": 2, "evaluate": 2, "model_card": 2, "mteb_json": 2, "per_query": 1,
              "tables_finetune": 1, "figures_finetune": 1, "latex": 1, "all": 1}
     assert planned["jobs"] == added, planned["jobs"]
     assert sorted(planned["wildcards"]["finetune_knobs"]) == ["pool=id, mix=kw, variant=hn+best, seed=0",
