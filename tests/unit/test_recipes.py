@@ -1,3 +1,4 @@
+import json
 import re
 
 import pytest
@@ -164,6 +165,14 @@ def test_auto_loads_the_stored_dtype_and_bfloat16_is_a_cast(tmp_path, monkeypatc
     assert dtype_of(Recipe("tiny", path=str(weights))) == "float16"
 
 
+def test_a_recipe_at_the_default_tokenizer_keeps_the_params_of_runs_made_before_the_field(recipes):
+    """A job's recipe param is vector_json: the default tokenizer is left out, so no finished run reruns."""
+    assert "tokenizer" not in json.loads(recipes["bm25"].vector_json())
+    assert "tokenizer" not in json.loads(recipes["bge-base-zh-v1.5"].vector_json())
+    assert json.loads(recipes["bm25-nltk"].vector_json())["tokenizer"] == "nltk-porter"
+    assert Recipe.from_json(recipes["bm25-nltk"].to_json()) == recipes["bm25-nltk"]
+
+
 def test_recipe_json_round_trip_and_finetuned_copy(recipes):
     recipe = recipes["bge-base-zh-v1.5"]
     assert Recipe.from_json(recipe.to_json()) == recipe
@@ -177,6 +186,9 @@ def test_recipe_json_round_trip_and_finetuned_copy(recipes):
     ("m:\n  pooling: cls\n", "model 'm': needs hub_id, package or path"),
     ("m:\n  hub_id: x\n  query_template: 'q: '\n", "model 'm': template 'q: ' lacks {text}"),
     ("m: [\n", "malformed YAML"),
+    ("m:\n  kind: bm25\n  tokenizer: spacy\n", "model 'm': tokenizer must be nltk-porter or null, not 'spacy'"),
+    ("m:\n  hub_id: x\n  tokenizer: nltk-porter\n",
+     "model 'm': tokenizer is a BM25 setting; this model's kind is dense"),
 ])
 def test_bad_registry_entries(tmp_path, text, message):
     path = tmp_path / "models.yaml"

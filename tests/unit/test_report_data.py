@@ -135,6 +135,30 @@ def test_trec_eval_tie_order_gives_pytrec_evals_number(runs, tmp_path):
     assert trec == pytest.approx(ours["docid"], abs=1e-9)
 
 
+def test_ranx_and_pytrec_eval_give_capflows_numbers_on_its_files(runs, tmp_path):
+    """ranx orders tied scores in no fixed way, trec_eval by document id: given capflow's ranks as scores,
+    both give capflow's number (the authors' file order, 66.54); given the scores, pytrec_eval gives the
+    document-id order's (66.72), and ranx needs make_comparable for the judged queries BM25 ranks nothing for."""
+    ranx = pytest.importorskip("ranx")
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    from capflow.report.perquery import read_run
+
+    _ok("qrels", "--benchmark", runs / "data/CapRetrieval", "--out", tmp_path / "qrels.trec")
+    qrels: dict = {}
+    for line in (tmp_path / "qrels.trec").read_text().splitlines():
+        qid, _, cid, label = line.split()
+        qrels.setdefault(qid, {})[cid] = int(label)
+    run = read_run(run_files(runs, "CapRetrieval", "bm25")[1])
+    by_rank = {q: {doc: 1.0 / rank for rank, (doc, _) in enumerate(hits, 1)} for q, hits in run.items()}
+    with pytest.raises(AssertionError, match="make_comparable"):  # ranx checks with an assert
+        ranx.evaluate(ranx.Qrels(qrels), ranx.Run(by_rank), "ndcg@10")
+    assert round(100 * ranx.evaluate(ranx.Qrels(qrels), ranx.Run(by_rank), "ndcg@10", make_comparable=True), 2) \
+        == 66.54
+    assert round(100 * pytrec_eval_mean(pytrec_eval, tmp_path / "qrels.trec", by_rank)[0], 2) == 66.54
+    by_score = {q: dict(hits) for q, hits in run.items()}
+    assert round(100 * pytrec_eval_mean(pytrec_eval, tmp_path / "qrels.trec", by_score)[0], 2) == 66.72
+
+
 def pytrec_eval_mean(pytrec_eval, qrels_path: Path, run: dict, measure: str = "ndcg_cut_10") -> tuple[float, int]:
     """pytrec_eval's mean over every judged query of the qrels, a query the run leaves out counted as 0
     (as capflow and the paper count it), and how many queries it scored."""

@@ -245,3 +245,22 @@ def test_a_bm25_only_config_leaves_out_what_needs_a_dense_model_and_builds_table
     assert run.returncode == 0, run.stderr[-3000:]
     table = (workflow_copy / "results/tables/zeroshot.md").read_text()
     assert "| BM25 | - | **74.40** | **69.30** | **66.54** |" in table
+
+
+def test_a_benchmark_with_its_own_model_list_gets_those_models_and_their_analyses(paper):
+    plan, report = paper
+    zeroshot = {(job.wildcard("benchmark"), job.wildcard("model"))
+                for job in planned_jobs(plan, report) if job.rule == "zeroshot"}
+    english = plan.zeroshot_models("CapRetrievalEn")
+    assert english[:3] == ["bm25", "bm25-nltk", "bge-base-en-v1.5"] and "Conan-embedding-v1" not in english
+    assert zeroshot == {("CapRetrieval", m) for m in plan.zeroshot_config["models"]} | \
+        {("CapRetrievalEn", m) for m in english}
+    # fused, analysed and featured with its own dense models; the authors' BM25 is a row, not a dense model
+    assert {m for b, _, m in plan.hybrid_runs() if b == "CapRetrievalEn"} == set(english[2:])
+    assert plan.featured_model("CapRetrieval") == "bge-base-zh-v1.5"
+    assert plan.featured_model("CapRetrievalEn") == "bge-base-en-v1.5"
+    assert report.tables["query_types-CapRetrievalEn"].options["featured"] == "bge-base-en-v1.5"
+    assert len(plan.dense_analysis_inputs("CapRetrievalEn")["runs"]) == 10
+    embedded, _ = plan_from_files([], REPO)
+    assert embedded.zeroshot_models("CapRetrieval") == ["bm25", "all-MiniLM-L6-v2"]
+    assert embedded.zeroshot_models("CapRetrievalEn") == ["bm25", "bm25-nltk", "all-MiniLM-L6-v2"]
