@@ -15,6 +15,7 @@ from capflow.metrics import measure_label
 from capflow.report.perquery import read_frame
 from capflow.report.querygroups import SHORT, ordered_groups
 from capflow.report.table import Cell, Column, Row, Table, mean_std
+from capflow.vocabulary import benchmark_label
 
 ALL = "All"
 OUTCOMES = (("better", "E>B"), ("worse", "E<B"), ("equal", "E=B"))
@@ -118,7 +119,8 @@ def build_paper(args) -> Table:
         cells = {"base": scores[(args.baseline, group)], "feat": scores[(args.featured, group)]}
         cells.update({name: Cell(shares[(args.featured, group)][name]) for name, _ in OUTCOMES})
         rows.append(Row(group, cells, {"Queries": str(sizes[group])}))
-    caption = args.caption or f"{metric} by query type on {args.benchmark} (the paper's Table 3)"
+    caption = args.caption or (f"{metric} by query type on {benchmark_label(args.benchmark, args.view)} "
+                               "(the paper's Table 3)")
     return Table(caption=caption, label="tab:querytypes", columns=columns, groups=[("", rows)],
                  text_columns=["Queries"], notes=list(args.note or []), row_header="Query type")
 
@@ -130,7 +132,8 @@ def build_ndcg(args) -> Table:
     columns = [Column(group, _group_header(group, sizes)) for group in sizes]
     rows = [Row(names[m], {g: scores.get((m, g), Cell(None)) for g in sizes}) for m in model_order(frame, args)]
     metric = measure_label(args.metric)
-    caption = args.caption or f"{metric} per query group on {args.benchmark} (queries per group in brackets)"
+    caption = args.caption or (f"{metric} per query group on {benchmark_label(args.benchmark, args.view)} "
+                               "(queries per group in brackets)")
     return Table(caption=caption, label="tab:querygroups", columns=columns, groups=[("", rows)],
                  notes=list(args.note or []))
 
@@ -149,7 +152,8 @@ def build_wins(args) -> Table:
                  for g in sizes if (model, g) in shares}
         rows.append(Row(names[model], cells))
     baseline = names.get(args.baseline, args.baseline)
-    caption = args.caption or (f"Per query {measure_label(args.metric)} against {baseline} on {args.benchmark}: "
+    caption = args.caption or (f"Per query {measure_label(args.metric)} against {baseline} on "
+                               f"{benchmark_label(args.benchmark, args.view)}: "
                                "E>B/E<B/E=B (% of the group's queries)")
     return Table(caption=caption, label="tab:querywins", columns=columns, groups=[("", rows)],
                  notes=list(args.note or []))

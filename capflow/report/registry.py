@@ -311,8 +311,8 @@ def _query_groups_table(plan: Plan) -> Iterator[Item]:
 
 @table("query-wins", querytypes, querytypes.build_wins, FINETUNE,
        help="E>B/E<B/E=B per query group for every model vs BM25",
-       caption="""Per query group, the share of queries on which each dense model's nDCG@10 is above,
-       below or equal to BM25's.""")
+       caption="""Per query group, the share of queries on which each other model's nDCG@10 (the dense
+       models', and another BM25's where a benchmark lists one) is above, below or equal to BM25's.""")
 def _query_wins(plan: Plan) -> Iterator[Item]:
     for selection, _, name in _views(plan):
         if plan.has_bm25_on(selection["benchmark"]):
