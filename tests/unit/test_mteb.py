@@ -107,8 +107,11 @@ def test_the_embedded_default_writes_one_file_per_model_and_benchmark():
     assert results["capflow__id-kw-seed0/no_revision_available/CapRetrievalEn.json"].runs == (
         ("testview", "results/evaluate/CapRetrievalEn/id-kw/seed-0/metrics.json"),)
     assert "capflow__rrf-all-MiniLM-L6-v2/no_revision_available/CapRetrieval.json" in results
-    # 2 zero-shot models x 2 benchmarks, 2 hybrids x 2 benchmarks, 6 finetunes on the test view
-    assert len(results) == 14
+    # 2 zero-shot models x 2 benchmarks and the authors' BM25 on CapRetrievalEn, 2 hybrids x 2 benchmarks,
+    # 6 finetunes on the test view
+    assert results["capflow__bm25-nltk/no_revision_available/CapRetrievalEn.json"].runs == (
+        ("test", "results/zeroshot/CapRetrievalEn/bm25-nltk/metrics.json"),)
+    assert len(results) == 15
     options = plan.mteb_json_options("capflow__bm25", "no_revision_available", "CapRetrieval")
     assert options.endswith("--dataset-revision main --languages cmn-Hans")
 
