@@ -86,28 +86,25 @@ def _check_known(kind: str, names, known, key: str) -> None:
         raise UserError(f"config {key}: unknown {kind} {', '.join(unknown)} (known: {', '.join(sorted(known))})")
 
 
-def zeroshot_models(zeroshot: dict) -> list[str]:
-    """Every zero-shot model of the config, each once: zeroshot.models where a benchmark has no list of
-    its own in zeroshot.benchmark_models."""
-    lists = [zeroshot["benchmark_models"].get(b) or zeroshot["models"] for b in zeroshot["benchmarks"]]
-    return list(dict.fromkeys(m for models in lists for m in models))
+def benchmark_zeroshot_models(config: dict, recipes: dict, benchmark: str) -> list[str]:
+    """The models of zeroshot.models run on ``benchmark``: those whose recipe's languages hold its language."""
+    language = config["benchmarks"][benchmark]["language"]
+    return [m for m in config["zeroshot"]["models"] if recipes[m].runs_on(language)]
 
 
-def _check_benchmark_models(zeroshot: dict, benchmarks: dict, recipes: dict) -> None:
-    for benchmark, models in zeroshot["benchmark_models"].items():
-        key = f"zeroshot.benchmark_models.{benchmark}"
-        # a list for a benchmark outside zeroshot.benchmarks is unused, as a config merged over another leaves it
-        if benchmark not in benchmarks:
-            raise UserError(f"config {key}: unknown benchmark '{benchmark}' (known: {', '.join(sorted(benchmarks))})")
-        _check_known("model(s)", models, recipes, key)
-    for benchmark in zeroshot["benchmarks"]:
-        language = benchmarks[benchmark]["language"]
-        for model in zeroshot["benchmark_models"].get(benchmark) or zeroshot["models"]:
-            tokenizer = recipes[model].tokenizer
-            if tokenizer is not None and language != "en":
-                raise UserError(f"config zeroshot: model '{model}' (BM25 tokenizer {tokenizer}) is for English, "
-                                f"but benchmark '{benchmark}' is in '{language}'; list it in "
-                                f"zeroshot.benchmark_models of an English benchmark")
+def zeroshot_models(config: dict, recipes: dict) -> list[str]:
+    """The models of zeroshot.models that run on at least one zero-shot benchmark."""
+    run = {m for b in config["zeroshot"]["benchmarks"] for m in benchmark_zeroshot_models(config, recipes, b)}
+    return [m for m in config["zeroshot"]["models"] if m in run]
+
+
+def _check_zeroshot_languages(config: dict, recipes: dict) -> None:
+    """Each zero-shot benchmark has a model its language is among (a model's `languages` in the registry)."""
+    for benchmark in config["zeroshot"]["benchmarks"]:
+        if not benchmark_zeroshot_models(config, recipes, benchmark):
+            language = config["benchmarks"][benchmark]["language"]
+            raise UserError(f"config zeroshot.models: none runs on {benchmark} (language {language}); each has "
+                            f"languages in the models file that leave {language} out")
 
 
 def _check_evaluated_tokenizers(config: dict, recipes: dict) -> None:
@@ -144,7 +141,7 @@ def check_planned_config(config: dict, recipes: dict) -> None:
     zeroshot, evaluate, finetune = config["zeroshot"], config["evaluate"], config["finetune"]
     _check_known("model(s)", zeroshot["models"], recipes, "zeroshot.models")
     _check_known("benchmark(s)", zeroshot["benchmarks"], config["benchmarks"], "zeroshot.benchmarks")
-    _check_benchmark_models(zeroshot, config["benchmarks"], recipes)
+    _check_zeroshot_languages(config, recipes)
     _check_evaluated_tokenizers(config, recipes)
     _check_known("model", [finetune["base_model"]], recipes, "finetune.base_model")
     if recipes[finetune["base_model"]].kind != "dense":
@@ -177,7 +174,7 @@ def check_planned_config(config: dict, recipes: dict) -> None:
     if held is not None:
         _check_holdout_size(pools["id"]["source"], config["data"]["local_dirs"])
     _check_knobs(finetune, config["trainsets"])
-    _check_report(config["report"], zeroshot_models(zeroshot), recipes)
+    _check_report(config["report"], zeroshot_models(config, recipes), recipes)
     _check_pool_files(pools, config["trainsets"]["pools"])
     _check_text_limit(config["data"]["max_text_chars"], pools, config["trainsets"]["pools"])
     for key in ("threshold", "exact_from"):

@@ -60,10 +60,7 @@ def plan(config: dict, recipes: dict, local_benchmarks: set[str]) -> list[dict]:
     defaults; ``local_benchmarks`` are the benchmarks read from a local copy (nothing to fetch)."""
     items: dict = {}
     finetune, evaluate = config["finetune"], config["evaluate"]
-    zeroshot = config["zeroshot"]
-    models = [(m, "zeroshot.models") for m in zeroshot["models"] if m in zeroshot_models(zeroshot)]
-    models += [(m, f"zeroshot.benchmark_models.{b}") for b, listed in zeroshot["benchmark_models"].items()
-               for m in listed]
+    models = [(m, "zeroshot.models") for m in zeroshot_models(config, recipes)]
     models += [(finetune["base_model"], "finetune.base_model")]
     models += [(m, "evaluate.zeroshot_models") for m in evaluate["zeroshot_models"]]
     for name, key in models:

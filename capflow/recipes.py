@@ -23,9 +23,10 @@ PADDING_SIDES = ("left", "right", None)  # None: the tokenizer's own default
 BM25_TOKENIZERS = (None, "nltk-porter")
 # The longest input any recipe encodes; each model is further capped at its own max positions.
 MAX_LENGTH = 8192
-# Fields that change no vector: table labels, and the inference batch size (batches are padded per
-# batch, and sorting by length leaves little padding, so results agree to float precision).
-LABEL_FIELDS = ("display", "group", "params", "batch_size")
+# Fields that change no vector: table labels, the inference batch size (batches are padded per batch,
+# and sorting by length leaves little padding, so results agree to float precision), and the benchmark
+# languages a model is run on.
+LABEL_FIELDS = ("display", "group", "params", "batch_size", "languages")
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,14 @@ class Recipe:
     dtype: str = "auto"
     trust_remote_code: bool = False
     tokenizer: str | None = None  # BM25 only: one of BM25_TOKENIZERS
+    languages: tuple[str, ...] | None = None  # the benchmark languages it is run on zero-shot; None: every one
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
+
+    def runs_on(self, language: str) -> bool:
+        """Whether the model is run zero-shot on a benchmark in ``language``."""
+        return self.languages is None or language in self.languages
 
     def labels(self) -> dict[str, str]:
         """What the tables call the model: display name, group and parameter count."""
@@ -98,6 +104,8 @@ def from_mapping(name: str, mapping: dict, source: str = "recipe") -> Recipe:
     if unknown:
         raise UserError(f"model '{name}': unknown recipe key(s) {', '.join(sorted(unknown))}", source)
     values = {k: v for k, v in mapping.items() if k != "name"}
+    if isinstance(values.get("languages"), list):
+        values["languages"] = tuple(values["languages"])
     recipe = Recipe(name=name, **values)
     if recipe.kind not in ("dense", "bm25"):
         raise UserError(f"model '{name}': kind must be dense or bm25, not {recipe.kind!r}", source)
@@ -105,6 +113,9 @@ def from_mapping(name: str, mapping: dict, source: str = "recipe") -> Recipe:
         raise UserError(f"model '{name}': tokenizer must be nltk-porter or null, not {recipe.tokenizer!r}", source)
     if recipe.tokenizer is not None and recipe.kind != "bm25":
         raise UserError(f"model '{name}': tokenizer is a BM25 setting; this model's kind is {recipe.kind}", source)
+    if recipe.tokenizer is not None and recipe.languages != ("en",):
+        raise UserError(f"model '{name}': tokenizer {recipe.tokenizer} tokenizes English; "
+                        "its languages must be en alone", source)
     if recipe.kind == "dense":
         if recipe.pooling not in POOLINGS:
             raise UserError(f"model '{name}': pooling must be one of {', '.join(POOLINGS)}", source)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from capflow import prefetch
 from capflow.benchmark import MAX_TEXT_CHARS
+from capflow.configcheck import benchmark_zeroshot_models
 from capflow.data import local_source_files
 from capflow.errors import UserError
 from capflow.generate.backend import OpenAIOptions, Sampling, TransformersOptions, VllmOptions
@@ -227,8 +228,8 @@ class Plan:
         return self.job_threads("encode") if self.is_dense(model) else 1
 
     def zeroshot_models(self, benchmark: str) -> list[str]:
-        """The zero-shot models of ``benchmark``: its list in zeroshot.benchmark_models, else zeroshot.models."""
-        return self.zeroshot_config["benchmark_models"].get(benchmark) or self.zeroshot_config["models"]
+        """The zero-shot models run on ``benchmark``: those of zeroshot.models its language is among."""
+        return benchmark_zeroshot_models(self.config, self.recipes, benchmark)
 
     @property
     def all_zeroshot_models(self) -> list[str]:

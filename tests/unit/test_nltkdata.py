@@ -64,5 +64,5 @@ def test_planning_the_authors_bm25_without_the_model_names_the_command(monkeypat
     monkeypatch.setattr(nltkdata, "installed", lambda: None)
     with pytest.raises(UserError, match=r"is not installed: run `capflow nltk-data`"):
         check_job_software(plan)
-    without, _ = plan_from_files([], REPO, overrides={"zeroshot": {"benchmark_models": {"CapRetrievalEn": ["bm25"]}}})
+    without, _ = plan_from_files([], REPO, overrides={"zeroshot": {"models": ["bm25", "all-MiniLM-L6-v2"]}})
     check_job_software(without)  # nothing needs it

@@ -170,6 +170,9 @@ def test_a_recipe_at_the_default_tokenizer_keeps_the_params_of_runs_made_before_
     assert "tokenizer" not in json.loads(recipes["bm25"].vector_json())
     assert "tokenizer" not in json.loads(recipes["bge-base-zh-v1.5"].vector_json())
     assert json.loads(recipes["bm25-nltk"].vector_json())["tokenizer"] == "nltk-porter"
+    # which benchmarks a model runs on changes none of its vectors
+    assert "languages" not in json.loads(recipes["bge-base-zh-v1.5"].vector_json())
+    assert recipes["bge-base-zh-v1.5"].languages == ("zh",) and not recipes["bge-base-zh-v1.5"].runs_on("en")
     assert Recipe.from_json(recipes["bm25-nltk"].to_json()) == recipes["bm25-nltk"]
 
 
@@ -189,6 +192,8 @@ def test_recipe_json_round_trip_and_finetuned_copy(recipes):
     ("m:\n  kind: bm25\n  tokenizer: spacy\n", "model 'm': tokenizer must be nltk-porter or null, not 'spacy'"),
     ("m:\n  hub_id: x\n  tokenizer: nltk-porter\n",
      "model 'm': tokenizer is a BM25 setting; this model's kind is dense"),
+    ("m:\n  kind: bm25\n  tokenizer: nltk-porter\n",
+     "model 'm': tokenizer nltk-porter tokenizes English; its languages must be en alone"),
 ])
 def test_bad_registry_entries(tmp_path, text, message):
     path = tmp_path / "models.yaml"
