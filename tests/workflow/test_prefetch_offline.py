@@ -172,9 +172,10 @@ def test_paper_dry_run_offline_lists_every_item_missing(repo_root, tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     unknown = "  missing     size unknown (the hub cannot be reached)  ("
-    assert len(lines) == 17 and all(unknown in line for line in lines[:16])
-    assert lines[11].startswith("model    Qwen/Qwen3-32B@9216db5781bf21249d130ec9da846c4624c16137  missing ")
-    assert lines[16] == "total: 16 items: 16 missing (size unknown) (dry run: nothing downloaded)"
+    # 13 encoders (the English BGE models among them), the LLM, both benchmarks and three MTEB datasets
+    assert len(lines) == 20 and all(unknown in line for line in lines[:19])
+    assert lines[13].startswith("model    Qwen/Qwen3-32B@9216db5781bf21249d130ec9da846c4624c16137  missing ")
+    assert lines[19] == "total: 19 items: 19 missing (size unknown) (dry run: nothing downloaded)"
     assert not Path(tmp_path / "empty-hf-home").exists() or not any(Path(tmp_path / "empty-hf-home").rglob("*.json"))
 
 
