@@ -85,7 +85,7 @@ TOKENIZERS = {("zh", None): chinese_tokenizers, ("en", None): english_tokenizers
 def tokenizers(language: str, tokenizer: str | None = None):
     """The candidate and query tokenisers of BM25 on ``language`` texts, or a one-line error."""
     if (language, tokenizer) not in TOKENIZERS:
-        known = ", ".join(sorted({lang for lang, _ in TOKENIZERS}))
+        known = ", ".join(dict.fromkeys(lang for lang, _ in TOKENIZERS))
         if tokenizer is None:
             raise UserError(f"BM25 has no tokenizer for language '{language}' (known: {known})")
         raise UserError(f"BM25 tokenizer '{tokenizer}' is for English, not language '{language}'")

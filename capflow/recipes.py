@@ -19,6 +19,7 @@ POOLINGS = ("cls", "mean", "last", "model")
 # auto = the checkpoint's stored dtype (transformers' torch_dtype="auto"), as the paper's runs loaded them.
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 PADDING_SIDES = ("left", "right", None)  # None: the tokenizer's own default
+LANGUAGES = ("zh", "en")  # the benchmark languages (config benchmarks.*.language)
 # BM25 tokenisers beside each language's default (capflow.bm25): None = jieba (zh) or Snowball (en)
 BM25_TOKENIZERS = (None, "nltk-porter")
 # The longest input any recipe encodes; each model is further capped at its own max positions.
@@ -113,6 +114,9 @@ def from_mapping(name: str, mapping: dict, source: str = "recipe") -> Recipe:
         raise UserError(f"model '{name}': tokenizer must be nltk-porter or null, not {recipe.tokenizer!r}", source)
     if recipe.tokenizer is not None and recipe.kind != "bm25":
         raise UserError(f"model '{name}': tokenizer is a BM25 setting; this model's kind is {recipe.kind}", source)
+    if recipe.languages is not None and not (
+            isinstance(recipe.languages, tuple) and recipe.languages and set(recipe.languages) <= set(LANGUAGES)):
+        raise UserError(f"model '{name}': languages must be a list of {', '.join(LANGUAGES)} or null", source)
     if recipe.tokenizer is not None and recipe.languages != ("en",):
         raise UserError(f"model '{name}': tokenizer {recipe.tokenizer} tokenizes English; "
                         "its languages must be en alone", source)

@@ -192,6 +192,8 @@ def test_recipe_json_round_trip_and_finetuned_copy(recipes):
     ("m:\n  kind: bm25\n  tokenizer: spacy\n", "model 'm': tokenizer must be nltk-porter or null, not 'spacy'"),
     ("m:\n  hub_id: x\n  tokenizer: nltk-porter\n",
      "model 'm': tokenizer is a BM25 setting; this model's kind is dense"),
+    ("m:\n  kind: bm25\n  languages: zh\n", "model 'm': languages must be a list of zh, en or null"),
+    ("m:\n  kind: bm25\n  languages: [fr]\n", "model 'm': languages must be a list of zh, en or null"),
     ("m:\n  kind: bm25\n  tokenizer: nltk-porter\n",
      "model 'm': tokenizer nltk-porter tokenizes English; its languages must be en alone"),
 ])

@@ -272,7 +272,7 @@ def test_zeroshot_stage_and_a_finetune_run_on_slurm(slurm_cluster, workflow_copy
     counts = {rule: len(ids) for rule, ids in jobs.items()}
     # data downloads and tables are local rules: they run beside Snakemake, not as sbatch jobs; Table 2's
     # batch of tables also holds the analyses of the zero-shot runs
-    assert counts == {"zeroshot": 4, "classification_sweep": 2, "inversions": 2, "error_analysis": 2, "testview": 1,
+    assert counts == {"zeroshot": 5, "classification_sweep": 2, "inversions": 2, "error_analysis": 2, "testview": 1,
                       "pool": 1, "leakage": 1, "generate": 2, "trainset": 1, "finetune": 1}, counts
     placed = {}
     for ids in jobs.values():
