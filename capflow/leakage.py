@@ -205,7 +205,7 @@ def read_pool(path: Path) -> list[dict]:
     rows, seen = [], {}
     for lineno, obj in iter_jsonl(path, {"id": str, "text": str}):
         if obj["id"] in seen:
-            raise UserError(f"duplicate passage id '{obj['id']}' (first on line {seen[obj['id']]})", path, lineno)
+            raise UserError(f"duplicate passage id {obj['id']!r} (first on line {seen[obj['id']]})", path, lineno)
         seen[obj["id"]] = lineno
         rows.append(obj)
     return rows

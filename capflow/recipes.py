@@ -117,9 +117,6 @@ def from_mapping(name: str, mapping: dict, source: str = "recipe") -> Recipe:
     if recipe.languages is not None and not (
             isinstance(recipe.languages, tuple) and recipe.languages and set(recipe.languages) <= set(LANGUAGES)):
         raise UserError(f"model '{name}': languages must be a list of {', '.join(LANGUAGES)} or null", source)
-    if recipe.tokenizer is not None and recipe.languages != ("en",):
-        raise UserError(f"model '{name}': tokenizer {recipe.tokenizer} tokenizes English; "
-                        "its languages must be en alone", source)
     if recipe.kind == "dense":
         if recipe.pooling not in POOLINGS:
             raise UserError(f"model '{name}': pooling must be one of {', '.join(POOLINGS)}", source)
@@ -159,4 +156,10 @@ def load_recipes(path: str | Path, schema: str | Path | None = None) -> dict[str
     for name in raw:
         if not is_name(name):
             raise invalid_name(name, path)
-    return {name: from_mapping(name, spec or {}, str(path)) for name, spec in raw.items()}
+    recipes = {name: from_mapping(name, spec or {}, str(path)) for name, spec in raw.items()}
+    for name, recipe in recipes.items():
+        # checked here, not in from_mapping: a job's recipe JSON leaves languages out (they change no vector)
+        if recipe.tokenizer is not None and recipe.languages != ("en",):
+            raise UserError(f"model '{name}': tokenizer {recipe.tokenizer} tokenizes English; "
+                            "its languages must be en alone", str(path))
+    return recipes

@@ -44,7 +44,8 @@ def load_pool(path: str | Path) -> list[Passage]:
     first_line: dict[str, int] = {}
     for lineno, obj in iter_jsonl(path, {"id": str, "text": str}):
         if obj["id"] in first_line:
-            raise UserError(f"duplicate passage id '{obj['id']}' (first on line {first_line[obj['id']]})", path, lineno)
+            raise UserError(f"duplicate passage id {obj['id']!r} (first on line {first_line[obj['id']]})", path,
+                            lineno)
         first_line[obj["id"]] = lineno
         passages.append(Passage(obj["id"], obj["text"]))
     return passages

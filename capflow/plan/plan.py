@@ -17,7 +17,7 @@ from pathlib import Path
 
 from capflow import prefetch
 from capflow.benchmark import MAX_TEXT_CHARS
-from capflow.configcheck import benchmark_zeroshot_models
+from capflow.configcheck import benchmark_zeroshot_models, zeroshot_models
 from capflow.data import local_source_files
 from capflow.errors import UserError
 from capflow.generate.backend import OpenAIOptions, Sampling, TransformersOptions, VllmOptions
@@ -233,8 +233,8 @@ class Plan:
 
     @property
     def all_zeroshot_models(self) -> list[str]:
-        """Every benchmark's zero-shot models, each once, in the order the benchmarks list them."""
-        return list(dict.fromkeys(m for b in self.zeroshot_config["benchmarks"] for m in self.zeroshot_models(b)))
+        """The models of zeroshot.models that run on at least one zero-shot benchmark."""
+        return zeroshot_models(self.config, self.recipes)
 
     def zeroshot_metrics(self, benchmarks=None) -> list[str]:
         return [
@@ -248,14 +248,6 @@ class Plan:
 
     def has_bm25_on(self, benchmark: str) -> bool:
         return "bm25" in self.zeroshot_models(benchmark)
-
-    @property
-    def dense_zeroshot_models(self) -> list[str]:
-        return [m for m in self.all_zeroshot_models if self.is_dense(m)]
-
-    @property
-    def has_bm25(self) -> bool:
-        return "bm25" in self.all_zeroshot_models
 
     # --- pools ------------------------------------------------------------------------------------
     def holdout_benchmark(self) -> str | None:

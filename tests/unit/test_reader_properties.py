@@ -114,6 +114,8 @@ POOLS = lines(POOL_ROW) | st.lists(WRITTEN_ROW.map(json_line), max_size=6).map(b
 
 @PROPERTY_SETTINGS
 @given(pool=POOLS, kind=st.sampled_from(KINDS))
+# a duplicate id holding a line break (found by Hypothesis in CI) is named escaped
+@example(pool=b'{"id": "\\n", "text": "", "source": "s"}\n{"id": "\\n", "text": "", "source": "s"}\n', kind="sm")
 def test_a_pool_file_is_read_by_the_steps_that_read_it_or_is_one_line(pool, kind):
     """A pool's passages.jsonl, as `capflow leakage` reads it and as `capflow generate` (and with it
     trainset and train, which share its reader) reads it: both take it, or both refuse it naming it."""

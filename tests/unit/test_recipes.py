@@ -174,6 +174,8 @@ def test_a_recipe_at_the_default_tokenizer_keeps_the_params_of_runs_made_before_
     assert "languages" not in json.loads(recipes["bge-base-zh-v1.5"].vector_json())
     assert recipes["bge-base-zh-v1.5"].languages == ("zh",) and not recipes["bge-base-zh-v1.5"].runs_on("en")
     assert Recipe.from_json(recipes["bm25-nltk"].to_json()) == recipes["bm25-nltk"]
+    # what a job gets on its command line loads as a recipe
+    assert Recipe.from_json(recipes["bm25-nltk"].vector_json()).tokenizer == "nltk-porter"
 
 
 def test_recipe_json_round_trip_and_finetuned_copy(recipes):
