@@ -113,16 +113,22 @@ def test_table_1_dataset_statistics(runs, tmp_path):
     assert "Lengths in BERT WordPiece tokens (uncased vocabulary of all-MiniLM-L6-v2)" in md
 
 
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """A qrels.trec as the IR tools take it: {query: {document: label}}."""
+    qrels: dict = {}
+    for line in path.read_text().splitlines():
+        qid, _, cid, label = line.split()
+        qrels.setdefault(qid, {})[cid] = int(label)
+    return qrels
+
+
 def test_trec_eval_tie_order_gives_pytrec_evals_number(runs, tmp_path):
     pytrec_eval = pytest.importorskip("pytrec_eval")
     from capflow import metrics
     from capflow.report.perquery import load_benchmark_queries, rankings, read_run
 
     _ok("qrels", "--benchmark", runs / "data/CapRetrieval", "--out", tmp_path / "qrels.trec")
-    qrels: dict = {}
-    for line in (tmp_path / "qrels.trec").read_text().splitlines():
-        qid, _, cid, label = line.split()
-        qrels.setdefault(qid, {})[cid] = int(label)
+    qrels = read_qrels(tmp_path / "qrels.trec")
     assert sum(len(v) for v in qrels.values()) == 4683 and len(qrels) == 377
     run = read_run(run_files(runs, "CapRetrieval", "bm25")[1])
     evaluator = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"})
@@ -144,10 +150,7 @@ def test_ranx_and_pytrec_eval_give_capflows_numbers_on_its_files(runs, tmp_path)
     from capflow.report.perquery import read_run
 
     _ok("qrels", "--benchmark", runs / "data/CapRetrieval", "--out", tmp_path / "qrels.trec")
-    qrels: dict = {}
-    for line in (tmp_path / "qrels.trec").read_text().splitlines():
-        qid, _, cid, label = line.split()
-        qrels.setdefault(qid, {})[cid] = int(label)
+    qrels = read_qrels(tmp_path / "qrels.trec")
     run = read_run(run_files(runs, "CapRetrieval", "bm25")[1])
     by_rank = {q: {doc: 1.0 / rank for rank, (doc, _) in enumerate(hits, 1)} for q, hits in run.items()}
     with pytest.raises(AssertionError, match="make_comparable"):  # ranx checks with an assert
@@ -162,10 +165,7 @@ def test_ranx_and_pytrec_eval_give_capflows_numbers_on_its_files(runs, tmp_path)
 def pytrec_eval_mean(pytrec_eval, qrels_path: Path, run: dict, measure: str = "ndcg_cut_10") -> tuple[float, int]:
     """pytrec_eval's mean over every judged query of the qrels, a query the run leaves out counted as 0
     (as capflow and the paper count it), and how many queries it scored."""
-    qrels: dict = {}
-    for line in qrels_path.read_text().splitlines():
-        qid, _, cid, label = line.split()
-        qrels.setdefault(qid, {})[cid] = int(label)
+    qrels = read_qrels(qrels_path)
     scored = pytrec_eval.RelevanceEvaluator(qrels, {measure.rsplit("_", 1)[0]}).evaluate(
         {q: dict(hits) for q, hits in run.items()})
     return sum(v[measure] for v in scored.values()) / len(qrels), len(scored)
